@@ -1,0 +1,1 @@
+//! Economy core and service of Command and Independent Thought (in progress).

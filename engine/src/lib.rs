@@ -1,0 +1,1 @@
+//! Deterministic simulation core of Command and Independent Thought (in progress).

@@ -1,0 +1,421 @@
+//! `MemoryBus`: the Bus in process, with Redis Streams semantics (ordering, fencing,
+//! per-group pending lists, idle claims, blocking tails woken by appends). Embedded mode
+//! and fast tests run on it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::{Append, Bus, BusError, Entry, IdSpec, PendingEntry, StreamId, MAX_BLOCK};
+
+#[derive(Default)]
+struct Pending {
+    consumer: String,
+    delivered_at: Option<Instant>,
+    deliveries: u64,
+}
+
+#[derive(Default)]
+struct Group {
+    last_delivered: StreamId,
+    pending: BTreeMap<StreamId, Pending>,
+}
+
+#[derive(Default)]
+struct Stream {
+    entries: BTreeMap<StreamId, Vec<u8>>,
+    /// The last id ever written (survives trims, like Redis' `last-generated-id`).
+    last_id: StreamId,
+    groups: BTreeMap<String, Group>,
+    appended: Arc<Notify>,
+}
+
+impl Stream {
+    fn next_auto_id(&self) -> StreamId {
+        let now = crate::envelope::now_ms();
+        if now > self.last_id.ms {
+            StreamId::new(now, 0)
+        } else {
+            self.last_id.next()
+        }
+    }
+
+    fn trim_to(&mut self, maxlen: usize) -> u64 {
+        let mut removed = 0;
+        while self.entries.len() > maxlen {
+            self.entries.pop_first();
+            removed += 1;
+        }
+        removed
+    }
+}
+
+/// The in-process bus. Cloning shares the same streams.
+#[derive(Clone, Default)]
+pub struct MemoryBus {
+    streams: Arc<Mutex<HashMap<String, Stream>>>,
+}
+
+impl MemoryBus {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Stream>> {
+        // A panic while holding the lock cannot leave a stream half-written (every
+        // mutation is a single map operation), so a poisoned lock is still usable.
+        self.streams.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn append_locked(
+        map: &mut HashMap<String, Stream>,
+        stream: &str,
+        id: IdSpec,
+        payload: &[u8],
+        maxlen: Option<usize>,
+    ) -> Result<StreamId, BusError> {
+        let s = map.entry(stream.to_string()).or_default();
+        let id = match id {
+            IdSpec::Auto => s.next_auto_id(),
+            IdSpec::Explicit(id) => {
+                if id <= s.last_id || id == StreamId::ZERO {
+                    return Err(BusError::Fenced {
+                        stream: stream.to_string(),
+                        id,
+                        last: s.last_id,
+                    });
+                }
+                id
+            }
+        };
+        s.entries.insert(id, payload.to_vec());
+        s.last_id = id;
+        if let Some(n) = maxlen {
+            s.trim_to(n);
+        }
+        s.appended.notify_waiters();
+        Ok(id)
+    }
+
+    /// Waits until `ready` returns entries, an append to `stream` happens, or the block
+    /// time runs out; then returns what `ready` gives.
+    async fn blocking<F>(
+        &self,
+        stream: &str,
+        block: Option<Duration>,
+        mut ready: F,
+    ) -> Result<Vec<Entry>, BusError>
+    where
+        F: FnMut(&mut HashMap<String, Stream>) -> Result<Vec<Entry>, BusError> + Send,
+    {
+        let deadline = block.map(|b| Instant::now() + b.min(MAX_BLOCK));
+        loop {
+            let notify = {
+                let mut map = self.lock();
+                let got = ready(&mut map)?;
+                if !got.is_empty() {
+                    return Ok(got);
+                }
+                map.entry(stream.to_string()).or_default().appended.clone()
+            };
+            let Some(deadline) = deadline else {
+                return Ok(Vec::new());
+            };
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // Re-check after registering so an append between the check and the
+            // registration is not missed.
+            {
+                let mut map = self.lock();
+                let got = ready(&mut map)?;
+                if !got.is_empty() {
+                    return Ok(got);
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                let mut map = self.lock();
+                return ready(&mut map);
+            }
+        }
+    }
+}
+
+fn no_group(stream: &str, group: &str) -> BusError {
+    BusError::NoGroup {
+        stream: stream.to_string(),
+        group: group.to_string(),
+    }
+}
+
+impl Bus for MemoryBus {
+    async fn append(
+        &self,
+        stream: &str,
+        id: IdSpec,
+        payload: &[u8],
+        maxlen: Option<usize>,
+    ) -> Result<StreamId, BusError> {
+        Self::append_locked(&mut self.lock(), stream, id, payload, maxlen)
+    }
+
+    async fn append_batch(&self, items: Vec<Append>) -> Result<Vec<StreamId>, BusError> {
+        let mut map = self.lock();
+        items
+            .iter()
+            .map(|a| Self::append_locked(&mut map, &a.stream, a.id, &a.payload, a.maxlen))
+            .collect()
+    }
+
+    async fn range(
+        &self,
+        stream: &str,
+        from: StreamId,
+        to: StreamId,
+        count: usize,
+    ) -> Result<Vec<Entry>, BusError> {
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let map = self.lock();
+        Ok(map
+            .get(stream)
+            .map(|s| {
+                s.entries
+                    .range(from..=to)
+                    .take(count)
+                    .map(|(id, p)| Entry {
+                        id: *id,
+                        payload: p.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn rev_range(&self, stream: &str, count: usize) -> Result<Vec<Entry>, BusError> {
+        let map = self.lock();
+        Ok(map
+            .get(stream)
+            .map(|s| {
+                s.entries
+                    .iter()
+                    .rev()
+                    .take(count)
+                    .map(|(id, p)| Entry {
+                        id: *id,
+                        payload: p.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn read_after(
+        &self,
+        stream: &str,
+        after: StreamId,
+        count: usize,
+        block: Option<Duration>,
+    ) -> Result<Vec<Entry>, BusError> {
+        let key = stream.to_string();
+        self.blocking(stream, block, move |map| {
+            Ok(map
+                .get(&key)
+                .map(|s| {
+                    s.entries
+                        .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+                        .take(count)
+                        .map(|(id, p)| Entry {
+                            id: *id,
+                            payload: p.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn create_group(
+        &self,
+        stream: &str,
+        group: &str,
+        start: StreamId,
+    ) -> Result<(), BusError> {
+        let mut map = self.lock();
+        let s = map.entry(stream.to_string()).or_default();
+        s.groups.entry(group.to_string()).or_insert_with(|| Group {
+            last_delivered: start,
+            pending: BTreeMap::new(),
+        });
+        Ok(())
+    }
+
+    async fn read_group(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        count: usize,
+        block: Option<Duration>,
+    ) -> Result<Vec<Entry>, BusError> {
+        let (key, group_name, consumer) =
+            (stream.to_string(), group.to_string(), consumer.to_string());
+        self.blocking(stream, block, move |map| {
+            let s = map
+                .get_mut(&key)
+                .ok_or_else(|| no_group(&key, &group_name))?;
+            let g = s
+                .groups
+                .get_mut(&group_name)
+                .ok_or_else(|| no_group(&key, &group_name))?;
+            let now = Instant::now();
+            let got: Vec<Entry> = s
+                .entries
+                .range((
+                    std::ops::Bound::Excluded(g.last_delivered),
+                    std::ops::Bound::Unbounded,
+                ))
+                .take(count)
+                .map(|(id, p)| Entry {
+                    id: *id,
+                    payload: p.clone(),
+                })
+                .collect();
+            for e in &got {
+                g.last_delivered = e.id;
+                g.pending.insert(
+                    e.id,
+                    Pending {
+                        consumer: consumer.clone(),
+                        delivered_at: Some(now),
+                        deliveries: 1,
+                    },
+                );
+            }
+            Ok(got)
+        })
+        .await
+    }
+
+    async fn ack(&self, stream: &str, group: &str, ids: &[StreamId]) -> Result<u64, BusError> {
+        let mut map = self.lock();
+        let Some(g) = map.get_mut(stream).and_then(|s| s.groups.get_mut(group)) else {
+            return Ok(0);
+        };
+        Ok(ids
+            .iter()
+            .filter(|id| g.pending.remove(id).is_some())
+            .count() as u64)
+    }
+
+    async fn pending(
+        &self,
+        stream: &str,
+        group: &str,
+        count: usize,
+    ) -> Result<Vec<PendingEntry>, BusError> {
+        let map = self.lock();
+        let g = map
+            .get(stream)
+            .and_then(|s| s.groups.get(group))
+            .ok_or_else(|| no_group(stream, group))?;
+        let now = Instant::now();
+        Ok(g.pending
+            .iter()
+            .take(count)
+            .map(|(id, p)| PendingEntry {
+                id: *id,
+                consumer: p.consumer.clone(),
+                idle: p.delivered_at.map(|t| now - t).unwrap_or_default(),
+                deliveries: p.deliveries,
+            })
+            .collect())
+    }
+
+    async fn claim_idle(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<Vec<Entry>, BusError> {
+        let mut map = self.lock();
+        let s = map.get_mut(stream).ok_or_else(|| no_group(stream, group))?;
+        let g = s
+            .groups
+            .get_mut(group)
+            .ok_or_else(|| no_group(stream, group))?;
+        let now = Instant::now();
+        let mut out = Vec::new();
+        let mut gone = Vec::new();
+        for (id, p) in g.pending.iter_mut() {
+            if out.len() >= count {
+                break;
+            }
+            let idle = p.delivered_at.map(|t| now - t).unwrap_or_default();
+            if idle < min_idle {
+                continue;
+            }
+            match s.entries.get(id) {
+                Some(payload) => {
+                    p.consumer = consumer.to_string();
+                    p.delivered_at = Some(now);
+                    p.deliveries += 1;
+                    out.push(Entry {
+                        id: *id,
+                        payload: payload.clone(),
+                    });
+                }
+                None => gone.push(*id),
+            }
+        }
+        for id in gone {
+            g.pending.remove(&id);
+        }
+        Ok(out)
+    }
+
+    async fn trim(&self, stream: &str, maxlen: usize) -> Result<u64, BusError> {
+        let mut map = self.lock();
+        Ok(map.get_mut(stream).map(|s| s.trim_to(maxlen)).unwrap_or(0))
+    }
+
+    async fn len(&self, stream: &str) -> Result<u64, BusError> {
+        Ok(self
+            .lock()
+            .get(stream)
+            .map(|s| s.entries.len() as u64)
+            .unwrap_or(0))
+    }
+
+    async fn delete(&self, streams: &[String]) -> Result<(), BusError> {
+        let mut map = self.lock();
+        for s in streams {
+            if let Some(old) = map.remove(s) {
+                old.appended.notify_waiters();
+            }
+        }
+        Ok(())
+    }
+
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, BusError> {
+        let mut keys: Vec<String> = self
+            .lock()
+            .iter()
+            .filter(|(k, s)| {
+                // Reads register a stream to wait on it; like Redis, only written streams
+                // (or ones with groups) exist.
+                k.starts_with(prefix) && (s.last_id != StreamId::ZERO || !s.groups.is_empty())
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.sort();
+        Ok(keys)
+    }
+}

@@ -1,0 +1,602 @@
+//! `RedisBus`: the Bus over Redis Streams. Short commands share one multiplexed,
+//! self-reconnecting connection; every blocking read runs on a dedicated connection whose
+//! response timeout is longer than its BLOCK, so a quiet stream is not mistaken for a
+//! dead server.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, Client, Value};
+
+use super::{Append, Bus, BusError, Entry, IdSpec, PendingEntry, StreamId, MAX_BLOCK};
+
+/// The one field each entry carries its encoded envelope in.
+const FIELD: &str = "d";
+
+/// Connection settings of a [`RedisBus`].
+#[derive(Clone, Debug)]
+pub struct RedisBusConfig {
+    /// Response timeout of the shared connection (the redis crate's default is 500 ms).
+    pub response_timeout: Duration,
+    /// Connect timeout of every connection.
+    pub connect_timeout: Duration,
+    /// Reconnect attempts of the shared connection per failure, with exponential backoff.
+    pub reconnect_retries: usize,
+    /// Longest wait between reconnect attempts.
+    pub max_backoff: Duration,
+    /// Most idle dedicated connections kept for blocking reads.
+    pub max_idle_blocking: usize,
+}
+
+impl Default for RedisBusConfig {
+    fn default() -> Self {
+        Self {
+            response_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(2),
+            reconnect_retries: 6,
+            max_backoff: Duration::from_secs(2),
+            max_idle_blocking: 64,
+        }
+    }
+}
+
+/// The Redis Streams bus. Cloning shares the connections.
+#[derive(Clone)]
+pub struct RedisBus {
+    client: Client,
+    shared: ConnectionManager,
+    blocking: Arc<Mutex<Vec<MultiplexedConnection>>>,
+    config: RedisBusConfig,
+}
+
+fn map_err(e: redis::RedisError) -> BusError {
+    if e.code() == Some("NOGROUP") {
+        return BusError::NoGroup {
+            stream: String::new(),
+            group: e.detail().unwrap_or_default().to_string(),
+        };
+    }
+    if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_connection_refusal() {
+        return BusError::Unavailable(e.to_string());
+    }
+    if matches!(e.code(), Some("LOADING") | Some("TRYAGAIN") | Some("BUSY")) {
+        return BusError::Unavailable(e.to_string());
+    }
+    BusError::Protocol(e.to_string())
+}
+
+fn no_group(stream: &str, group: &str, e: BusError) -> BusError {
+    match e {
+        BusError::NoGroup { .. } => BusError::NoGroup {
+            stream: stream.to_string(),
+            group: group.to_string(),
+        },
+        other => other,
+    }
+}
+
+fn is_fencing_error(e: &redis::RedisError) -> bool {
+    let text = e.to_string();
+    text.contains("equal or smaller than the target stream top item")
+        || text.contains("must be greater than 0-0")
+}
+
+fn parse_id(v: &Value) -> Result<StreamId, BusError> {
+    match v {
+        Value::BulkString(b) => std::str::from_utf8(b)
+            .map_err(|_| BusError::Protocol("non-utf8 stream id".into()))?
+            .parse(),
+        Value::SimpleString(s) => s.parse(),
+        other => Err(BusError::Protocol(format!(
+            "expected a stream id, got {other:?}"
+        ))),
+    }
+}
+
+fn parse_entry(v: &Value) -> Result<Option<Entry>, BusError> {
+    let Value::Array(parts) = v else {
+        return Err(BusError::Protocol(format!("expected an entry, got {v:?}")));
+    };
+    let [id, fields] = parts.as_slice() else {
+        return Err(BusError::Protocol("entry is not [id, fields]".into()));
+    };
+    let id = parse_id(id)?;
+    let fields = match fields {
+        Value::Array(f) => f,
+        // Redis 6.2 reports claimed-but-deleted entries with nil fields.
+        Value::Nil => return Ok(None),
+        other => return Err(BusError::Protocol(format!("bad entry fields {other:?}"))),
+    };
+    let mut payload = None;
+    for pair in fields.chunks(2) {
+        if let [Value::BulkString(k), Value::BulkString(val)] = pair {
+            if k.as_slice() == FIELD.as_bytes() {
+                payload = Some(val.clone());
+            }
+        }
+    }
+    // An entry written by a foreign producer without our field is still delivered (with
+    // an empty payload) so the consumer dead-letters it instead of silently skipping it.
+    Ok(Some(Entry {
+        id,
+        payload: payload.unwrap_or_default(),
+    }))
+}
+
+fn parse_entries(v: &Value) -> Result<Vec<Entry>, BusError> {
+    match v {
+        Value::Nil => Ok(Vec::new()),
+        Value::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for i in items {
+                if let Some(e) = parse_entry(i)? {
+                    out.push(e);
+                }
+            }
+            Ok(out)
+        }
+        other => Err(BusError::Protocol(format!(
+            "expected entries, got {other:?}"
+        ))),
+    }
+}
+
+/// `XREAD`/`XREADGROUP` reply: nil on timeout, else `[[stream, entries]]` (RESP2) or a
+/// map (RESP3).
+fn parse_read_reply(v: &Value) -> Result<Vec<Entry>, BusError> {
+    match v {
+        Value::Nil => Ok(Vec::new()),
+        Value::Array(streams) => {
+            let mut out = Vec::new();
+            for s in streams {
+                match s {
+                    Value::Array(pair) if pair.len() == 2 => out.extend(parse_entries(&pair[1])?),
+                    other => return Err(BusError::Protocol(format!("bad XREAD reply {other:?}"))),
+                }
+            }
+            Ok(out)
+        }
+        Value::Map(pairs) => {
+            let mut out = Vec::new();
+            for (_, entries) in pairs {
+                out.extend(parse_entries(entries)?);
+            }
+            Ok(out)
+        }
+        other => Err(BusError::Protocol(format!("bad XREAD reply {other:?}"))),
+    }
+}
+
+fn as_u64(v: &Value) -> Result<u64, BusError> {
+    match v {
+        Value::Int(i) => Ok(*i as u64),
+        Value::BulkString(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| BusError::Protocol("expected an integer".into())),
+        other => Err(BusError::Protocol(format!(
+            "expected an integer, got {other:?}"
+        ))),
+    }
+}
+
+fn as_string(v: &Value) -> Result<String, BusError> {
+    match v {
+        Value::BulkString(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Ok(s.clone()),
+        other => Err(BusError::Protocol(format!(
+            "expected a string, got {other:?}"
+        ))),
+    }
+}
+
+/// Escapes glob metacharacters for `SCAN MATCH`.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn xadd(stream: &str, id: IdSpec, payload: &[u8], maxlen: Option<usize>) -> redis::Cmd {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(stream);
+    if let Some(n) = maxlen {
+        cmd.arg("MAXLEN").arg("~").arg(n);
+    }
+    match id {
+        IdSpec::Auto => cmd.arg("*"),
+        IdSpec::Explicit(id) => cmd.arg(id.to_string()),
+    };
+    cmd.arg(FIELD).arg(payload);
+    cmd
+}
+
+impl RedisBus {
+    /// Connects to `url` (e.g. `redis://127.0.0.1:6379`).
+    pub async fn connect(url: &str, config: RedisBusConfig) -> Result<Self, BusError> {
+        let client = Client::open(url).map_err(|e| BusError::Unavailable(e.to_string()))?;
+        let mgr_config = ConnectionManagerConfig::new()
+            .set_number_of_retries(config.reconnect_retries)
+            .set_max_delay(config.max_backoff)
+            .set_response_timeout(Some(config.response_timeout))
+            .set_connection_timeout(Some(config.connect_timeout));
+        let shared = ConnectionManager::new_with_config(client.clone(), mgr_config)
+            .await
+            .map_err(map_err)?;
+        Ok(Self {
+            client,
+            shared,
+            blocking: Arc::new(Mutex::new(Vec::new())),
+            config,
+        })
+    }
+
+    /// Pings the server (readiness checks).
+    pub async fn ping(&self) -> Result<(), BusError> {
+        let mut c = self.shared.clone();
+        let _: Value = redis::cmd("PING")
+            .query_async(&mut c)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn take_blocking(&self) -> Result<MultiplexedConnection, BusError> {
+        if let Some(c) = self
+            .blocking
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+        {
+            return Ok(c);
+        }
+        // The BLOCK (at most MAX_BLOCK) must end before the response timeout fires.
+        let cfg = AsyncConnectionConfig::new()
+            .set_response_timeout(Some(MAX_BLOCK + self.config.response_timeout))
+            .set_connection_timeout(Some(self.config.connect_timeout));
+        self.client
+            .get_multiplexed_async_connection_with_config(&cfg)
+            .await
+            .map_err(map_err)
+    }
+
+    fn give_back_blocking(&self, c: MultiplexedConnection) {
+        let mut pool = self.blocking.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < self.config.max_idle_blocking {
+            pool.push(c);
+        }
+    }
+
+    /// Runs a command on the shared connection.
+    async fn query(&self, cmd: &redis::Cmd) -> Result<Value, BusError> {
+        let mut c = self.shared.clone();
+        cmd.query_async(&mut c).await.map_err(map_err)
+    }
+
+    /// Runs a blocking command on a dedicated connection; a connection that failed is
+    /// dropped rather than reused.
+    async fn query_blocking(&self, cmd: &redis::Cmd) -> Result<Value, BusError> {
+        let mut c = self.take_blocking().await?;
+        match cmd.query_async(&mut c).await {
+            Ok(v) => {
+                self.give_back_blocking(c);
+                Ok(v)
+            }
+            Err(e) => {
+                let e = map_err(e);
+                if !e.is_transient() {
+                    self.give_back_blocking(c);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn fenced(&self, stream: &str, id: StreamId) -> BusError {
+        let last = self
+            .last_id(stream)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        BusError::Fenced {
+            stream: stream.to_string(),
+            id,
+            last,
+        }
+    }
+}
+
+impl Bus for RedisBus {
+    async fn append(
+        &self,
+        stream: &str,
+        id: IdSpec,
+        payload: &[u8],
+        maxlen: Option<usize>,
+    ) -> Result<StreamId, BusError> {
+        let mut c = self.shared.clone();
+        let reply: Result<Value, _> = xadd(stream, id, payload, maxlen).query_async(&mut c).await;
+        match reply {
+            Ok(v) => parse_id(&v),
+            Err(e) if is_fencing_error(&e) => match id {
+                IdSpec::Explicit(id) => Err(self.fenced(stream, id).await),
+                IdSpec::Auto => Err(map_err(e)),
+            },
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    async fn append_batch(&self, items: Vec<Append>) -> Result<Vec<StreamId>, BusError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for a in &items {
+            pipe.add_command(xadd(&a.stream, a.id, &a.payload, a.maxlen));
+        }
+        let mut c = self.shared.clone();
+        // Each reply separately, so one fenced entry is reported as such.
+        let replies: Vec<redis::RedisResult<Value>> =
+            match pipe.query_async::<Vec<Value>>(&mut c).await {
+                Ok(values) => values.into_iter().map(Ok).collect(),
+                Err(e) if is_fencing_error(&e) => {
+                    // Find which entry was refused by re-checking ids in order.
+                    for a in &items {
+                        if let IdSpec::Explicit(id) = a.id {
+                            let last = self.last_id(&a.stream).await?.unwrap_or_default();
+                            if last < id {
+                                return Err(self.fenced(&a.stream, id).await);
+                            }
+                        }
+                    }
+                    return Err(map_err(e));
+                }
+                Err(e) => return Err(map_err(e)),
+            };
+        let mut out = Vec::with_capacity(replies.len());
+        for (r, a) in replies.into_iter().zip(&items) {
+            match r {
+                Ok(v) => out.push(parse_id(&v)?),
+                Err(e) if is_fencing_error(&e) => {
+                    if let IdSpec::Explicit(id) = a.id {
+                        return Err(self.fenced(&a.stream, id).await);
+                    }
+                    return Err(map_err(e));
+                }
+                Err(e) => return Err(map_err(e)),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn range(
+        &self,
+        stream: &str,
+        from: StreamId,
+        to: StreamId,
+        count: usize,
+    ) -> Result<Vec<Entry>, BusError> {
+        let mut cmd = redis::cmd("XRANGE");
+        cmd.arg(stream)
+            .arg(from.to_string())
+            .arg(to.to_string())
+            .arg("COUNT")
+            .arg(count);
+        parse_entries(&self.query(&cmd).await?)
+    }
+
+    async fn rev_range(&self, stream: &str, count: usize) -> Result<Vec<Entry>, BusError> {
+        let mut cmd = redis::cmd("XREVRANGE");
+        cmd.arg(stream).arg("+").arg("-").arg("COUNT").arg(count);
+        parse_entries(&self.query(&cmd).await?)
+    }
+
+    async fn read_after(
+        &self,
+        stream: &str,
+        after: StreamId,
+        count: usize,
+        block: Option<Duration>,
+    ) -> Result<Vec<Entry>, BusError> {
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT").arg(count);
+        match block {
+            Some(b) => {
+                cmd.arg("BLOCK")
+                    .arg(b.min(MAX_BLOCK).as_millis().max(1) as u64);
+                cmd.arg("STREAMS").arg(stream).arg(after.to_string());
+                parse_read_reply(&self.query_blocking(&cmd).await?)
+            }
+            None => {
+                cmd.arg("STREAMS").arg(stream).arg(after.to_string());
+                parse_read_reply(&self.query(&cmd).await?)
+            }
+        }
+    }
+
+    async fn create_group(
+        &self,
+        stream: &str,
+        group: &str,
+        start: StreamId,
+    ) -> Result<(), BusError> {
+        let mut cmd = redis::cmd("XGROUP");
+        cmd.arg("CREATE")
+            .arg(stream)
+            .arg(group)
+            .arg(start.to_string())
+            .arg("MKSTREAM");
+        match self.query(&cmd).await {
+            Ok(_) => Ok(()),
+            Err(BusError::Protocol(msg)) if msg.contains("BUSYGROUP") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn read_group(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        count: usize,
+        block: Option<Duration>,
+    ) -> Result<Vec<Entry>, BusError> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(group)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(count);
+        let reply = match block {
+            Some(b) => {
+                cmd.arg("BLOCK")
+                    .arg(b.min(MAX_BLOCK).as_millis().max(1) as u64);
+                cmd.arg("STREAMS").arg(stream).arg(">");
+                self.query_blocking(&cmd).await
+            }
+            None => {
+                cmd.arg("STREAMS").arg(stream).arg(">");
+                self.query(&cmd).await
+            }
+        };
+        parse_read_reply(&reply.map_err(|e| no_group(stream, group, e))?)
+    }
+
+    async fn ack(&self, stream: &str, group: &str, ids: &[StreamId]) -> Result<u64, BusError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut cmd = redis::cmd("XACK");
+        cmd.arg(stream).arg(group);
+        for id in ids {
+            cmd.arg(id.to_string());
+        }
+        as_u64(&self.query(&cmd).await?)
+    }
+
+    async fn pending(
+        &self,
+        stream: &str,
+        group: &str,
+        count: usize,
+    ) -> Result<Vec<PendingEntry>, BusError> {
+        let mut cmd = redis::cmd("XPENDING");
+        cmd.arg(stream).arg(group).arg("-").arg("+").arg(count);
+        let reply = self
+            .query(&cmd)
+            .await
+            .map_err(|e| no_group(stream, group, e))?;
+        let Value::Array(items) = reply else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in &items {
+            let Value::Array(f) = item else {
+                return Err(BusError::Protocol("bad XPENDING item".into()));
+            };
+            let [id, consumer, idle, deliveries] = f.as_slice() else {
+                return Err(BusError::Protocol("bad XPENDING item".into()));
+            };
+            out.push(PendingEntry {
+                id: parse_id(id)?,
+                consumer: as_string(consumer)?,
+                idle: Duration::from_millis(as_u64(idle)?),
+                deliveries: as_u64(deliveries)?,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn claim_idle(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<Vec<Entry>, BusError> {
+        let mut cmd = redis::cmd("XAUTOCLAIM");
+        cmd.arg(stream)
+            .arg(group)
+            .arg(consumer)
+            .arg(min_idle.as_millis() as u64)
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(count);
+        let reply = self
+            .query(&cmd)
+            .await
+            .map_err(|e| no_group(stream, group, e))?;
+        match reply {
+            Value::Array(parts) if parts.len() >= 2 => parse_entries(&parts[1]),
+            other => Err(BusError::Protocol(format!(
+                "bad XAUTOCLAIM reply {other:?}"
+            ))),
+        }
+    }
+
+    async fn trim(&self, stream: &str, maxlen: usize) -> Result<u64, BusError> {
+        let mut cmd = redis::cmd("XTRIM");
+        cmd.arg(stream).arg("MAXLEN").arg("~").arg(maxlen);
+        as_u64(&self.query(&cmd).await?)
+    }
+
+    async fn len(&self, stream: &str) -> Result<u64, BusError> {
+        let mut cmd = redis::cmd("XLEN");
+        cmd.arg(stream);
+        as_u64(&self.query(&cmd).await?)
+    }
+
+    async fn delete(&self, streams: &[String]) -> Result<(), BusError> {
+        if streams.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("DEL");
+        for s in streams {
+            cmd.arg(s);
+        }
+        self.query(&cmd).await.map(|_| ())
+    }
+
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, BusError> {
+        let pattern = format!("{}*", glob_escape(prefix));
+        let mut cursor = 0u64;
+        let mut keys = Vec::new();
+        loop {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .arg("TYPE")
+                .arg("stream");
+            let reply = self.query(&cmd).await?;
+            let Value::Array(parts) = reply else {
+                return Err(BusError::Protocol("bad SCAN reply".into()));
+            };
+            let [next, batch] = parts.as_slice() else {
+                return Err(BusError::Protocol("bad SCAN reply".into()));
+            };
+            if let Value::Array(batch) = batch {
+                for k in batch {
+                    keys.push(as_string(k)?);
+                }
+            }
+            cursor = as_u64(next)?;
+            if cursor == 0 {
+                break;
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+}

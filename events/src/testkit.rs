@@ -1,0 +1,1 @@
+//! Test helpers: a throwaway `redis-server` on a free port.

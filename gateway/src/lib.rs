@@ -1,0 +1,1 @@
+//! Gateway of Command and Independent Thought (in progress).
