@@ -1,1 +1,5 @@
-//! Deterministic simulation core of Command and Independent Thought (in progress).
+//! Deterministic simulation core of Command and Independent Thought.
+
+pub mod rules;
+
+pub use rules::Rules;

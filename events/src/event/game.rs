@@ -135,6 +135,13 @@ pub enum GameEvent {
         owner: PlayerId,
         by: Option<PlayerId>,
     },
+    /// A cell's tiberium changed (harvested, regrown, spread). The economy folds these
+    /// into its own view of the fields for the harvester AI.
+    TiberiumChanged {
+        cell: Cell,
+        bails: u8,
+        blue: bool,
+    },
     PlayerDefeated {
         player: PlayerId,
     },
