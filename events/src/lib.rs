@@ -14,6 +14,7 @@ pub mod event;
 pub mod ids;
 pub mod keys;
 pub mod kinds;
+pub mod lease;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

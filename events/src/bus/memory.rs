@@ -9,13 +9,23 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{Append, Bus, BusError, Entry, IdSpec, PendingEntry, StreamId, MAX_BLOCK};
+use super::{
+    Append, Bus, BusError, Entry, IdSpec, PendingEntry, StreamId, MAX_BLOCK, RELEASED_IDLE,
+};
 
-#[derive(Default)]
 struct Pending {
     consumer: String,
+    /// Last delivery (or touch); `None` once released, which reads as [`RELEASED_IDLE`].
     delivered_at: Option<Instant>,
     deliveries: u64,
+}
+
+impl Pending {
+    fn idle(&self, now: Instant) -> Duration {
+        self.delivered_at
+            .map(|t| now.saturating_duration_since(t))
+            .unwrap_or(RELEASED_IDLE)
+    }
 }
 
 #[derive(Default)]
@@ -331,7 +341,7 @@ impl Bus for MemoryBus {
             .map(|(id, p)| PendingEntry {
                 id: *id,
                 consumer: p.consumer.clone(),
-                idle: p.delivered_at.map(|t| now - t).unwrap_or_default(),
+                idle: p.idle(now),
                 deliveries: p.deliveries,
             })
             .collect())
@@ -358,7 +368,7 @@ impl Bus for MemoryBus {
             if out.len() >= count {
                 break;
             }
-            let idle = p.delivered_at.map(|t| now - t).unwrap_or_default();
+            let idle = p.idle(now);
             if idle < min_idle {
                 continue;
             }
@@ -379,6 +389,53 @@ impl Bus for MemoryBus {
             g.pending.remove(&id);
         }
         Ok(out)
+    }
+
+    async fn touch(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        ids: &[StreamId],
+    ) -> Result<Vec<StreamId>, BusError> {
+        let mut map = self.lock();
+        let g = map
+            .get_mut(stream)
+            .and_then(|s| s.groups.get_mut(group))
+            .ok_or_else(|| no_group(stream, group))?;
+        let now = Instant::now();
+        let mut owned = Vec::new();
+        for id in ids {
+            if let Some(p) = g.pending.get_mut(id) {
+                if p.consumer == consumer {
+                    p.delivered_at = Some(now);
+                    owned.push(*id);
+                }
+            }
+        }
+        Ok(owned)
+    }
+
+    async fn release(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        ids: &[StreamId],
+    ) -> Result<(), BusError> {
+        let mut map = self.lock();
+        let g = map
+            .get_mut(stream)
+            .and_then(|s| s.groups.get_mut(group))
+            .ok_or_else(|| no_group(stream, group))?;
+        for id in ids {
+            if let Some(p) = g.pending.get_mut(id) {
+                if p.consumer == consumer {
+                    p.delivered_at = None;
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn trim(&self, stream: &str, maxlen: usize) -> Result<u64, BusError> {

@@ -13,6 +13,9 @@ use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
+/// Idle time a released pending entry reports: longer than any lease timeout.
+pub const RELEASED_IDLE: Duration = Duration::from_secs(24 * 3600);
+
 /// Longest BLOCK a blocking read may ask for; longer waits are split by the caller's loop.
 /// Kept well under the blocking connections' response timeout (see [`RedisBusConfig`]).
 pub const MAX_BLOCK: Duration = Duration::from_secs(2);
@@ -246,6 +249,27 @@ pub trait Bus: Clone + Send + Sync + 'static {
         min_idle: Duration,
         count: usize,
     ) -> impl Future<Output = Result<Vec<Entry>, BusError>> + Send;
+
+    /// Resets the idle time of those of `ids` still pending for `consumer` (a lease
+    /// keep-alive), atomically; returns the ids still owned by `consumer`. An entry another
+    /// consumer claimed meanwhile is left alone and not returned: the lease is lost.
+    fn touch(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        ids: &[StreamId],
+    ) -> impl Future<Output = Result<Vec<StreamId>, BusError>> + Send;
+
+    /// Marks those of `ids` pending for `consumer` as long idle, so another consumer's
+    /// [`Bus::claim_idle`] takes them at once (graceful hand-over on shutdown).
+    fn release(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        ids: &[StreamId],
+    ) -> impl Future<Output = Result<(), BusError>> + Send;
 
     /// Trims to about `maxlen` entries (MAXLEN ~); returns how many were removed.
     fn trim(

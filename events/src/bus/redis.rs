@@ -9,7 +9,9 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, Value};
 
-use super::{Append, Bus, BusError, Entry, IdSpec, PendingEntry, StreamId, MAX_BLOCK};
+use super::{
+    Append, Bus, BusError, Entry, IdSpec, PendingEntry, StreamId, MAX_BLOCK, RELEASED_IDLE,
+};
 
 /// The one field each entry carries its encoded envelope in.
 const FIELD: &str = "d";
@@ -202,6 +204,36 @@ fn glob_escape(s: &str) -> String {
     }
     out
 }
+
+/// Keep-alive of leases: re-claims (resetting idle) only the entries `consumer` still
+/// owns, atomically, so a lease another instance took over is never stolen back.
+const TOUCH_SCRIPT: &str = r#"
+local owned = {}
+for i, id in ipairs(ARGV) do
+  if i > 1 then
+    local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
+    if p[1] and p[1][2] == KEYS[2] then
+      redis.call('XCLAIM', KEYS[1], ARGV[1], KEYS[2], 0, id, 'JUSTID')
+      table.insert(owned, id)
+    end
+  end
+end
+return owned
+"#;
+
+/// Hand-over: sets a long idle time on the entries `consumer` owns, so another
+/// instance's XAUTOCLAIM takes them immediately.
+const RELEASE_SCRIPT: &str = r#"
+for i, id in ipairs(ARGV) do
+  if i > 2 then
+    local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
+    if p[1] and p[1][2] == KEYS[2] then
+      redis.call('XCLAIM', KEYS[1], ARGV[1], KEYS[2], 0, id, 'IDLE', ARGV[2], 'JUSTID')
+    end
+  end
+end
+return 1
+"#;
 
 fn xadd(stream: &str, id: IdSpec, payload: &[u8], maxlen: Option<usize>) -> redis::Cmd {
     let mut cmd = redis::cmd("XADD");
@@ -540,6 +572,62 @@ impl Bus for RedisBus {
                 "bad XAUTOCLAIM reply {other:?}"
             ))),
         }
+    }
+
+    async fn touch(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        ids: &[StreamId],
+    ) -> Result<Vec<StreamId>, BusError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(TOUCH_SCRIPT)
+            .arg(2)
+            .arg(stream)
+            .arg(consumer)
+            .arg(group);
+        for id in ids {
+            cmd.arg(id.to_string());
+        }
+        let reply = self
+            .query(&cmd)
+            .await
+            .map_err(|e| no_group(stream, group, e))?;
+        match reply {
+            Value::Array(items) => items.iter().map(parse_id).collect(),
+            Value::Nil => Ok(Vec::new()),
+            other => Err(BusError::Protocol(format!("bad touch reply {other:?}"))),
+        }
+    }
+
+    async fn release(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        ids: &[StreamId],
+    ) -> Result<(), BusError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(RELEASE_SCRIPT)
+            .arg(2)
+            .arg(stream)
+            .arg(consumer)
+            .arg(group)
+            .arg(RELEASED_IDLE.as_millis() as u64);
+        for id in ids {
+            cmd.arg(id.to_string());
+        }
+        self.query(&cmd)
+            .await
+            .map_err(|e| no_group(stream, group, e))
+            .map(|_| ())
     }
 
     async fn trim(&self, stream: &str, maxlen: usize) -> Result<u64, BusError> {

@@ -1,0 +1,282 @@
+//! Match leases: a service instance owns a match while the match's `MatchCreated` entry is
+//! pending for it in the service's consumer group on the matches stream. It keeps the
+//! lease alive by touching the entry, hands it over on shutdown by releasing it, and takes
+//! over matches whose lease went idle (a crashed owner) with XAUTOCLAIM. Ownership is
+//! only advisory: the commit fencing of each service's log is what keeps a stale owner out.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::bus::{Bus, BusError, Entry, StreamId};
+use crate::dlq::decode_or_dead_letter;
+use crate::event::{MatchCreated, MatchEvent};
+use crate::ids::MatchId;
+use crate::keys::Keys;
+
+/// How a service instance takes and keeps matches.
+#[derive(Clone, Debug)]
+pub struct LeaseConfig {
+    /// Consumer group of the service kind (`engine`, `economy`).
+    pub group: String,
+    /// This instance's consumer name (unique per process).
+    pub consumer: String,
+    /// Most matches this instance runs at once.
+    pub capacity: usize,
+    /// A lease not touched for this long is taken over by another instance.
+    pub idle_timeout: Duration,
+}
+
+/// A match this instance now owns.
+#[derive(Clone, Debug)]
+pub struct Acquired {
+    /// The lease: the `MatchCreated` entry's id in the matches stream.
+    pub lease: StreamId,
+    pub setup: MatchCreated,
+    /// True when taken over from another (crashed or departed) instance.
+    pub takeover: bool,
+}
+
+/// The leases one service instance holds.
+pub struct Leases<B: Bus> {
+    bus: B,
+    keys: Keys,
+    config: LeaseConfig,
+    owned: BTreeMap<StreamId, MatchId>,
+}
+
+impl<B: Bus> Leases<B> {
+    /// Joins the service's consumer group (creating it if needed).
+    pub async fn join(bus: B, keys: Keys, config: LeaseConfig) -> Result<Self, BusError> {
+        bus.create_group(&keys.matches(), &config.group, StreamId::ZERO)
+            .await?;
+        Ok(Self {
+            bus,
+            keys,
+            config,
+            owned: BTreeMap::new(),
+        })
+    }
+
+    pub fn config(&self) -> &LeaseConfig {
+        &self.config
+    }
+
+    /// Matches owned now.
+    pub fn owned(&self) -> impl Iterator<Item = (&StreamId, &MatchId)> {
+        self.owned.iter()
+    }
+
+    pub fn free(&self) -> usize {
+        self.config.capacity.saturating_sub(self.owned.len())
+    }
+
+    /// Takes idle leases first (takeover), then new matches, up to the free capacity;
+    /// waits up to `block` for a new one when nothing is available.
+    pub async fn acquire(&mut self, block: Option<Duration>) -> Result<Vec<Acquired>, BusError> {
+        let mut out = Vec::new();
+        let stream = self.keys.matches();
+        if self.free() > 0 {
+            let claimed = self
+                .bus
+                .claim_idle(
+                    &stream,
+                    &self.config.group,
+                    &self.config.consumer,
+                    self.config.idle_timeout,
+                    self.free(),
+                )
+                .await?;
+            for e in claimed {
+                if let Some(a) = self.accept(&stream, e, true).await? {
+                    out.push(a);
+                }
+            }
+        }
+        if self.free() > 0 {
+            let block = if out.is_empty() { block } else { None };
+            let fresh = self
+                .bus
+                .read_group(
+                    &stream,
+                    &self.config.group,
+                    &self.config.consumer,
+                    self.free(),
+                    block,
+                )
+                .await?;
+            for e in fresh {
+                if let Some(a) = self.accept(&stream, e, false).await? {
+                    out.push(a);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn accept(
+        &mut self,
+        stream: &str,
+        e: Entry,
+        takeover: bool,
+    ) -> Result<Option<Acquired>, BusError> {
+        let group = (self.config.group.as_str(), self.config.consumer.as_str());
+        let Some(env) =
+            decode_or_dead_letter::<MatchEvent, B>(&self.bus, &self.keys, stream, Some(group), &e)
+                .await?
+        else {
+            return Ok(None);
+        };
+        match env.body {
+            MatchEvent::MatchCreated(setup) => {
+                self.owned.insert(e.id, setup.match_id.clone());
+                Ok(Some(Acquired {
+                    lease: e.id,
+                    setup,
+                    takeover,
+                }))
+            }
+            // End markers carry no lease: nothing to own.
+            MatchEvent::MatchEnded(_) => {
+                self.bus.ack(stream, group.0, &[e.id]).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Keeps every owned lease alive; returns the matches whose lease was lost.
+    pub async fn keepalive(&mut self) -> Result<Vec<MatchId>, BusError> {
+        let ids: Vec<StreamId> = self.owned.keys().copied().collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let still = self
+            .bus
+            .touch(
+                &self.keys.matches(),
+                &self.config.group,
+                &self.config.consumer,
+                &ids,
+            )
+            .await?;
+        let mut lost = Vec::new();
+        for id in ids {
+            if !still.contains(&id) {
+                if let Some(m) = self.owned.remove(&id) {
+                    lost.push(m);
+                }
+            }
+        }
+        Ok(lost)
+    }
+
+    /// The match is over: acknowledge its lease for good.
+    pub async fn finish(&mut self, lease: StreamId) -> Result<(), BusError> {
+        self.owned.remove(&lease);
+        self.bus
+            .ack(&self.keys.matches(), &self.config.group, &[lease])
+            .await
+            .map(|_| ())
+    }
+
+    /// Stops owning a match without finishing it (fenced out, or failed): the lease
+    /// stays pending and goes idle, so another instance takes it over.
+    pub fn forget(&mut self, lease: StreamId) {
+        self.owned.remove(&lease);
+    }
+
+    /// Graceful shutdown: hands every owned lease over at once.
+    pub async fn release_all(&mut self) -> Result<(), BusError> {
+        let ids: Vec<StreamId> = self.owned.keys().copied().collect();
+        self.owned.clear();
+        self.bus
+            .release(
+                &self.keys.matches(),
+                &self.config.group,
+                &self.config.consumer,
+                &ids,
+            )
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::{IdSpec, MemoryBus};
+    use crate::codec::encode;
+    use crate::envelope::{Envelope, Source};
+    use crate::event::MapSpec;
+
+    fn created(m: &str) -> Vec<u8> {
+        let setup = MatchCreated {
+            match_id: MatchId::new(m).unwrap(),
+            seed: 1,
+            map: MapSpec { size: 32, seed: 1 },
+            players: vec![],
+            tick_hz: 20,
+        };
+        encode(&Envelope::new(
+            setup.match_id.clone(),
+            Source::System,
+            MatchEvent::MatchCreated(setup),
+        ))
+        .unwrap()
+    }
+
+    fn config(consumer: &str, capacity: usize) -> LeaseConfig {
+        LeaseConfig {
+            group: "engine".into(),
+            consumer: consumer.into(),
+            capacity,
+            idle_timeout: Duration::from_millis(200),
+        }
+    }
+
+    #[tokio::test]
+    async fn capacity_takeover_and_release() {
+        let bus = MemoryBus::new();
+        let keys = Keys::new("t");
+        for m in ["a", "b", "c"] {
+            bus.append(&keys.matches(), IdSpec::Auto, &created(m), None)
+                .await
+                .unwrap();
+        }
+        bus.append(&keys.matches(), IdSpec::Auto, b"garbage", None)
+            .await
+            .unwrap();
+        let mut one = Leases::join(bus.clone(), keys.clone(), config("one", 2))
+            .await
+            .unwrap();
+        let mut two = Leases::join(bus.clone(), keys.clone(), config("two", 5))
+            .await
+            .unwrap();
+        let got = one.acquire(None).await.unwrap();
+        assert_eq!(got.len(), 2, "bounded by capacity");
+        let got2 = two.acquire(None).await.unwrap();
+        assert_eq!(got2.len(), 1, "the rest, garbage dead-lettered");
+        assert_eq!(bus.len(&keys.dlq()).await.unwrap(), 1);
+
+        // `one` stays alive; `two` stops touching and loses its lease to `one`? No: `one`
+        // is full. A third instance takes the idle lease of `two`.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(one.keepalive().await.unwrap().is_empty());
+        let mut three = Leases::join(bus.clone(), keys.clone(), config("three", 5))
+            .await
+            .unwrap();
+        let taken = three.acquire(None).await.unwrap();
+        assert_eq!(taken.len(), 1);
+        assert!(taken[0].takeover);
+        assert_eq!(taken[0].setup.match_id.as_str(), "c");
+        assert_eq!(
+            two.keepalive().await.unwrap().len(),
+            1,
+            "two lost its lease"
+        );
+
+        // Graceful release: another instance takes the matches without waiting.
+        one.release_all().await.unwrap();
+        let handed = three.acquire(None).await.unwrap();
+        assert_eq!(handed.len(), 2);
+        assert!(handed.iter().all(|a| a.takeover));
+    }
+}
