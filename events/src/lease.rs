@@ -280,3 +280,131 @@ mod tests {
         assert!(handed.iter().all(|a| a.takeover));
     }
 }
+
+/// How one match's run ended, as far as its lease is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MatchOutcome {
+    /// Over for good: the lease is acknowledged.
+    Finished,
+    /// Another instance committed first: this one was stale. The lease is forgotten.
+    Fenced,
+    /// Stopped by shutdown or a lost lease.
+    Cancelled,
+    /// Gave up on an error: the lease is left to go idle so another attempt is made.
+    Failed(String),
+}
+
+/// Metric names of lease handling (label `service`).
+pub mod metric {
+    /// Gauge: matches owned by this instance.
+    pub const MATCHES_OWNED: &str = "cnit_matches_owned";
+    /// Counter: matches taken over from another instance.
+    pub const TAKEOVERS: &str = "cnit_match_takeovers_total";
+    /// Counter: commits refused by fencing (a stale owner stopped).
+    pub const FENCED: &str = "cnit_fenced_commits_total";
+}
+
+/// Runs a leased service until `shutdown`: polls for matches (takeovers first), starts
+/// each with `start` on its own task with a cancellation token, keeps the leases alive,
+/// cancels a match whose lease was lost, settles each lease by its outcome, and on
+/// shutdown cancels every match, waits for them, and hands the leases over.
+pub async fn serve_matches<B, F, Fut>(
+    bus: B,
+    keys: Keys,
+    config: LeaseConfig,
+    poll: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+    on_owned: impl Fn(usize),
+    mut start: F,
+) -> Result<(), BusError>
+where
+    B: Bus,
+    F: FnMut(Acquired, tokio_util::sync::CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = MatchOutcome> + Send + 'static,
+{
+    use tokio_util::sync::CancellationToken;
+    let service = config.group.clone();
+    tokio::pin!(shutdown);
+    let mut leases = loop {
+        match Leases::join(bus.clone(), keys.clone(), config.clone()).await {
+            Ok(l) => break l,
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "bus unavailable, retrying");
+                tokio::select! {
+                    _ = &mut shutdown => return Ok(()),
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    tracing::info!(service, consumer = %config.consumer, capacity = config.capacity, "serving matches");
+    let cancel_all = CancellationToken::new();
+    let mut running: BTreeMap<MatchId, CancellationToken> = BTreeMap::new();
+    let mut tasks: tokio::task::JoinSet<(StreamId, MatchId, MatchOutcome)> =
+        tokio::task::JoinSet::new();
+    let mut tick = tokio::time::interval(poll);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                let Ok((lease, m, outcome)) = done else { continue };
+                running.remove(&m);
+                match outcome {
+                    MatchOutcome::Finished => {
+                        tracing::info!(service, match_id = %m, "match finished");
+                        if let Err(e) = leases.finish(lease).await {
+                            tracing::warn!(match_id = %m, error = %e, "could not acknowledge the lease");
+                            leases.forget(lease);
+                        }
+                    }
+                    MatchOutcome::Fenced => {
+                        metrics::counter!(metric::FENCED, "service" => service.clone()).increment(1);
+                        tracing::warn!(service, match_id = %m, "fenced out: another instance owns the match");
+                        leases.forget(lease);
+                    }
+                    MatchOutcome::Cancelled => leases.forget(lease),
+                    MatchOutcome::Failed(why) => {
+                        tracing::error!(service, match_id = %m, why, "match failed; its lease goes idle for another attempt");
+                        leases.forget(lease);
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                match leases.keepalive().await {
+                    Ok(lost) => for m in lost {
+                        if let Some(c) = running.remove(&m) {
+                            tracing::warn!(service, match_id = %m, "lease lost; stopping the match");
+                            c.cancel();
+                        }
+                    },
+                    Err(e) => tracing::warn!(error = %e, "lease keep-alive failed"),
+                }
+                match leases.acquire(None).await {
+                    Ok(acquired) => for a in acquired {
+                        if a.takeover {
+                            metrics::counter!(metric::TAKEOVERS, "service" => service.clone()).increment(1);
+                        }
+                        tracing::info!(service, match_id = %a.setup.match_id, takeover = a.takeover, "match acquired");
+                        let cancel = cancel_all.child_token();
+                        running.insert(a.setup.match_id.clone(), cancel.clone());
+                        let (lease, m) = (a.lease, a.setup.match_id.clone());
+                        let fut = start(a, cancel);
+                        tasks.spawn(async move { (lease, m, fut.await) });
+                    },
+                    Err(e) => tracing::warn!(error = %e, "acquiring matches failed"),
+                }
+                on_owned(running.len());
+                metrics::gauge!(metric::MATCHES_OWNED, "service" => service.clone()).set(running.len() as f64);
+            }
+        }
+    }
+    tracing::info!(service, "shutting down; handing matches over");
+    cancel_all.cancel();
+    while tasks.join_next().await.is_some() {}
+    if let Err(e) = leases.release_all().await {
+        tracing::warn!(error = %e, "could not release leases; they will go idle instead");
+    }
+    Ok(())
+}

@@ -8,6 +8,7 @@
 pub mod bus;
 pub mod cmd;
 pub mod codec;
+pub mod commit;
 pub mod dlq;
 pub mod envelope;
 pub mod event;
@@ -15,6 +16,8 @@ pub mod ids;
 pub mod keys;
 pub mod kinds;
 pub mod lease;
+#[cfg(feature = "ops")]
+pub mod ops;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

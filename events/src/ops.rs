@@ -1,0 +1,289 @@
+//! The operations endpoint every service binary serves: `/health` (liveness),
+//! `/ready` (named checks with latency and status, as JSON) and `/metrics` (Prometheus),
+//! plus the process RSS gauge and the memory-growth detector.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Metric: resident set size of the process, bytes.
+pub const RSS_METRIC: &str = "process_resident_memory_bytes";
+/// Metric: RSS growth trend over the detector's window, bytes per minute.
+pub const RSS_TREND_METRIC: &str = "cnit_memory_growth_bytes_per_minute";
+
+/// Histogram buckets, by metric name (the brief's buckets where it names them).
+const BUCKETS: &[(&str, &[f64])] = &[
+    (
+        "game_frame_time_ms",
+        &[1.0, 5.0, 10.0, 16.67, 25.0, 50.0, 100.0],
+    ),
+    ("selection_latency_ms", &[1.0, 5.0, 10.0, 16.0, 25.0, 50.0]),
+    (
+        "command_apply_latency_ms",
+        &[
+            5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 150.0, 250.0, 500.0, 1000.0,
+        ],
+    ),
+    (
+        "client_frame_time_ms",
+        &[1.0, 5.0, 10.0, 16.67, 25.0, 33.3, 50.0, 100.0],
+    ),
+    (
+        "economy_step_time_ms",
+        &[0.1, 0.5, 1.0, 5.0, 10.0, 16.67, 50.0],
+    ),
+];
+
+/// Installs the global Prometheus recorder (once per process) and returns its handle.
+pub fn install_metrics() -> Result<PrometheusHandle, String> {
+    let mut b = PrometheusBuilder::new();
+    for (name, buckets) in BUCKETS {
+        b = b
+            .set_buckets_for_metric(Matcher::Full((*name).to_string()), buckets)
+            .map_err(|e| e.to_string())?;
+    }
+    b.install_recorder().map_err(|e| e.to_string())
+}
+
+/// One readiness check's result.
+#[derive(Clone, Debug)]
+pub struct CheckResult {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// A readiness check: returns whether the service may take traffic and why.
+pub type Check = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = CheckResult> + Send>> + Send + Sync>;
+
+#[derive(Clone)]
+struct OpsState {
+    service: &'static str,
+    metrics: PrometheusHandle,
+    checks: Arc<Vec<Check>>,
+}
+
+/// The ops router: `/health`, `/ready`, `/metrics`.
+pub fn router(service: &'static str, metrics: PrometheusHandle, checks: Vec<Check>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(render_metrics))
+        .with_state(OpsState {
+            service,
+            metrics,
+            checks: Arc::new(checks),
+        })
+}
+
+async fn health(State(s): State<OpsState>) -> Response {
+    (
+        [("content-type", "application/json")],
+        format!(r#"{{"service":"{}","status":"alive"}}"#, s.service),
+    )
+        .into_response()
+}
+
+fn json_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+async fn ready(State(s): State<OpsState>) -> Response {
+    let mut parts = Vec::new();
+    let mut all_ok = true;
+    for check in s.checks.iter() {
+        let started = Instant::now();
+        let r = match tokio::time::timeout(Duration::from_secs(2), check()).await {
+            Ok(r) => r,
+            Err(_) => CheckResult {
+                name: "timeout",
+                ok: false,
+                detail: "check took longer than 2 s".into(),
+            },
+        };
+        all_ok &= r.ok;
+        parts.push(format!(
+            r#"{{"name":"{}","status":"{}","latency_ms":{:.3},"detail":"{}"}}"#,
+            r.name,
+            if r.ok { "ok" } else { "failing" },
+            started.elapsed().as_secs_f64() * 1000.0,
+            json_escape(&r.detail)
+        ));
+    }
+    let body = format!(
+        r#"{{"service":"{}","ready":{},"checks":[{}]}}"#,
+        s.service,
+        all_ok,
+        parts.join(",")
+    );
+    let code = if all_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, [("content-type", "application/json")], body).into_response()
+}
+
+async fn render_metrics(State(s): State<OpsState>) -> Response {
+    sample_rss_now();
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Current resident set size in bytes (Linux `/proc/self/statm`), if known.
+pub fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+fn sample_rss_now() {
+    if let Some(rss) = rss_bytes() {
+        metrics::gauge!(RSS_METRIC).set(rss as f64);
+    }
+}
+
+/// Bounded window of RSS samples and the growth trend over it.
+pub struct GrowthDetector {
+    samples: VecDeque<(Instant, u64)>,
+    window: usize,
+    /// Growth (bytes per minute, least-squares slope) above which a warning is logged.
+    pub warn_bytes_per_minute: f64,
+}
+
+impl GrowthDetector {
+    pub fn new(window: usize, warn_bytes_per_minute: f64) -> Self {
+        Self {
+            samples: VecDeque::with_capacity(window),
+            window: window.max(2),
+            warn_bytes_per_minute,
+        }
+    }
+
+    /// Adds a sample; returns the trend in bytes per minute once two samples exist.
+    pub fn add(&mut self, at: Instant, rss: u64) -> Option<f64> {
+        if self.samples.len() == self.window {
+            self.samples.pop_front();
+        }
+        self.samples.push_back((at, rss));
+        self.trend()
+    }
+
+    /// Least-squares slope of RSS over time, bytes per minute.
+    pub fn trend(&self) -> Option<f64> {
+        if self.samples.len() < 2 {
+            return None;
+        }
+        let t0 = self.samples[0].0;
+        let n = self.samples.len() as f64;
+        let xs: Vec<f64> = self
+            .samples
+            .iter()
+            .map(|(t, _)| t.duration_since(t0).as_secs_f64() / 60.0)
+            .collect();
+        let ys: Vec<f64> = self.samples.iter().map(|(_, r)| *r as f64).collect();
+        let mx = xs.iter().sum::<f64>() / n;
+        let my = ys.iter().sum::<f64>() / n;
+        let num: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+        let den: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
+        if den == 0.0 {
+            return None;
+        }
+        Some(num / den)
+    }
+}
+
+/// Samples RSS every `every`, exports it and the growth trend, and warns when the trend
+/// passes the threshold. Runs until `shutdown`.
+pub async fn memory_watch(
+    service: &'static str,
+    every: Duration,
+    window: usize,
+    warn_bytes_per_minute: f64,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let mut d = GrowthDetector::new(window, warn_bytes_per_minute);
+    let mut iv = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = iv.tick() => {
+                let Some(rss) = rss_bytes() else { continue };
+                metrics::gauge!(RSS_METRIC).set(rss as f64);
+                if let Some(trend) = d.add(Instant::now(), rss) {
+                    metrics::gauge!(RSS_TREND_METRIC).set(trend);
+                    if trend > d.warn_bytes_per_minute && d.samples.len() == d.window {
+                        tracing::warn!(service, trend_bytes_per_minute = trend, rss, "memory keeps growing");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn growth_trend_is_the_slope() {
+        let mut d = GrowthDetector::new(10, 1e6);
+        let t0 = Instant::now();
+        assert!(d.add(t0, 100).is_none());
+        for i in 1..20u64 {
+            d.add(t0 + Duration::from_secs(60 * i), 100 + 1000 * i);
+        }
+        let trend = d.trend().unwrap();
+        assert!((trend - 1000.0).abs() < 1e-6, "{trend}");
+        assert_eq!(d.samples.len(), 10, "window is bounded");
+    }
+
+    #[test]
+    fn rss_is_readable() {
+        assert!(rss_bytes().unwrap_or(0) > 0);
+    }
+}
