@@ -302,7 +302,13 @@ pub mod metric {
     pub const TAKEOVERS: &str = "cnit_match_takeovers_total";
     /// Counter: commits refused by fencing (a stale owner stopped).
     pub const FENCED: &str = "cnit_fenced_commits_total";
+    /// Gauge: entries pending in the service's group on the matches stream (label
+    /// `group`): one per running match; growth without matches means stuck leases.
+    pub const PENDING: &str = "cnit_pending_entries";
 }
+
+/// How often the pending-entries gauge is sampled.
+const PENDING_SAMPLE_EVERY: Duration = Duration::from_secs(5);
 
 /// Runs a leased service until `shutdown`: polls for matches (takeovers first), starts
 /// each with `start` on its own task with a cancellation token, keeps the leases alive,
@@ -345,6 +351,7 @@ where
         tokio::task::JoinSet::new();
     let mut tick = tokio::time::interval(poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sampled = tokio::time::Instant::now() - PENDING_SAMPLE_EVERY;
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
@@ -396,6 +403,12 @@ where
                     Err(e) => tracing::warn!(error = %e, "acquiring matches failed"),
                 }
                 on_owned(running.len());
+                if sampled.elapsed() >= PENDING_SAMPLE_EVERY {
+                    sampled = tokio::time::Instant::now();
+                    if let Ok(p) = bus.pending(&keys.matches(), &config.group, 100_000).await {
+                        metrics::gauge!(metric::PENDING, "group" => service.clone()).set(p.len() as f64);
+                    }
+                }
                 metrics::gauge!(metric::MATCHES_OWNED, "service" => service.clone()).set(running.len() as f64);
             }
         }
