@@ -1,1 +1,398 @@
-//! Test helpers: a throwaway `redis-server` on a free port.
+//! Test helpers: a throwaway `redis-server` on a free port, a Redis URL for tests
+//! (`REDIS_URL` or a server of our own), unique key prefixes and their cleanup.
+//!
+//! Tests that need Redis never skip silently: when neither `REDIS_URL` nor a local
+//! `redis-server` binary works they fail, saying how to get one.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Environment variable naming an existing Redis to run the tests against.
+pub const REDIS_URL_ENV: &str = "REDIS_URL";
+
+/// Environment variable naming the `redis-server` binary (default: `redis-server` on the
+/// `PATH`, then `/usr/bin/redis-server`).
+pub const REDIS_SERVER_BIN_ENV: &str = "REDIS_SERVER_BIN";
+
+/// How to get a Redis for the tests, appended to every "no Redis" failure.
+pub const HOW_TO_GET_REDIS: &str = "install one (`apt-get install redis-server`, or set \
+     REDIS_SERVER_BIN to a redis-server binary) or point REDIS_URL at a running Redis \
+     (e.g. REDIS_URL=redis://127.0.0.1:6390)";
+
+/// Longest wait for a started server to answer PING.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Attempts at finding a free port for a fresh server (another process may grab the port
+/// between our probe and the server's bind).
+const PORT_ATTEMPTS: usize = 5;
+
+/// Why a test Redis could not be provided.
+#[derive(Debug, thiserror::Error)]
+pub enum TestkitError {
+    #[error("cannot run redis-server ({bin}): {source}; {HOW_TO_GET_REDIS}")]
+    NoBinary { bin: String, source: std::io::Error },
+    #[error("redis-server on port {port} did not answer PING within {STARTUP_TIMEOUT:?}: {log}")]
+    NotReady { port: u16, log: String },
+    #[error("{REDIS_URL_ENV}={url} is set but does not answer PING: {why}; unset it to let the tests start their own redis-server, or {HOW_TO_GET_REDIS}")]
+    UrlDown { url: String, why: String },
+    #[error("test redis i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("test redis command failed: {0}")]
+    Redis(String),
+}
+
+/// Options of a [`RedisServer`].
+#[derive(Clone, Debug, Default)]
+pub struct RedisServerOptions {
+    /// Persist with an append-only file (`appendfsync always`) in the server's temp dir,
+    /// so a [`RedisServer::restart`] keeps every acknowledged write. Off: no persistence
+    /// at all (`--save "" --appendonly no`).
+    pub appendonly: bool,
+}
+
+/// A `redis-server` child process on a free local port, killed (and its temp dir
+/// removed) on drop.
+pub struct RedisServer {
+    port: u16,
+    dir: PathBuf,
+    options: RedisServerOptions,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts a non-persistent server.
+    pub fn start() -> Result<Self, TestkitError> {
+        Self::start_with(RedisServerOptions::default())
+    }
+
+    /// Starts a server with an append-only file, for restart tests.
+    pub fn start_persistent() -> Result<Self, TestkitError> {
+        Self::start_with(RedisServerOptions { appendonly: true })
+    }
+
+    /// Starts a server with these options on a free port.
+    pub fn start_with(options: RedisServerOptions) -> Result<Self, TestkitError> {
+        let dir =
+            std::env::temp_dir().join(format!("cnit-redis-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir)?;
+        let mut last_err = None;
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port()?;
+            let mut server = Self {
+                port,
+                dir: dir.clone(),
+                options: options.clone(),
+                child: None,
+            };
+            match server.spawn_and_wait() {
+                Ok(()) => return Ok(server),
+                Err(e @ TestkitError::NoBinary { .. }) => return Err(e),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        Err(last_err.unwrap_or_else(|| TestkitError::NotReady {
+            port: 0,
+            log: "no attempt made".into(),
+        }))
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// True while the child process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// Kills the server (SIGKILL, like a crash) and waits for it to exit. Without
+    /// `appendonly`, its data is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port (after [`RedisServer::stop`]).
+    pub fn start_again(&mut self) -> Result<(), TestkitError> {
+        self.stop();
+        // The old socket may linger for a moment; redis-server binds with SO_REUSEADDR,
+        // but retry a few times in case the port is still held.
+        let mut last_err = None;
+        for _ in 0..PORT_ATTEMPTS {
+            match self.spawn_and_wait() {
+                Ok(()) => return Ok(()),
+                Err(e @ TestkitError::NoBinary { .. }) => return Err(e),
+                Err(e) => {
+                    last_err = Some(e);
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+        Err(last_err.unwrap_or_else(|| TestkitError::NotReady {
+            port: self.port,
+            log: "no attempt made".into(),
+        }))
+    }
+
+    /// Kills the server and starts it again on the same port.
+    pub fn restart(&mut self) -> Result<(), TestkitError> {
+        self.stop();
+        self.start_again()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.join("redis.log")
+    }
+
+    fn spawn_and_wait(&mut self) -> Result<(), TestkitError> {
+        let bin = redis_server_bin();
+        let mut cmd = Command::new(&bin);
+        cmd.arg("--port")
+            .arg(self.port.to_string())
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", ""])
+            .args(["--daemonize", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(["--logfile", "redis.log"]);
+        if self.options.appendonly {
+            cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            cmd.args(["--appendonly", "no"]);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = cmd
+            .spawn()
+            .map_err(|source| TestkitError::NoBinary { bin, source })?;
+        self.child = Some(child);
+
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if ping(self.port) {
+                return Ok(());
+            }
+            let exited = !self.is_running();
+            if exited || Instant::now() > deadline {
+                self.stop();
+                return Err(TestkitError::NotReady {
+                    port: self.port,
+                    log: log_tail(&self.log_path()),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn redis_server_bin() -> String {
+    if let Ok(bin) = std::env::var(REDIS_SERVER_BIN_ENV) {
+        return bin;
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("redis-server").is_file()))
+        .unwrap_or(false);
+    if on_path || !Path::new("/usr/bin/redis-server").is_file() {
+        "redis-server".to_string()
+    } else {
+        "/usr/bin/redis-server".to_string()
+    }
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> Result<u16, TestkitError> {
+    let l = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+    Ok(l.local_addr()?.port())
+}
+
+/// True when a Redis on `127.0.0.1:port` answers `+PONG` (not `-LOADING`).
+fn ping(port: u16) -> bool {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+}
+
+fn log_tail(path: &Path) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            let from = lines.len().saturating_sub(10);
+            format!("log tail: {}", lines[from..].join(" | "))
+        }
+        Err(e) => format!("no log at {}: {e}", path.display()),
+    }
+}
+
+/// A Redis for one test: `REDIS_URL` if set, else a [`RedisServer`] of its own that
+/// lives as long as this value.
+pub struct TestRedis {
+    url: String,
+    server: Option<RedisServer>,
+}
+
+impl TestRedis {
+    /// The URL to connect to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The server started for this test, if `REDIS_URL` was not set.
+    pub fn server(&mut self) -> Option<&mut RedisServer> {
+        self.server.as_mut()
+    }
+}
+
+/// A Redis for tests: `REDIS_URL` (which must answer), otherwise a fresh `redis-server`
+/// on a free port. Keep the returned value alive while using the URL.
+pub fn try_redis_url_for_tests() -> Result<TestRedis, TestkitError> {
+    if let Ok(url) = std::env::var(REDIS_URL_ENV) {
+        if !url.is_empty() {
+            return match sync_connection(&url) {
+                Ok(_) => Ok(TestRedis { url, server: None }),
+                Err(why) => Err(TestkitError::UrlDown { url, why }),
+            };
+        }
+    }
+    let server = RedisServer::start()?;
+    Ok(TestRedis {
+        url: server.url(),
+        server: Some(server),
+    })
+}
+
+/// [`try_redis_url_for_tests`] that fails the test, with instructions, when there is
+/// no Redis to be had.
+pub fn redis_url_for_tests() -> TestRedis {
+    match try_redis_url_for_tests() {
+        Ok(r) => r,
+        Err(e) => panic!("this test needs Redis and none is available: {e}"),
+    }
+}
+
+/// A key prefix no other test (or run) uses: `t-<uuid v7, simple>`.
+pub fn unique_prefix() -> String {
+    format!("t-{}", uuid::Uuid::now_v7().simple())
+}
+
+fn sync_connection(url: &str) -> Result<redis::Connection, String> {
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    let mut conn = client
+        .get_connection_with_timeout(Duration::from_secs(2))
+        .map_err(|e| e.to_string())?;
+    redis::cmd("PING")
+        .query::<String>(&mut conn)
+        .map_err(|e| e.to_string())?;
+    Ok(conn)
+}
+
+/// Deletes every key starting with `prefix`; returns how many were deleted.
+pub fn cleanup_prefix(url: &str, prefix: &str) -> Result<u64, TestkitError> {
+    let mut conn = sync_connection(url).map_err(TestkitError::Redis)?;
+    let pattern = format!("{}*", glob_escape(prefix));
+    let mut cursor: u64 = 0;
+    let mut deleted = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query(&mut conn)
+            .map_err(|e| TestkitError::Redis(e.to_string()))?;
+        if !keys.is_empty() {
+            deleted += redis::cmd("DEL")
+                .arg(&keys)
+                .query::<u64>(&mut conn)
+                .map_err(|e| TestkitError::Redis(e.to_string()))?;
+        }
+        cursor = next;
+        if cursor == 0 {
+            return Ok(deleted);
+        }
+    }
+}
+
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Deletes the keys of a prefix when dropped (also when the test panics), so tests
+/// against a shared `REDIS_URL` leave nothing behind.
+pub struct PrefixGuard {
+    url: String,
+    prefix: String,
+}
+
+impl PrefixGuard {
+    pub fn new(url: impl Into<String>, prefix: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: prefix.into(),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+}
+
+impl Drop for PrefixGuard {
+    fn drop(&mut self) {
+        if let Err(e) = cleanup_prefix(&self.url, &self.prefix) {
+            eprintln!("cleanup of test keys {}* failed: {e}", self.prefix);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_unique() {
+        let a = unique_prefix();
+        let b = unique_prefix();
+        assert_ne!(a, b);
+        assert!(a.starts_with("t-"));
+    }
+
+    #[test]
+    fn glob_metacharacters_are_escaped() {
+        assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+    }
+}

@@ -79,7 +79,13 @@ fn no_group(stream: &str, group: &str, e: BusError) -> BusError {
 }
 
 fn is_fencing_error(e: &redis::RedisError) -> bool {
-    let text = e.to_string();
+    is_fencing_text(&e.to_string())
+}
+
+/// Redis (5.0 to 7.x) refuses an explicit XADD id that is not after the stream's top with
+/// "ERR The ID specified in XADD is equal or smaller than the target stream top item", and
+/// `0-0` with "ERR The ID specified in XADD must be greater than 0-0".
+fn is_fencing_text(text: &str) -> bool {
     text.contains("equal or smaller than the target stream top item")
         || text.contains("must be greater than 0-0")
 }
@@ -235,6 +241,28 @@ end
 return 1
 "#;
 
+/// `append_batch`: XADDs in order, atomically, stopping at the first refusal. KEYS are the
+/// streams; ARGV holds `id, maxlen ("" for none), payload` per entry (`d` is [`FIELD`]). Returns `[ids]`, or
+/// `[ids written, error]`. On a Redis Cluster a batch's streams must share a hash slot
+/// (one match's keys do: they share the `{m:ID}` tag).
+const APPEND_BATCH_SCRIPT: &str = r#"
+local ids = {}
+for i, key in ipairs(KEYS) do
+  local id, maxlen, payload = ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i]
+  local r
+  if maxlen == '' then
+    r = redis.pcall('XADD', key, id, 'd', payload)
+  else
+    r = redis.pcall('XADD', key, 'MAXLEN', '~', maxlen, id, 'd', payload)
+  end
+  if type(r) == 'table' and r.err then
+    return {ids, r.err}
+  end
+  ids[#ids + 1] = r
+end
+return {ids}
+"#;
+
 fn xadd(stream: &str, id: IdSpec, payload: &[u8], maxlen: Option<usize>) -> redis::Cmd {
     let mut cmd = redis::cmd("XADD");
     cmd.arg(stream);
@@ -322,7 +350,14 @@ impl RedisBus {
             }
             Err(e) => {
                 let e = map_err(e);
-                if !e.is_transient() {
+                if e.is_transient() {
+                    // The server went away or stalled: the idle connections are most
+                    // likely dead too, and each would cost the next readers one error.
+                    self.blocking
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clear();
+                } else {
                     self.give_back_blocking(c);
                 }
                 Err(e)
@@ -331,16 +366,40 @@ impl RedisBus {
     }
 
     async fn fenced(&self, stream: &str, id: StreamId) -> BusError {
-        let last = self
-            .last_id(stream)
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        // The stream's top is its last generated id, which survives trims (and is what
+        // the refused id was compared with); the newest entry is only a fallback.
+        let last = match self.last_generated_id(stream).await {
+            Some(last) => last,
+            None => self
+                .last_id(stream)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+        };
         BusError::Fenced {
             stream: stream.to_string(),
             id,
             last,
+        }
+    }
+
+    /// `last-generated-id` of `XINFO STREAM` (flat pairs in RESP2, a map in RESP3).
+    async fn last_generated_id(&self, stream: &str) -> Option<StreamId> {
+        let mut cmd = redis::cmd("XINFO");
+        cmd.arg("STREAM").arg(stream);
+        let reply = self.query(&cmd).await.ok()?;
+        let is_key = |k: &Value| as_string(k).is_ok_and(|k| k == "last-generated-id");
+        match reply {
+            Value::Array(flat) => flat
+                .chunks(2)
+                .find(|kv| kv.len() == 2 && is_key(&kv[0]))
+                .and_then(|kv| parse_id(&kv[1]).ok()),
+            Value::Map(pairs) => pairs
+                .iter()
+                .find(|(k, _)| is_key(k))
+                .and_then(|(_, v)| parse_id(v).ok()),
+            _ => None,
         }
     }
 }
@@ -369,43 +428,53 @@ impl Bus for RedisBus {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
+        // One script, not a pipeline: a pipeline runs every XADD even after one was
+        // refused, so a fenced commit would still leak the entries queued behind it.
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(APPEND_BATCH_SCRIPT).arg(items.len());
         for a in &items {
-            pipe.add_command(xadd(&a.stream, a.id, &a.payload, a.maxlen));
+            cmd.arg(&a.stream);
         }
-        let mut c = self.shared.clone();
-        // Each reply separately, so one fenced entry is reported as such.
-        let replies: Vec<redis::RedisResult<Value>> =
-            match pipe.query_async::<Vec<Value>>(&mut c).await {
-                Ok(values) => values.into_iter().map(Ok).collect(),
-                Err(e) if is_fencing_error(&e) => {
-                    // Find which entry was refused by re-checking ids in order.
-                    for a in &items {
-                        if let IdSpec::Explicit(id) = a.id {
-                            let last = self.last_id(&a.stream).await?.unwrap_or_default();
-                            if last < id {
-                                return Err(self.fenced(&a.stream, id).await);
-                            }
-                        }
-                    }
-                    return Err(map_err(e));
-                }
-                Err(e) => return Err(map_err(e)),
+        for a in &items {
+            match a.id {
+                IdSpec::Auto => cmd.arg("*"),
+                IdSpec::Explicit(id) => cmd.arg(id.to_string()),
             };
-        let mut out = Vec::with_capacity(replies.len());
-        for (r, a) in replies.into_iter().zip(&items) {
-            match r {
-                Ok(v) => out.push(parse_id(&v)?),
-                Err(e) if is_fencing_error(&e) => {
-                    if let IdSpec::Explicit(id) = a.id {
-                        return Err(self.fenced(&a.stream, id).await);
-                    }
-                    return Err(map_err(e));
-                }
-                Err(e) => return Err(map_err(e)),
-            }
+            match a.maxlen {
+                Some(n) => cmd.arg(n),
+                None => cmd.arg(""),
+            };
+            cmd.arg(a.payload.as_slice());
         }
-        Ok(out)
+        let reply = self.query(&cmd).await?;
+        let Value::Array(parts) = reply else {
+            return Err(BusError::Protocol(format!(
+                "bad append batch reply {reply:?}"
+            )));
+        };
+        let (ids, failure) = match parts.as_slice() {
+            [Value::Array(ids)] => (ids, None),
+            [Value::Array(ids), err] => (ids, Some(as_string(err)?)),
+            _ => {
+                return Err(BusError::Protocol(format!(
+                    "bad append batch reply {parts:?}"
+                )))
+            }
+        };
+        let ids = ids.iter().map(parse_id).collect::<Result<Vec<_>, _>>()?;
+        let Some(err) = failure else {
+            return Ok(ids);
+        };
+        // The entries before the refused one are written; report the refused one.
+        let failed = items.get(ids.len()).ok_or_else(|| {
+            BusError::Protocol(format!("append batch failed past its end: {err}"))
+        })?;
+        match failed.id {
+            IdSpec::Explicit(id) if is_fencing_text(&err) => {
+                Err(self.fenced(&failed.stream, id).await)
+            }
+            _ => Err(BusError::Protocol(err)),
+        }
     }
 
     async fn range(
@@ -465,10 +534,12 @@ impl Bus for RedisBus {
             .arg(group)
             .arg(start.to_string())
             .arg("MKSTREAM");
-        match self.query(&cmd).await {
+        let mut c = self.shared.clone();
+        match cmd.query_async::<Value>(&mut c).await {
             Ok(_) => Ok(()),
-            Err(BusError::Protocol(msg)) if msg.contains("BUSYGROUP") => Ok(()),
-            Err(e) => Err(e),
+            // "BUSYGROUP Consumer Group name already exists": creating is idempotent.
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            Err(e) => Err(map_err(e)),
         }
     }
 
@@ -554,24 +625,46 @@ impl Bus for RedisBus {
         min_idle: Duration,
         count: usize,
     ) -> Result<Vec<Entry>, BusError> {
-        let mut cmd = redis::cmd("XAUTOCLAIM");
-        cmd.arg(stream)
-            .arg(group)
-            .arg(consumer)
-            .arg(min_idle.as_millis() as u64)
-            .arg("0-0")
-            .arg("COUNT")
-            .arg(count);
-        let reply = self
-            .query(&cmd)
-            .await
-            .map_err(|e| no_group(stream, group, e))?;
-        match reply {
-            Value::Array(parts) if parts.len() >= 2 => parse_entries(&parts[1]),
-            other => Err(BusError::Protocol(format!(
-                "bad XAUTOCLAIM reply {other:?}"
-            ))),
+        // XAUTOCLAIM gives up after COUNT * 10 pending entries examined (recent ones
+        // included) and counts deleted entries against COUNT, so one call can return less
+        // than it could; follow its cursor until `count` is reached or the list is done.
+        let mut out = Vec::new();
+        let mut cursor = StreamId::ZERO;
+        while out.len() < count {
+            let mut cmd = redis::cmd("XAUTOCLAIM");
+            cmd.arg(stream)
+                .arg(group)
+                .arg(consumer)
+                .arg(min_idle.as_millis() as u64)
+                .arg(cursor.to_string())
+                .arg("COUNT")
+                .arg(count - out.len());
+            let reply = self
+                .query(&cmd)
+                .await
+                .map_err(|e| no_group(stream, group, e))?;
+            // [next cursor, claimed entries] (+ [deleted ids] since Redis 7.0).
+            let Value::Array(parts) = reply else {
+                return Err(BusError::Protocol(format!(
+                    "bad XAUTOCLAIM reply {reply:?}"
+                )));
+            };
+            let [next, claimed, ..] = parts.as_slice() else {
+                return Err(BusError::Protocol(format!(
+                    "bad XAUTOCLAIM reply {parts:?}"
+                )));
+            };
+            out.extend(parse_entries(claimed)?);
+            let next = parse_id(next)?;
+            // `0-0` means the whole pending list was scanned; a cursor that does not move
+            // forward would loop forever, so it ends the scan too.
+            if next == StreamId::ZERO || next <= cursor {
+                break;
+            }
+            cursor = next;
         }
+        out.truncate(count);
+        Ok(out)
     }
 
     async fn touch(
