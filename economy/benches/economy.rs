@@ -1,0 +1,3 @@
+//! Economy benchmarks (being written).
+
+fn main() {}

@@ -1,0 +1,247 @@
+//! The AI's army: defend the base when enemies come close, gather at a rally point, and
+//! send attack waves that grow over time at the enemy it knows of (or where it expects
+//! the enemy to be).
+
+use events::cmd::{AttackMove, AttackTarget, MoveUnits};
+use events::{Cell, Command, EntityKind, Pos, UnitId, CELL};
+
+use super::Ai;
+use crate::ledger::PlayerLedger;
+
+/// Seconds between repeated orders to the attack wave (targets die, units get stuck).
+const WAVE_ORDER_S: u64 = 5;
+/// Seconds between repeated defence orders against the same intruder.
+const DEFEND_ORDER_S: u64 = 3;
+/// Seconds between rally orders to units at home.
+const RALLY_S: u64 = 10;
+/// A wave this close (cells) to a visible target building attacks it directly.
+const CLOSE_CELLS: i32 = 8;
+/// A wave this close (cells) to an enemy start and seeing no building there marks it
+/// as scouted.
+const SCOUTED_CELLS: i32 = 5;
+/// Home units gather this many cells from the yard towards the enemy.
+const RALLY_CELLS: i32 = 6;
+
+fn dist2(a: Pos, b: Pos) -> i64 {
+    let dx = i64::from(a.x - b.x);
+    let dy = i64::from(a.y - b.y);
+    dx * dx + dy * dy
+}
+
+fn cells2(n: i32) -> i64 {
+    let v = i64::from(n) * i64::from(CELL);
+    v * v
+}
+
+impl Ai {
+    /// The nearest enemy start position not yet found empty.
+    pub(super) fn enemy_start(&self, base: Cell) -> Option<Cell> {
+        let starts = self
+            .map
+            .as_ref()
+            .map(|m| m.starts.clone())
+            .unwrap_or_default();
+        let own = starts
+            .iter()
+            .min_by_key(|s| (crate::fields::octile(**s, base), **s))
+            .copied();
+        let mut others: Vec<Cell> = starts
+            .into_iter()
+            .filter(|s| Some(*s) != own && !self.scouted.contains(s))
+            .collect();
+        if others.is_empty() && self.map.as_ref().is_none_or(|m| m.starts.is_empty()) {
+            // No map: guess the point-symmetric spot.
+            let n = self.size().saturating_sub(1);
+            let guess = Cell::new(n - base.x.min(n), n - base.y.min(n));
+            if !self.scouted.contains(&guess) {
+                others.push(guess);
+            }
+        }
+        others
+            .into_iter()
+            .min_by_key(|s| (crate::fields::octile(*s, base), *s))
+    }
+
+    pub(super) fn command_army(
+        &mut self,
+        tick: u64,
+        ledger: &PlayerLedger,
+        out: &mut Vec<Command>,
+    ) {
+        let hz = u64::from(self.rules.tick_hz.max(1));
+        let army: Vec<(UnitId, Pos)> = self.know.army().map(|(id, s)| (id, s.pos)).collect();
+        self.wave.retain(|id| army.iter().any(|(a, _)| a == id));
+        let home: Vec<(UnitId, Pos)> = army
+            .iter()
+            .filter(|(id, _)| !self.wave.contains(id))
+            .copied()
+            .collect();
+        let Some(base) = self.base_center(ledger) else {
+            // No buildings: throw everything at the enemy.
+            self.wave.extend(home.iter().map(|(id, _)| *id));
+            self.order_wave(tick, &army, true, out);
+            return;
+        };
+
+        // Defence: the nearest visible enemy close to any own building.
+        let radius = cells2(i32::from(self.profile.defend_radius));
+        let buildings: Vec<Pos> = self.know.own_buildings().map(|(_, _, s)| s.pos).collect();
+        let intruder = self
+            .know
+            .enemies
+            .iter()
+            .filter(|(_, e)| buildings.iter().any(|b| dist2(*b, e.pos) <= radius))
+            .min_by_key(|(id, e)| (dist2(e.pos, base.center()), **id))
+            .map(|(_, e)| e.pos.cell());
+        match intruder {
+            Some(at) => {
+                let fresh = self.defending != Some(at)
+                    || tick >= self.last_defend_order + DEFEND_ORDER_S * hz;
+                if fresh && !home.is_empty() {
+                    out.push(Command::AttackMove(AttackMove {
+                        units: home.iter().map(|(id, _)| *id).collect(),
+                        to: at,
+                    }));
+                    self.last_defend_order = tick;
+                }
+                self.defending = Some(at);
+            }
+            None => self.defending = None,
+        }
+
+        // Attack waves.
+        let secs = self.seconds(tick);
+        let p = self.profile;
+        let threshold = if secs >= u64::from(p.all_in_s) {
+            1
+        } else {
+            p.wave_size + p.wave_growth * self.waves_sent
+        };
+        let mut launched = false;
+        if self.defending.is_none()
+            && secs >= u64::from(p.first_wave_s)
+            && home.len() as u32 >= threshold
+        {
+            self.wave.extend(home.iter().map(|(id, _)| *id));
+            self.waves_sent += 1;
+            launched = true;
+        } else if self.defending.is_none()
+            && !home.is_empty()
+            && tick >= self.last_rally + RALLY_S * hz
+        {
+            self.last_rally = tick;
+            let rally = self
+                .enemy_start(base)
+                .map_or(base, |e| step_toward(base, e, RALLY_CELLS, self.size()));
+            let far: Vec<UnitId> = home
+                .iter()
+                .filter(|(_, pos)| dist2(*pos, rally.center()) > cells2(3))
+                .map(|(id, _)| *id)
+                .collect();
+            if !far.is_empty() {
+                out.push(Command::MoveUnits(MoveUnits {
+                    units: far,
+                    to: rally,
+                }));
+            }
+        }
+        self.order_wave(tick, &army, launched, out);
+    }
+
+    /// Sends the wave at its target: a visible building close by is attacked directly,
+    /// otherwise the wave attack-moves to the nearest known enemy building, else to the
+    /// nearest unscouted enemy start, else somewhere at random.
+    fn order_wave(
+        &mut self,
+        tick: u64,
+        army: &[(UnitId, Pos)],
+        force: bool,
+        out: &mut Vec<Command>,
+    ) {
+        let hz = u64::from(self.rules.tick_hz.max(1));
+        if self.wave.is_empty() || !(force || tick >= self.last_wave_order + WAVE_ORDER_S * hz) {
+            return;
+        }
+        self.last_wave_order = tick;
+        let members: Vec<(UnitId, Pos)> = army
+            .iter()
+            .filter(|(id, _)| self.wave.contains(id))
+            .copied()
+            .collect();
+        let n = members.len().max(1) as i64;
+        let cx = members.iter().map(|(_, p)| i64::from(p.x)).sum::<i64>() / n;
+        let cy = members.iter().map(|(_, p)| i64::from(p.y)).sum::<i64>() / n;
+        let centre = Pos::new(cx as i32, cy as i32);
+        let units: Vec<UnitId> = members.iter().map(|(id, _)| *id).collect();
+
+        let target = self
+            .know
+            .ghosts
+            .iter()
+            .filter(|(_, g)| matches!(g.kind, EntityKind::Building(_)))
+            .min_by_key(|(id, g)| (dist2(g.pos, centre), **id))
+            .map(|(id, g)| (*id, g.pos));
+        if let Some((id, pos)) = target {
+            if self.know.enemies.contains_key(&id) && dist2(pos, centre) <= cells2(CLOSE_CELLS) {
+                // Enemy units near the wave come first: the attack-move engages them.
+                let threat = self.know.enemies.values().any(|e| {
+                    matches!(e.kind, EntityKind::Unit(_))
+                        && dist2(e.pos, centre) <= cells2(CLOSE_CELLS)
+                });
+                if !threat {
+                    out.push(Command::AttackTarget(AttackTarget { units, target: id }));
+                    return;
+                }
+            }
+            self.wave_goal = Some(pos.cell());
+            out.push(Command::AttackMove(AttackMove {
+                units,
+                to: pos.cell(),
+            }));
+            return;
+        }
+        let here = centre.cell();
+        if let Some(start) = self.enemy_start(here) {
+            if dist2(start.center(), centre) <= cells2(SCOUTED_CELLS) {
+                self.scouted.insert(start);
+            }
+        }
+        let goal = match self.enemy_start(here) {
+            Some(s) => s,
+            None => {
+                // Everything scouted and nothing known: search at random.
+                let n = u64::from(self.size());
+                let reached = self
+                    .wave_goal
+                    .is_none_or(|g| dist2(g.center(), centre) <= cells2(SCOUTED_CELLS));
+                if reached {
+                    let c = self.random_passable(n);
+                    self.wave_goal = Some(c);
+                }
+                self.wave_goal.unwrap_or(here)
+            }
+        };
+        out.push(Command::AttackMove(AttackMove { units, to: goal }));
+    }
+
+    fn random_passable(&mut self, n: u64) -> Cell {
+        for _ in 0..32 {
+            let c = Cell::new(self.rng.below(n) as u16, self.rng.below(n) as u16);
+            if self.map.as_ref().is_none_or(|m| m.is_passable(c)) {
+                return c;
+            }
+        }
+        Cell::new((n / 2) as u16, (n / 2) as u16)
+    }
+}
+
+/// `cells` cells from `from` towards `to`, on the map.
+fn step_toward(from: Cell, to: Cell, cells: i32, size: u16) -> Cell {
+    let dx = i32::from(to.x) - i32::from(from.x);
+    let dy = i32::from(to.y) - i32::from(from.y);
+    let len = (dx * dx + dy * dy).isqrt().max(1);
+    let n = i32::from(size) - 1;
+    let x = i32::from(from.x) + dx * cells / len;
+    let y = i32::from(from.y) + dy * cells / len;
+    Cell::new(x.clamp(0, n) as u16, y.clamp(0, n) as u16)
+}

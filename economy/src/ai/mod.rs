@@ -1,0 +1,165 @@
+//! The AI opponent: an ordinary command producer that plays one player slot from that
+//! player's fogged view and its own ledger, at easy, normal or hard.
+//!
+//! It knows the map's terrain and start positions (the generator is public and
+//! deterministic, as a map preview is in any RTS lobby), but never an entity its
+//! player cannot see: [`Ai::observe`] reads only entities whose visibility mask has the
+//! player's bit, and remembers enemy buildings as last seen until it sees they are gone.
+
+mod army;
+mod build;
+pub mod knowledge;
+pub mod placement;
+pub mod profile;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use engine::Rules;
+use events::{BuildingKind, Cell, Command, Difficulty, PlayerId, UnitId, ViewFrame};
+
+use crate::ledger::PlayerLedger;
+use crate::map_view::MapView;
+pub use knowledge::Knowledge;
+pub use profile::Profile;
+
+/// A deterministic generator for the AI's small choices (splitmix64).
+#[derive(Clone, Debug)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
+    }
+}
+
+/// One AI player.
+#[derive(Clone, Debug)]
+pub struct Ai {
+    player: PlayerId,
+    difficulty: Difficulty,
+    profile: &'static Profile,
+    rules: Arc<Rules>,
+    rng: Rng,
+    map: Option<Arc<MapView>>,
+    know: Knowledge,
+    next_think: u64,
+    /// The last placement sent: kind, cell, tick.
+    placing: Option<(BuildingKind, Cell, u64)>,
+    failed: BTreeSet<(BuildingKind, Cell)>,
+    failed_since: u64,
+    /// Units sent to attack.
+    wave: BTreeSet<UnitId>,
+    waves_sent: u32,
+    last_wave_order: u64,
+    wave_goal: Option<Cell>,
+    /// Enemy start positions found empty.
+    scouted: BTreeSet<Cell>,
+    defending: Option<Cell>,
+    last_defend_order: u64,
+    last_rally: u64,
+}
+
+impl Ai {
+    pub fn new(player: PlayerId, difficulty: Difficulty, rules: Arc<Rules>, seed: u64) -> Ai {
+        Ai {
+            player,
+            difficulty,
+            profile: Profile::of(difficulty),
+            rules,
+            rng: Rng(seed ^ (u64::from(player.0) << 56)),
+            map: None,
+            know: Knowledge::default(),
+            next_think: 0,
+            placing: None,
+            failed: BTreeSet::new(),
+            failed_since: 0,
+            wave: BTreeSet::new(),
+            waves_sent: 0,
+            last_wave_order: 0,
+            wave_goal: None,
+            scouted: BTreeSet::new(),
+            defending: None,
+            last_defend_order: 0,
+            last_rally: 0,
+        }
+    }
+
+    /// The AI with the match's terrain and start positions (for placement and scouting).
+    pub fn with_map(mut self, map: Arc<MapView>) -> Ai {
+        self.map = Some(map);
+        self
+    }
+
+    pub fn player(&self) -> PlayerId {
+        self.player
+    }
+
+    pub fn difficulty(&self) -> Difficulty {
+        self.difficulty
+    }
+
+    /// What the AI has seen so far.
+    pub fn knowledge(&self) -> &Knowledge {
+        &self.know
+    }
+
+    /// Folds one view frame, as this player sees it.
+    pub fn observe(&mut self, frame: &ViewFrame) {
+        self.know.observe(self.player, frame);
+    }
+
+    /// The commands to send at this tick (usually none: the AI thinks a few times a
+    /// second, faster when harder).
+    pub fn decide(&mut self, tick: u64, ledger: &PlayerLedger) -> Vec<Command> {
+        if tick < self.next_think || ledger.defeated {
+            return Vec::new();
+        }
+        self.next_think = tick + u64::from(self.rules.ticks(self.profile.think_ms).max(1));
+        self.know.prune_ghosts(&self.rules);
+        let mut out = Vec::new();
+        self.place_ready(tick, ledger, &mut out);
+        let wants_building = self.queue_building(ledger, &mut out);
+        self.queue_units(ledger, wants_building, &mut out);
+        self.command_army(tick, ledger, &mut out);
+        self.know.lost = 0;
+        out
+    }
+
+    fn size(&self) -> u16 {
+        self.map
+            .as_ref()
+            .map_or(self.rules.map.default_size, |m| m.size)
+    }
+
+    fn seconds(&self, tick: u64) -> u64 {
+        tick / u64::from(self.rules.tick_hz.max(1))
+    }
+
+    /// The centre of the own base, from the ledger's buildings (yard first).
+    fn base_center(&self, ledger: &PlayerLedger) -> Option<Cell> {
+        let b = ledger
+            .buildings
+            .values()
+            .find(|b| b.kind == BuildingKind::ConstructionYard)
+            .or_else(|| ledger.buildings.values().next())?;
+        let r = placement::Rect::of(&self.rules, b.kind, b.at);
+        Some(Cell::new(
+            (r.x + r.w / 2).max(0) as u16,
+            (r.y + r.h / 2).max(0) as u16,
+        ))
+    }
+}

@@ -1,0 +1,118 @@
+//! How each difficulty plays: tempo, economy size, army mix and attack timing. These are
+//! AI tuning knobs, not balance numbers: the game's numbers stay in the rules file.
+
+use events::{BuildingKind, Difficulty, UnitKind};
+
+/// One difficulty's choices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Profile {
+    /// Milliseconds between decisions (a slower AI reacts and spends later).
+    pub think_ms: u32,
+    /// Buildings wanted, in order; the first one short of its count is built next, which
+    /// also rebuilds whatever was lost.
+    pub base: &'static [(BuildingKind, u32)],
+    /// Harvesters wanted (the free one of each refinery included).
+    pub harvesters: u32,
+    /// Spare power kept above consumption, in the rules' power units, as a fraction of
+    /// one power plant's output (percent).
+    pub power_margin_pct: i32,
+    /// Infantry and vehicle mixes: (kind, weight).
+    pub infantry: &'static [(UnitKind, u32)],
+    pub vehicles: &'static [(UnitKind, u32)],
+    /// No attack before this many seconds.
+    pub first_wave_s: u32,
+    /// Units in the first wave, and how many more each later wave brings.
+    pub wave_size: u32,
+    pub wave_growth: u32,
+    /// From this many seconds on every unit goes as soon as it is built.
+    pub all_in_s: u32,
+    /// Enemies within this many cells of a building count as an attack on the base.
+    pub defend_radius: u16,
+    /// Credits kept back from army production while the base still wants a building.
+    pub building_reserve: u32,
+}
+
+use BuildingKind::*;
+use UnitKind::*;
+
+const EASY: Profile = Profile {
+    think_ms: 2000,
+    base: &[
+        (PowerPlant, 1),
+        (Barracks, 1),
+        (Refinery, 1),
+        (PowerPlant, 2),
+        (WarFactory, 1),
+    ],
+    harvesters: 1,
+    power_margin_pct: 0,
+    infantry: &[(Rifleman, 3), (RocketSoldier, 1)],
+    vehicles: &[(LightTank, 1)],
+    first_wave_s: 600,
+    wave_size: 6,
+    wave_growth: 2,
+    all_in_s: 1500,
+    defend_radius: 8,
+    building_reserve: 0,
+};
+
+const NORMAL: Profile = Profile {
+    think_ms: 1000,
+    base: &[
+        (PowerPlant, 1),
+        (Barracks, 1),
+        (Refinery, 1),
+        (PowerPlant, 2),
+        (WarFactory, 1),
+        (PowerPlant, 3),
+        (Refinery, 2),
+        (GuardTower, 2),
+    ],
+    harvesters: 3,
+    power_margin_pct: 20,
+    infantry: &[(Rifleman, 2), (RocketSoldier, 2)],
+    vehicles: &[(LightTank, 2), (MediumTank, 2)],
+    first_wave_s: 360,
+    wave_size: 8,
+    wave_growth: 3,
+    all_in_s: 1200,
+    defend_radius: 10,
+    building_reserve: 600,
+};
+
+const HARD: Profile = Profile {
+    think_ms: 500,
+    base: &[
+        (PowerPlant, 1),
+        (Refinery, 1),
+        (Barracks, 1),
+        (PowerPlant, 2),
+        (WarFactory, 1),
+        (Refinery, 2),
+        (PowerPlant, 3),
+        (GuardTower, 2),
+        (PowerPlant, 4),
+        (WarFactory, 2),
+        (PowerPlant, 5),
+    ],
+    harvesters: 5,
+    power_margin_pct: 30,
+    infantry: &[(Rifleman, 1), (RocketSoldier, 2)],
+    vehicles: &[(MediumTank, 3), (LightTank, 1), (HeavyTank, 1)],
+    first_wave_s: 300,
+    wave_size: 10,
+    wave_growth: 4,
+    all_in_s: 900,
+    defend_radius: 12,
+    building_reserve: 800,
+};
+
+impl Profile {
+    pub fn of(d: Difficulty) -> &'static Profile {
+        match d {
+            Difficulty::Easy => &EASY,
+            Difficulty::Normal => &NORMAL,
+            Difficulty::Hard => &HARD,
+        }
+    }
+}

@@ -1,0 +1,654 @@
+//! The economy of one match: every player's ledger, the tiberium fields and the harvester
+//! AI, advanced one engine tick at a time by [`Economy::step`].
+//!
+//! A step folds the committed tick's outcome events, then the production commands that
+//! arrived for it (in stream order), then runs production and the harvester AI. What it
+//! decided is returned as an [`EconomyStepCommitted`] (the `eco` entry, naming every input
+//! it consumed) plus the commands to append to the `cmd` stream. Re-running the same
+//! inputs from the same state gives the same entry and hash: there is no clock, no
+//! hash-ordered iteration and no floating point here.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use engine::Rules;
+use events::cmd::{ConstructBuilding, SetLowPower, SpawnUnit};
+use events::{
+    BuildingKind, Cell, Command, EconomyStepCommitted, EntityKind, Envelope, GameEvent, Item,
+    LedgerEvent, MatchCreated, PlayerId, QueueKind, RejectReason, Source, TickCommitted, UnitKind,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::fields::{FieldId, Geo, Tiberium};
+use crate::harvester_ai::{HarvesterAi, World};
+use crate::ledger::{OwnedBuilding, PlayerLedger};
+use crate::map_view::MapView;
+use crate::power::Power;
+use crate::production::{Job, JobStatus};
+use crate::tech;
+
+/// Snapshot format version; bumped when [`State`] changes shape.
+pub const SNAPSHOT_VERSION: u16 = 1;
+
+/// A command read from the `cmd` stream, with its stream id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Input {
+    pub stream_id: String,
+    pub envelope: Envelope<events::Command>,
+}
+
+/// What one step decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepResult {
+    /// The `eco` entry to commit.
+    pub committed: EconomyStepCommitted,
+    /// Commands to append to the `cmd` stream, in order.
+    pub commands: Vec<(Source, Command)>,
+}
+
+/// Why a snapshot could not be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The bytes are not an economy snapshot: treat the snapshot as missing and rebuild
+    /// from the log.
+    #[error("economy snapshot does not decode: {0}")]
+    Decode(String),
+    /// Written by another build: rebuild from the log.
+    #[error("economy snapshot version {found}, this build reads {expected}")]
+    Version { found: u16, expected: u16 },
+}
+
+/// Everything that is hashed and snapshotted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct State {
+    setup: MatchCreated,
+    last_tick: Option<u64>,
+    next_request: u64,
+    players: BTreeMap<PlayerId, PlayerLedger>,
+    harvesters: HarvesterAi,
+    tiberium: Tiberium,
+    winner: Option<Option<PlayerId>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotFile {
+    version: u16,
+    state: State,
+}
+
+/// The economy of one match.
+#[derive(Clone, Debug)]
+pub struct Economy {
+    rules: Arc<Rules>,
+    state: State,
+    /// Derived from the map; rebuilt on restore, never hashed.
+    geo: Geo,
+}
+
+/// Writes serialized bytes straight into the hasher, so hashing allocates nothing.
+struct HashWriter(xxhash_rust::xxh3::Xxh3);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Accumulates one step's output.
+#[derive(Default)]
+struct Out {
+    events: Vec<LedgerEvent>,
+    commands: Vec<Command>,
+}
+
+impl Out {
+    fn reject(&mut self, env: &Envelope<Command>, reason: RejectReason) {
+        self.events.push(LedgerEvent::CommandRejected {
+            command: env.id,
+            player: env.source.player(),
+            reason,
+        });
+    }
+}
+
+impl Economy {
+    /// A new economy for a match, with the map generated from the match's spec.
+    pub fn new(rules: Arc<Rules>, setup: &MatchCreated) -> Economy {
+        let map = crate::map_view::generate(&rules, setup);
+        Economy::with_map(rules, setup, &map)
+    }
+
+    /// A new economy on a given map (tests use small hand-made maps).
+    pub fn with_map(rules: Arc<Rules>, setup: &MatchCreated, map: &MapView) -> Economy {
+        let mut tiberium = Tiberium::new();
+        for f in &map.fields {
+            tiberium.add_field(&rules, f.id, f.cells.iter().map(|(c, b)| (*c, *b, f.blue)));
+        }
+        let credits = u64::from(rules.economy.starting_credits);
+        let players = setup
+            .players
+            .iter()
+            .map(|p| (p.id, PlayerLedger::new(p.id, p.kind, credits)))
+            .collect();
+        Economy {
+            geo: Geo::new(map.size, map.passable.clone()),
+            state: State {
+                setup: setup.clone(),
+                last_tick: None,
+                next_request: 1,
+                players,
+                harvesters: HarvesterAi::default(),
+                tiberium,
+                winner: None,
+            },
+            rules,
+        }
+    }
+
+    pub fn rules(&self) -> &Arc<Rules> {
+        &self.rules
+    }
+
+    pub fn setup(&self) -> &MatchCreated {
+        &self.state.setup
+    }
+
+    /// The last engine tick folded, if any.
+    pub fn last_tick(&self) -> Option<u64> {
+        self.state.last_tick
+    }
+
+    pub fn player(&self, p: PlayerId) -> Option<&PlayerLedger> {
+        self.state.players.get(&p)
+    }
+
+    /// Ledgers in player order.
+    pub fn players(&self) -> impl Iterator<Item = &PlayerLedger> {
+        self.state.players.values()
+    }
+
+    pub fn tiberium(&self) -> &Tiberium {
+        &self.state.tiberium
+    }
+
+    pub fn harvesters(&self) -> &HarvesterAi {
+        &self.state.harvesters
+    }
+
+    /// The winner once the engine declared one (`Some(None)`: nobody won).
+    pub fn winner(&self) -> Option<Option<PlayerId>> {
+        self.state.winner
+    }
+
+    /// A hash of every field of the economy state, in canonical order.
+    pub fn hash(&self) -> u64 {
+        let mut w = HashWriter(xxhash_rust::xxh3::Xxh3::new());
+        // Serializing plain structs and BTreeMaps into a hasher cannot fail; if it ever
+        // did, the hash would differ from every other run's and show up as a desync.
+        let _ = rmp_serde::encode::write_named(&mut w, &self.state);
+        w.0.digest()
+    }
+
+    /// The full state, for the `snap` stream.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let file = SnapshotFile {
+            version: SNAPSHOT_VERSION,
+            state: self.state.clone(),
+        };
+        rmp_serde::to_vec_named(&file).unwrap_or_default()
+    }
+
+    /// Rebuilds an economy from [`Economy::snapshot`] bytes; the map is regenerated from
+    /// the match spec the snapshot carries.
+    pub fn restore(rules: Arc<Rules>, bytes: &[u8]) -> Result<Economy, RestoreError> {
+        Self::restore_on(rules, bytes, None)
+    }
+
+    /// Like [`Economy::restore`] on a given map (for economies made with
+    /// [`Economy::with_map`]).
+    pub fn restore_on(
+        rules: Arc<Rules>,
+        bytes: &[u8],
+        map: Option<&MapView>,
+    ) -> Result<Economy, RestoreError> {
+        #[derive(Deserialize)]
+        struct Header {
+            version: u16,
+        }
+        let header: Header =
+            rmp_serde::from_slice(bytes).map_err(|e| RestoreError::Decode(e.to_string()))?;
+        if header.version != SNAPSHOT_VERSION {
+            return Err(RestoreError::Version {
+                found: header.version,
+                expected: SNAPSHOT_VERSION,
+            });
+        }
+        let file: SnapshotFile =
+            rmp_serde::from_slice(bytes).map_err(|e| RestoreError::Decode(e.to_string()))?;
+        let geo = match map {
+            Some(m) => Geo::new(m.size, m.passable.clone()),
+            None => {
+                let m = crate::map_view::generate(&rules, &file.state.setup);
+                Geo::new(m.size, m.passable)
+            }
+        };
+        Ok(Economy {
+            rules,
+            state: file.state,
+            geo,
+        })
+    }
+
+    /// Folds one committed engine tick plus the production commands that arrived for it.
+    pub fn step(
+        &mut self,
+        tick: &TickCommitted,
+        tick_stream_id: &str,
+        commands: &[Input],
+    ) -> StepResult {
+        let mut out = Out::default();
+        let credits_before: BTreeMap<PlayerId, u64> = self
+            .state
+            .players
+            .iter()
+            .map(|(p, l)| (*p, l.credits))
+            .collect();
+        let mut dry_fields = BTreeSet::new();
+
+        for e in &tick.events {
+            self.fold(tick.tick, e, &mut out, &mut dry_fields);
+        }
+        for f in dry_fields {
+            self.state.harvesters.field_exhausted(f, &mut out.commands);
+        }
+        for input in commands {
+            self.handle(&input.envelope, &mut out);
+        }
+        self.update_power(&mut out);
+        self.produce(tick.tick, &mut out);
+        self.state.harvesters.tick(tick.tick);
+        self.order_harvesters(tick.tick, &mut out);
+
+        for (p, l) in &self.state.players {
+            let before = credits_before.get(p).copied().unwrap_or(0);
+            if l.credits != before {
+                out.events.push(LedgerEvent::CreditsChanged {
+                    player: *p,
+                    delta: l.credits as i64 - before as i64,
+                    balance: l.credits as i64,
+                });
+            }
+        }
+        self.state.last_tick = Some(tick.tick);
+
+        let mut consumed = Vec::with_capacity(commands.len() + 1);
+        consumed.push(tick_stream_id.to_owned());
+        consumed.extend(commands.iter().map(|c| c.stream_id.clone()));
+        StepResult {
+            committed: EconomyStepCommitted {
+                tick: tick.tick,
+                consumed,
+                events: out.events,
+                hash: self.hash(),
+            },
+            commands: out
+                .commands
+                .into_iter()
+                .map(|c| (Source::Economy, c))
+                .collect(),
+        }
+    }
+
+    /// Folds one engine outcome event.
+    fn fold(&mut self, tick: u64, e: &GameEvent, out: &mut Out, dry: &mut BTreeSet<FieldId>) {
+        let rules = &*self.rules;
+        match e {
+            GameEvent::UnitSpawned {
+                id,
+                owner,
+                kind: UnitKind::Harvester,
+                at,
+            } => self.state.harvesters.spawned(*id, *owner, at.cell()),
+            GameEvent::BuildingPlaced {
+                id,
+                owner,
+                kind,
+                at,
+                request,
+            } => {
+                let Some(l) = self.state.players.get_mut(owner) else {
+                    return;
+                };
+                l.buildings.insert(
+                    *id,
+                    OwnedBuilding {
+                        kind: *kind,
+                        at: *at,
+                    },
+                );
+                let placed_ours = l.queues.get(&QueueKind::Buildings).is_some_and(|j| {
+                    *request != 0
+                        && j.status
+                            == (JobStatus::Ready {
+                                placing: Some(*request),
+                            })
+                });
+                if placed_ours {
+                    l.queues.remove(&QueueKind::Buildings);
+                    out.events.push(LedgerEvent::QueueChanged {
+                        player: *owner,
+                        queue: QueueKind::Buildings,
+                        state: None,
+                    });
+                }
+            }
+            GameEvent::PlacementFailed { owner, request, .. } => {
+                // The building stays ready for another try.
+                if let Some(j) = self
+                    .state
+                    .players
+                    .get_mut(owner)
+                    .and_then(|l| l.queues.get_mut(&QueueKind::Buildings))
+                {
+                    if j.status
+                        == (JobStatus::Ready {
+                            placing: Some(*request),
+                        })
+                    {
+                        j.status = JobStatus::Ready { placing: None };
+                    }
+                }
+            }
+            GameEvent::EntityDestroyed {
+                id, owner, kind, ..
+            } => match kind {
+                EntityKind::Building(_) => {
+                    if let Some(l) = self.state.players.get_mut(owner) {
+                        l.buildings.remove(id);
+                    }
+                }
+                EntityKind::Unit(_) => self.state.harvesters.destroyed(*id),
+            },
+            GameEvent::BuildingSold { id, owner, kind } => {
+                if let Some(l) = self.state.players.get_mut(owner) {
+                    // Refund only what the engine sold once: a repeated event for a
+                    // building already gone pays nothing.
+                    if l.buildings.remove(id).is_some() {
+                        let cost = rules.buildings.get(kind).map_or(0, |b| b.cost);
+                        let refund =
+                            u64::from(cost) * u64::from(rules.economy.sell_refund_pct) / 100;
+                        l.credits = l.credits.saturating_add(refund);
+                    }
+                }
+            }
+            GameEvent::HarvesterUnloaded {
+                unit,
+                owner,
+                credits,
+                ..
+            } => {
+                if let Some(l) = self.state.players.get_mut(owner) {
+                    l.credits = l.credits.saturating_add(u64::from(*credits));
+                }
+                self.state.harvesters.unloaded(*unit);
+            }
+            GameEvent::HarvesterFull { unit, .. } => {
+                self.state.harvesters.full(*unit, &mut out.commands)
+            }
+            GameEvent::HarvesterIdle { unit, owner, at } => {
+                self.state.harvesters.idle(*unit, *owner, *at)
+            }
+            GameEvent::HarvesterAttacked { unit, owner, .. } => {
+                let home = self.home(*owner);
+                self.state
+                    .harvesters
+                    .attacked(rules, *unit, tick, home, &mut out.commands);
+            }
+            GameEvent::TiberiumChanged { cell, bails, blue } => {
+                let size = self.geo.size();
+                let field = self.state.tiberium.cell(*cell).map(|t| t.field);
+                let before = field
+                    .and_then(|f| self.state.tiberium.field(f))
+                    .map_or(0, |f| f.value);
+                let f = self.state.tiberium.set(rules, size, *cell, *bails, *blue);
+                let after = self.state.tiberium.field(f).map_or(0, |f| f.value);
+                if before > 0 && after == 0 {
+                    dry.insert(f);
+                } else if after > 0 {
+                    dry.remove(&f);
+                }
+            }
+            GameEvent::PlayerDefeated { player } => {
+                if let Some(l) = self.state.players.get_mut(player) {
+                    l.defeated = true;
+                    let queues: Vec<QueueKind> = l.queues.keys().copied().collect();
+                    l.queues.clear();
+                    for q in queues {
+                        out.events.push(LedgerEvent::QueueChanged {
+                            player: *player,
+                            queue: q,
+                            state: None,
+                        });
+                    }
+                }
+            }
+            GameEvent::MatchWon { winner } => self.state.winner = Some(*winner),
+            GameEvent::MatchStarted { .. }
+            | GameEvent::UnitSpawned { .. }
+            | GameEvent::CommandRejected { .. }
+            | GameEvent::BuildingAttacked { .. } => {}
+        }
+    }
+
+    /// Where a harvester of `owner` runs to: beside its first refinery, else its first
+    /// construction yard, else its first building.
+    fn home(&self, owner: PlayerId) -> Option<Cell> {
+        let l = self.state.players.get(&owner)?;
+        let pick = |k: Option<BuildingKind>| {
+            l.buildings
+                .values()
+                .find(|b| k.is_none_or(|k| b.kind == k))
+                .copied()
+        };
+        let b = pick(Some(BuildingKind::Refinery))
+            .or_else(|| pick(Some(BuildingKind::ConstructionYard)))
+            .or_else(|| pick(None))?;
+        let (w, h) = self
+            .rules
+            .buildings
+            .get(&b.kind)
+            .map_or((1, 1), |r| (r.width, r.height));
+        let last = self.geo.size().saturating_sub(1);
+        Some(Cell::new(
+            (b.at.x + w / 2).min(last),
+            b.at.y.saturating_add(h).min(last),
+        ))
+    }
+
+    /// Decide on one production command: validate, then apply.
+    fn handle(&mut self, env: &Envelope<Command>, out: &mut Out) {
+        if !env.body.is_production() {
+            // Unit orders are the engine's; the service should not pass them, and if it
+            // does they are not ours to judge.
+            return;
+        }
+        let Some(player) = env.source.player() else {
+            return out.reject(env, RejectReason::NotAPlayer);
+        };
+        let rules = &*self.rules;
+        let size = self.geo.size();
+        let Some(l) = self.state.players.get_mut(&player) else {
+            return out.reject(env, RejectReason::NotAPlayer);
+        };
+        if l.defeated {
+            return out.reject(env, RejectReason::Defeated);
+        }
+        match &env.body {
+            Command::QueueProduction(q) => {
+                let item = q.item;
+                if !tech::is_producible(rules, item) {
+                    return out.reject(env, RejectReason::NotAllowed);
+                }
+                if let Some(missing) = tech::missing_prerequisite(rules, &l.owned(), item) {
+                    return out.reject(env, RejectReason::MissingPrerequisite(missing));
+                }
+                if l.queues.contains_key(&item.queue()) {
+                    return out.reject(env, RejectReason::QueueBusy);
+                }
+                // Payment is progressive, so any credit starts a job; none at all is
+                // refused so that a broke player hears why nothing happens.
+                if l.credits == 0 {
+                    return out.reject(env, RejectReason::NoFunds);
+                }
+                let job = Job::new(rules, item);
+                out.events.push(LedgerEvent::QueueChanged {
+                    player,
+                    queue: item.queue(),
+                    state: Some(job.state()),
+                });
+                l.queues.insert(item.queue(), job);
+            }
+            Command::CancelProduction(c) => {
+                let Some(job) = l.queues.get(&c.queue) else {
+                    return out.reject(env, RejectReason::NothingReady);
+                };
+                if let JobStatus::Ready { placing: Some(_) } = job.status {
+                    // The engine may be placing it right now; a refund would make it free.
+                    return out.reject(env, RejectReason::QueueBusy);
+                }
+                l.credits = l.credits.saturating_add(u64::from(job.paid));
+                l.queues.remove(&c.queue);
+                out.events.push(LedgerEvent::QueueChanged {
+                    player,
+                    queue: c.queue,
+                    state: None,
+                });
+            }
+            Command::PlaceBuilding(p) => {
+                match l.ready_building() {
+                    Some((kind, false)) if kind == p.building => {}
+                    Some((kind, true)) if kind == p.building => {
+                        return out.reject(env, RejectReason::QueueBusy)
+                    }
+                    _ => return out.reject(env, RejectReason::NothingReady),
+                }
+                if p.at.x >= size || p.at.y >= size {
+                    return out.reject(env, RejectReason::OutOfMap(p.at));
+                }
+                let request = self.state.next_request;
+                self.state.next_request += 1;
+                if let Some(j) = l.queues.get_mut(&QueueKind::Buildings) {
+                    j.status = JobStatus::Ready {
+                        placing: Some(request),
+                    };
+                }
+                out.commands
+                    .push(Command::ConstructBuilding(ConstructBuilding {
+                        player,
+                        kind: p.building,
+                        at: p.at,
+                        request,
+                    }));
+            }
+            _ => {}
+        }
+    }
+
+    /// Recomputes every player's power; reports changes and low-power flips.
+    fn update_power(&mut self, out: &mut Out) {
+        for (p, l) in self.state.players.iter_mut() {
+            let power = Power::of(&self.rules, l.buildings.values().map(|b| b.kind));
+            if power != l.power {
+                l.power = power;
+                out.events.push(LedgerEvent::PowerChanged {
+                    player: *p,
+                    output: power.output,
+                    consumption: power.consumption,
+                });
+            }
+            if power.is_low() != l.low_power {
+                l.low_power = power.is_low();
+                out.commands.push(Command::SetLowPower(SetLowPower {
+                    player: *p,
+                    low: l.low_power,
+                }));
+            }
+        }
+    }
+
+    /// One tick of every queue of every player.
+    fn produce(&mut self, tick: u64, out: &mut Out) {
+        let rules = &*self.rules;
+        // A progress report once a second lets clients draw progress bars without an
+        // event per tick.
+        let heartbeat = tick % u64::from(rules.tick_hz.max(1)) == 0;
+        for (p, l) in self.state.players.iter_mut() {
+            if l.defeated || self.state.winner.is_some() {
+                continue;
+            }
+            let speed = l.power.speed_pct(rules);
+            let owned = l.owned();
+            let queues: Vec<QueueKind> = l.queues.keys().copied().collect();
+            for q in queues {
+                let can = tech::producer(rules, q)
+                    .is_none_or(|k| owned.get(&k).copied().unwrap_or(0) > 0);
+                let credits = l.credits;
+                let Some(job) = l.queues.get_mut(&q) else {
+                    continue;
+                };
+                if job.is_ready() {
+                    continue;
+                }
+                let before = job.status;
+                let a = job.advance(speed, credits, can);
+                l.credits = l.credits.saturating_sub(u64::from(a.spent));
+                if a.finished {
+                    match job.item {
+                        Item::Unit(kind) => {
+                            l.queues.remove(&q);
+                            out.commands
+                                .push(Command::SpawnUnit(SpawnUnit { player: *p, kind }));
+                            out.events.push(LedgerEvent::QueueChanged {
+                                player: *p,
+                                queue: q,
+                                state: None,
+                            });
+                        }
+                        Item::Building(_) => out.events.push(LedgerEvent::QueueChanged {
+                            player: *p,
+                            queue: q,
+                            state: Some(job.state()),
+                        }),
+                    }
+                } else if job.status != before || (heartbeat && job.status == JobStatus::Building) {
+                    out.events.push(LedgerEvent::QueueChanged {
+                        player: *p,
+                        queue: q,
+                        state: Some(job.state()),
+                    });
+                }
+            }
+        }
+    }
+
+    fn order_harvesters(&mut self, tick: u64, out: &mut Out) {
+        let buildings: Vec<(PlayerId, BuildingKind, Cell)> = self
+            .state
+            .players
+            .iter()
+            .flat_map(|(p, l)| l.buildings.values().map(move |b| (*p, b.kind, b.at)))
+            .collect();
+        let mut world = World {
+            rules: &self.rules,
+            tick,
+            tiberium: &self.state.tiberium,
+            geo: &mut self.geo,
+            buildings: &buildings,
+        };
+        self.state.harvesters.decide(&mut world, &mut out.commands);
+    }
+}
