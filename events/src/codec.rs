@@ -65,7 +65,12 @@ pub fn decode<B: Body>(bytes: &[u8]) -> Result<Envelope<B>, DecodeError> {
         B::upcast(from, &mut value).map_err(|why| DecodeError::Upcast { found: v, why })?;
         set_field(&mut value, "v", rmpv::Value::from(from + 1));
     }
-    rmpv::ext::from_value(value).map_err(|e| DecodeError::Malformed(e.to_string()))
+    // Back through rmp-serde, not `rmpv::ext::from_value`: rmpv's deserializer expects
+    // enums as arrays and cannot read the map form rmp-serde writes (`{"player": 1}`).
+    let mut upcast = Vec::with_capacity(bytes.len() + 16);
+    rmpv::encode::write_value(&mut upcast, &value)
+        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    rmp_serde::from_slice(&upcast).map_err(|e| DecodeError::Malformed(e.to_string()))
 }
 
 /// The value of a named field of a msgpack map, if present.

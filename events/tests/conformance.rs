@@ -28,6 +28,8 @@ bus_tests!(
     claim_idle_drops_trimmed_entries,
     claim_idle_fills_count_past_busy_entries,
     ack_removes_from_pending,
+    touch_keeps_a_lease_and_reveals_a_takeover,
+    release_hands_over_at_once,
     trim_is_approximate_but_bounded,
     concurrent_producers,
     blocking_read_after_wakes_on_append,
@@ -675,6 +677,63 @@ async fn ack_removes_from_pending<B: Bus>(cx: &Ctx<B>) {
     assert_eq!(cx.bus.ack(&s, "nogroup", &ids).await.unwrap(), 0);
 }
 
+async fn touch_keeps_a_lease_and_reveals_a_takeover<B: Bus>(cx: &Ctx<B>) {
+    let s = cx.key("matches");
+    cx.bus.create_group(&s, "g", StreamId::ZERO).await.unwrap();
+    let ids = fill(&cx.bus, &s, 3).await;
+    cx.bus.read_group(&s, "g", "a", 10, None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // `a` keeps its first two leases alive; only the third can be taken over.
+    let kept = cx.bus.touch(&s, "g", "a", &ids[..2]).await.unwrap();
+    assert_eq!(kept, ids[..2]);
+    let taken = cx.other.claim_idle(&s, "g", "b", IDLE, 10).await.unwrap();
+    assert_eq!(taken.iter().map(|e| e.id).collect::<Vec<_>>(), vec![ids[2]]);
+    // `a` learns it lost the third, and touching does not steal it back.
+    let kept = cx.bus.touch(&s, "g", "a", &[ids[0], ids[2]]).await.unwrap();
+    assert_eq!(kept, vec![ids[0]]);
+    let pending = cx.bus.pending(&s, "g", 10).await.unwrap();
+    let owners: Vec<&str> = pending.iter().map(|p| p.consumer.as_str()).collect();
+    assert_eq!(owners, vec!["a", "a", "b"]);
+    // Touching does not count as a delivery.
+    assert_eq!(pending[0].deliveries, 1);
+    // Acknowledged or unknown ids are not owned.
+    cx.bus.ack(&s, "g", &ids[..1]).await.unwrap();
+    let kept = cx
+        .bus
+        .touch(&s, "g", "a", &[ids[0], StreamId::new(1, 1), ids[1]])
+        .await
+        .unwrap();
+    assert_eq!(kept, vec![ids[1]]);
+    assert!(cx.bus.touch(&s, "g", "a", &[]).await.unwrap().is_empty());
+}
+
+async fn release_hands_over_at_once<B: Bus>(cx: &Ctx<B>) {
+    let s = cx.key("matches");
+    cx.bus.create_group(&s, "g", StreamId::ZERO).await.unwrap();
+    let ids = fill(&cx.bus, &s, 2).await;
+    cx.bus.read_group(&s, "g", "a", 10, None).await.unwrap();
+    cx.bus.release(&s, "g", "a", &ids[..1]).await.unwrap();
+    let pending = cx.bus.pending(&s, "g", 10).await.unwrap();
+    assert!(pending[0].idle >= Duration::from_secs(3600), "{pending:?}");
+    assert!(pending[1].idle < Duration::from_secs(3600));
+    // Another instance takes the released lease without waiting for a timeout.
+    let taken = cx
+        .other
+        .claim_idle(&s, "g", "b", Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.iter().map(|e| e.id).collect::<Vec<_>>(), vec![ids[0]]);
+    // Releasing what one no longer owns changes nothing.
+    cx.bus.release(&s, "g", "a", &ids[..1]).await.unwrap();
+    assert!(cx
+        .bus
+        .claim_idle(&s, "g", "c", Duration::from_secs(60), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    cx.bus.release(&s, "g", "a", &[]).await.unwrap();
+}
+
 async fn trim_is_approximate_but_bounded<B: Bus>(cx: &Ctx<B>) {
     let s = cx.key("view");
     fill(&cx.bus, &s, 1000).await;
@@ -954,6 +1013,9 @@ async fn missing_group_is_no_group<B: Bus>(cx: &Ctx<B>) {
                 .await
                 .unwrap_err(),
         );
+        let id = [StreamId::new(1, 1)];
+        expect(cx.bus.touch(stream, "nope", "c", &id).await.unwrap_err());
+        expect(cx.bus.release(stream, "nope", "c", &id).await.unwrap_err());
     }
     assert!(!BusError::NoGroup {
         stream: s,
