@@ -1,1 +1,126 @@
-//! Gateway of Command and Independent Thought (in progress).
+//! The gateway of Command and Independent Thought: axum HTTP (lobby API, health, metrics,
+//! the browser client) and the WebSocket protocol of `docs/protocol.md`, with per-player
+//! fog filtering, signed player tokens and bounded everything.
+//!
+//! Stateless: any instance serves any match. Each instance runs one bus reader (a [`hub`])
+//! per match it has sessions for and fans its frames out in process.
+
+pub mod assets;
+pub mod convert;
+pub mod http;
+pub mod hub;
+pub mod limits;
+pub mod lobby;
+pub mod mapview;
+pub mod metrics;
+pub mod session;
+pub mod token;
+pub mod wire;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::Rules;
+use events::{Bus, Keys};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use crate::hub::Hubs;
+use crate::limits::{DEFAULT_TOKEN_TTL, MAX_SESSIONS, SHUTDOWN_GRACE};
+use crate::lobby::Lobby;
+use crate::token::TokenSigner;
+
+/// How a gateway is set up.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    pub keys: Keys,
+    pub rules: Arc<Rules>,
+    /// Token signing secret; `None` makes a random one (tokens die with the process,
+    /// and instances do not accept each other's tokens).
+    pub token_secret: Option<Vec<u8>>,
+    pub token_ttl: Duration,
+    /// Whether engine and economy run in this process (shown by `/ready`).
+    pub embedded: bool,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            keys: Keys::default(),
+            rules: Arc::new(Rules::standard()),
+            token_secret: None,
+            token_ttl: DEFAULT_TOKEN_TTL,
+            embedded: false,
+        }
+    }
+}
+
+/// Everything the handlers and sessions share.
+pub struct Gateway<B: Bus> {
+    pub bus: B,
+    pub keys: Keys,
+    pub rules: Arc<Rules>,
+    pub lobby: Lobby<B>,
+    pub hubs: Arc<Hubs<B>>,
+    pub embedded: bool,
+    sessions: Arc<Semaphore>,
+    shutdown: watch::Receiver<bool>,
+    done: mpsc::Sender<()>,
+    metrics: Option<PrometheusHandle>,
+}
+
+/// Serves the gateway on `listener` until `shutdown` resolves, then tells every session
+/// and hub to stop and waits (at most [`SHUTDOWN_GRACE`]) for them to finish.
+pub async fn run<B: Bus>(
+    listener: TcpListener,
+    bus: B,
+    config: GatewayConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let signer = match &config.token_secret {
+        Some(s) => TokenSigner::new(s.clone(), config.token_ttl),
+        None => TokenSigner::random(config.token_ttl),
+    };
+    let gw = Arc::new(Gateway {
+        lobby: Lobby::new(
+            bus.clone(),
+            config.keys.clone(),
+            config.rules.clone(),
+            signer,
+        ),
+        hubs: Arc::new(Hubs::new(
+            bus.clone(),
+            config.keys.clone(),
+            stop_rx.clone(),
+            done_tx.clone(),
+        )),
+        bus,
+        keys: config.keys,
+        rules: config.rules,
+        embedded: config.embedded,
+        sessions: Arc::new(Semaphore::new(MAX_SESSIONS)),
+        shutdown: stop_rx,
+        done: done_tx,
+        metrics: crate::metrics::install(),
+    });
+    let app = http::router(gw.clone());
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stop_tx.send_replace(true);
+        })
+        .await;
+    drop(gw);
+    // Every session and hub holds a clone of `done`; all dropped means all finished.
+    if tokio::time::timeout(SHUTDOWN_GRACE, done_rx.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some sessions did not finish within the shutdown grace period");
+    }
+    served
+}

@@ -1,0 +1,216 @@
+// app.js: entry point of the browser client: routes between the lobby and the game
+// view, wires connection, state, renderer, input and sidebar, runs the frame loop, and
+// exposes `window.__game` for tests.
+
+import { Connection } from './net.js';
+import { GameState } from './state.js';
+import { Camera, Renderer } from './render.js';
+import { Input } from './input.js';
+import { Sidebar } from './sidebar.js';
+import { showLobby, loadGrant, showError } from './lobby.js';
+
+const $ = (id) => document.getElementById(id);
+let game = null;
+
+function notice(text) {
+  const box = $('notices');
+  const div = document.createElement('div');
+  div.textContent = text;
+  box.appendChild(div);
+  while (box.children.length > 5) box.firstChild.remove();
+  setTimeout(() => div.remove(), 4000);
+}
+
+class Game {
+  constructor(target) {
+    this.target = target;
+    this.state = null;
+    this.camera = new Camera();
+    this.frameSamples = [];
+    this.fps = 0;
+    this.lastFrame = performance.now();
+    this.lastTelemetry = performance.now();
+    this.rejections = [];
+    this.acks = 0;
+    this.ended = false;
+    this.conn = new Connection(target, {
+      onMessage: (m) => this.onMessage(m),
+      onStatus: (s) => { const el = $('status'); el.textContent = s || ''; el.classList.toggle('show', !!s); },
+      lastTick: () => (this.state ? this.state.tick : null),
+    });
+    this.conn.connect();
+    this.running = true;
+    requestAnimationFrame((t) => this.frame(t));
+  }
+
+  onMessage(m) {
+    switch (m.t) {
+      case 'welcome':
+        if (!this.state || this.state.welcome.match !== m.match) this.start(m);
+        break;
+      case 'keyframe': this.state?.applyKeyframe(m); this.checkEnd(); break;
+      case 'delta': this.state?.applyDelta(m); this.checkEnd(); break;
+      case 'ledger': if (this.state) { this.state.ledger = m; this.sidebar.update(); } break;
+      case 'ack': this.acks++; break;
+      case 'rejected':
+        this.rejections.push(m);
+        if (this.rejections.length > 50) this.rejections.shift();
+        notice(`Rejected: ${m.message}`);
+        break;
+      case 'event':
+        if (m.kind === 'player_defeated' && this.state) {
+          this.state.defeated.add(m.player);
+          const p = this.state.players.find((x) => x.id === m.player);
+          notice(`${p ? p.name : 'A player'} was defeated`);
+        }
+        break;
+      case 'game_over': if (this.state) { this.state.winner = m.winner; this.checkEnd(); } break;
+      case 'error':
+        notice(`Error: ${m.message}`);
+        if (['bad_token', 'unknown_match', 'protocol_mismatch', 'not_a_player'].includes(m.code) && !this.state) {
+          this.stop();
+          location.hash = '';
+          showError(m.message);
+        }
+        break;
+    }
+  }
+
+  start(welcome) {
+    this.state = new GameState(welcome);
+    this.renderer = new Renderer($('view'), $('minimap'), this.state, this.camera);
+    this.input = new Input($('view'), $('minimap'), this.state, this.camera, this.renderer, {
+      command: (c) => this.command(c),
+      notice,
+    });
+    this.sidebar = new Sidebar($('sidebar'), this.state, this.input, { command: (c) => this.command(c), notice });
+    this.renderer.resize();
+    this.onResize = () => this.renderer.resize();
+    window.addEventListener('resize', this.onResize);
+    const starts = welcome.map.starts;
+    const home = welcome.player !== null && starts[welcome.player] ? starts[welcome.player] : [welcome.map.width / 2, welcome.map.height / 2];
+    this.camera.centerOnCell(this.state, home[0], home[1]);
+    this.sidebar.update();
+    $('game').classList.toggle('spectator', welcome.role === 'spectator');
+  }
+
+  command(cmd) {
+    if (!this.state || this.state.me === null) return null;
+    return this.conn.command(cmd);
+  }
+
+  checkEnd() {
+    const s = this.state;
+    if (!s || s.winner === undefined || this.ended) return;
+    this.ended = true;
+    const title = $('end-title');
+    let text;
+    if (s.me !== null) {
+      const won = s.winner === s.me;
+      title.textContent = s.winner === null ? 'Draw' : won ? 'Victory' : 'Defeat';
+      title.className = won ? 'win' : 'lose';
+      text = won ? 'The enemy has no buildings left.' : s.winner === null ? 'Nobody is left standing.' : 'Your base has fallen.';
+    } else {
+      const p = s.players.find((x) => x.id === s.winner);
+      title.textContent = s.winner === null ? 'Draw' : `${p ? p.name : 'Player ' + s.winner} wins`;
+      title.className = 'win';
+      text = `The match ended at tick ${s.tick}.`;
+    }
+    $('end-text').textContent = text;
+    $('endscreen').hidden = false;
+  }
+
+  frame(t) {
+    if (!this.running) return;
+    const now = performance.now();
+    const dt = Math.min(0.1, (now - this.lastFrame) / 1000);
+    const frameMs = now - this.lastFrame;
+    this.lastFrame = now;
+    this.frameSamples.push(frameMs);
+    if (this.frameSamples.length > 240) this.frameSamples.shift();
+    this.fps = this.fps * 0.9 + (frameMs > 0 ? 1000 / frameMs : 0) * 0.1;
+    if (this.state) {
+      this.input.update(dt);
+      this.renderer.draw(now, this.input.ui);
+      this.input.frameDrawn(performance.now());
+      if (Math.floor(now / 250) !== Math.floor((now - frameMs) / 250)) this.sidebar.update();
+    }
+    const rtt = this.conn.rtt === null ? '–' : `${Math.round(this.conn.rtt)} ms`;
+    $('perf').textContent = `fps ${Math.round(this.fps)} · ping ${rtt} · tick ${this.state?.tick ?? '–'}`;
+    if (now - this.lastTelemetry > 5000) {
+      this.lastTelemetry = now;
+      const sel = this.input ? this.input.selectionSamples.splice(0) : [];
+      this.conn.telemetry(sel, this.frameSamples.slice(-100));
+    }
+    requestAnimationFrame((tt) => this.frame(tt));
+  }
+
+  stop() {
+    this.running = false;
+    this.conn.close();
+    if (this.onResize) window.removeEventListener('resize', this.onResize);
+  }
+}
+
+function route() {
+  const m = location.hash.match(/^#\/(play|watch)\/([A-Za-z0-9_-]+)$/);
+  if (game) { game.stop(); game = null; }
+  $('endscreen').hidden = true;
+  if (!m) { showLobby(); return; }
+  const [, mode, match] = m;
+  let target;
+  if (mode === 'play') {
+    const grant = loadGrant(match);
+    if (!grant) { location.hash = ''; showError('No player token for that match: join it from the lobby.'); return; }
+    target = { token: grant.token, match };
+  } else {
+    target = { match };
+  }
+  $('lobby').hidden = true;
+  $('game').hidden = false;
+  game = new Game(target);
+}
+
+$('leave').onclick = () => { location.hash = ''; };
+$('end-lobby').onclick = () => { location.hash = ''; };
+$('end-stay').onclick = () => { $('endscreen').hidden = true; };
+window.addEventListener('hashchange', route);
+route();
+
+// State for browser tests (read-only by convention).
+window.__game = {
+  get ready() { return !!(game && game.state); },
+  get state() { return game?.state ?? null; },
+  get tick() { return game?.state?.tick ?? null; },
+  get player() { return game?.state?.me ?? null; },
+  get role() { return game?.state?.role ?? null; },
+  get selection() { return game?.state ? [...game.state.selection] : []; },
+  get ledger() { return game?.state?.ledger ?? null; },
+  get winner() { return game?.state?.winner; },
+  get rejections() { return game ? game.rejections.slice() : []; },
+  get acks() { return game ? game.acks : 0; },
+  get fps() { return game ? game.fps : 0; },
+  get reconnects() { return game ? game.conn.reconnects : 0; },
+  entities() { return game?.state ? [...game.state.entities.values()].map((e) => ({ ...e })) : []; },
+  ghosts() { return game?.state ? [...game.state.ghosts.values()].map((e) => ({ ...e })) : []; },
+  // Page coordinates of an entity's drawn centre (or of a cell's centre).
+  screenOf(id) {
+    const s = game?.state; if (!s) return null;
+    const e = s.entities.get(id); if (!e) return null;
+    const r = document.getElementById('view').getBoundingClientRect();
+    const p = e.building ? { x: e.x, y: e.y } : s.drawPos(e, performance.now());
+    const sp = game.camera.toScreen(s, p.x, p.y);
+    return { x: r.left + sp.x, y: r.top + sp.y };
+  },
+  screenOfCell(cx, cy) {
+    const s = game?.state; if (!s) return null;
+    const r = document.getElementById('view').getBoundingClientRect();
+    const sp = game.camera.toScreen(s, (cx + 0.5) * s.cell, (cy + 0.5) * s.cell);
+    return { x: r.left + sp.x, y: r.top + sp.y };
+  },
+  centerOnCell(cx, cy) { if (game?.state) game.camera.centerOnCell(game.state, cx, cy); },
+  canPlace(kind, x, y) { return game?.state ? game.state.canPlace(kind, x, y) : false; },
+  findPlacement(kind) { return game?.state ? game.state.findPlacement(kind) : null; },
+  get placing() { return game?.input?.ui.placing ?? null; },
+  dropConnection() { game?.conn.dropForTest(); },
+};

@@ -1,0 +1,115 @@
+// lobby.js: the lobby page: create a game (vs AI, two players, AI vs AI), join or
+// spectate by id, and list live and recorded matches.
+
+const $ = (id) => document.getElementById(id);
+
+export function saveGrant(grant) {
+  sessionStorage.setItem(`cnit.grant.${grant.match}`, JSON.stringify(grant));
+}
+
+export function loadGrant(match) {
+  try {
+    const g = JSON.parse(sessionStorage.getItem(`cnit.grant.${match}`) || 'null');
+    if (g && g.expires_ms > Date.now()) return g;
+  } catch { /* ignore a corrupt entry */ }
+  return null;
+}
+
+async function api(path, body) {
+  const res = await fetch(path, body === undefined ? {} : {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+  });
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(data.error || `${res.status} ${res.statusText}`);
+  return data;
+}
+
+function showError(e) {
+  const el = $('lobby-error');
+  el.textContent = e ? String(e.message || e) : '';
+  el.hidden = !e;
+}
+
+function playersText(m) {
+  return m.players.map((p) => `${p.name}${p.kind === 'human' ? '' : ''}`).join(' vs ');
+}
+
+function renderList(el, matches, recorded) {
+  el.innerHTML = '';
+  if (!matches.length) { el.innerHTML = '<li class="hint">none</li>'; return; }
+  for (const m of matches) {
+    const li = document.createElement('li');
+    const result = recorded ? (m.winner === null || m.winner === undefined ? ' — draw' : ` — winner: ${m.players.find((p) => p.id === m.winner)?.name ?? m.winner}`) : '';
+    li.innerHTML = `<span class="id">${m.match.slice(-8)}</span><span>${playersText(m)} · ${m.map_size}²${result}</span>`;
+    const watch = document.createElement('button');
+    watch.className = 'small';
+    watch.textContent = recorded ? 'View' : 'Spectate';
+    watch.onclick = () => { location.hash = `#/watch/${m.match}`; };
+    li.appendChild(watch);
+    if (!recorded && m.open_slots.length) {
+      const join = document.createElement('button');
+      join.className = 'small';
+      join.textContent = 'Join';
+      join.onclick = () => joinMatch(m.match);
+      li.appendChild(join);
+    }
+    el.appendChild(li);
+  }
+}
+
+export async function refreshLists() {
+  try {
+    const l = await api('/api/matches');
+    renderList($('live-list'), l.live, false);
+    renderList($('recorded-list'), l.recorded, true);
+    showError(null);
+  } catch (e) { showError(e); }
+}
+
+async function create(mode) {
+  const seedText = $('seed').value.trim();
+  const body = {
+    mode,
+    difficulty: $('difficulty').value,
+    map_size: Number($('map-size').value),
+    name: $('player-name').value,
+  };
+  if (seedText) body.seed = Number(seedText);
+  try {
+    const c = await api('/api/matches', body);
+    if (mode === 'ai_vs_ai') { location.hash = `#/watch/${c.match}`; return; }
+    saveGrant(c.grant);
+    if (mode === 'two_players') {
+      const inv = $('invite');
+      inv.hidden = false;
+      inv.textContent = `Second player: join match ${c.match}`;
+    }
+    location.hash = `#/play/${c.match}`;
+  } catch (e) { showError(e); }
+}
+
+async function joinMatch(id) {
+  try {
+    const g = await api(`/api/matches/${encodeURIComponent(id)}/join`, {});
+    saveGrant(g);
+    location.hash = `#/play/${g.match}`;
+  } catch (e) { showError(e); }
+}
+
+let bound = false;
+export function showLobby() {
+  $('lobby').hidden = false;
+  $('game').hidden = true;
+  if (!bound) {
+    bound = true;
+    $('start-vs-ai').onclick = () => create('vs_ai');
+    $('start-two').onclick = () => create('two_players');
+    $('watch-ai').onclick = () => create('ai_vs_ai');
+    $('refresh').onclick = () => refreshLists();
+    $('join-btn').onclick = () => { const id = $('join-id').value.trim(); if (id) joinMatch(id); };
+    $('spectate-btn').onclick = () => { const id = $('join-id').value.trim(); if (id) location.hash = `#/watch/${id}`; };
+  }
+  refreshLists();
+}
+
+export { showError };

@@ -1,0 +1,167 @@
+//! The HTTP surface: lobby API, WebSocket upgrade, health, readiness, metrics and the
+//! browser client's files.
+
+use std::sync::Arc;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use events::{Bus, MatchId};
+use serde_json::json;
+
+use crate::limits::MAX_FRAME_BYTES;
+use crate::lobby::LobbyError;
+use crate::wire::{CreateMatch, JoinMatch};
+use crate::Gateway;
+
+/// Largest lobby API request body.
+pub const MAX_API_BODY_BYTES: usize = 16 * 1024;
+
+/// The gateway's routes.
+pub fn router<B: Bus>(gw: Arc<Gateway<B>>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/{file}", get(asset))
+        .route("/health", get(health))
+        .route("/ready", get(ready::<B>))
+        .route("/metrics", get(metrics_text::<B>))
+        .route("/api/matches", get(list::<B>).post(create::<B>))
+        .route("/api/matches/{id}", get(show::<B>))
+        .route("/api/matches/{id}/join", post(join::<B>))
+        .route("/ws", get(ws::<B>))
+        .layer(DefaultBodyLimit::max(MAX_API_BODY_BYTES))
+        .with_state(gw)
+}
+
+impl IntoResponse for LobbyError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            LobbyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            LobbyError::NotFound(_) => StatusCode::NOT_FOUND,
+            LobbyError::Conflict(_) => StatusCode::CONFLICT,
+            LobbyError::Bus(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        (status, Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}
+
+fn file(name: &str) -> Response {
+    match crate::assets::get(name) {
+        Some((ctype, body)) => (
+            [
+                (header::CONTENT_TYPE, ctype),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            body,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+async fn index() -> Response {
+    file("index.html")
+}
+
+async fn asset(Path(name): Path<String>) -> Response {
+    file(&name)
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+/// Ready when the bus answers (the gateway has no other dependency).
+async fn ready<B: Bus>(State(gw): State<Arc<Gateway<B>>>) -> Response {
+    match gw.bus.len(&gw.keys.matches()).await {
+        Ok(_) => Json(json!({
+            "ready": true,
+            "embedded": gw.embedded,
+            "hubs": gw.hubs.len(),
+        }))
+        .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "ready": false, "error": e.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics_text<B: Bus>(State(gw): State<Arc<Gateway<B>>>) -> Response {
+    match &gw.metrics {
+        Some(h) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            h.render(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no prometheus recorder in this process",
+        )
+            .into_response(),
+    }
+}
+
+fn match_id(id: &str) -> Result<MatchId, LobbyError> {
+    MatchId::new(id).map_err(|_| LobbyError::NotFound(id.to_string()))
+}
+
+async fn list<B: Bus>(State(gw): State<Arc<Gateway<B>>>) -> Response {
+    match gw.lobby.list().await {
+        Ok(l) => Json(l).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn show<B: Bus>(State(gw): State<Arc<Gateway<B>>>, Path(id): Path<String>) -> Response {
+    let res = async { gw.lobby.get(&match_id(&id)?).await }.await;
+    match res {
+        Ok(s) => Json(s).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn create<B: Bus>(
+    State(gw): State<Arc<Gateway<B>>>,
+    Json(req): Json<CreateMatch>,
+) -> Response {
+    match gw.lobby.create(&req).await {
+        Ok(c) => (StatusCode::CREATED, Json(c)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn join<B: Bus>(
+    State(gw): State<Arc<Gateway<B>>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let res = async {
+        let req: JoinMatch = if body.iter().all(u8::is_ascii_whitespace) {
+            JoinMatch::default()
+        } else {
+            serde_json::from_slice(&body).map_err(|e| LobbyError::BadRequest(e.to_string()))?
+        };
+        gw.lobby.join(&match_id(&id)?, &req).await
+    }
+    .await;
+    match res {
+        Ok(g) => Json(g).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn ws<B: Bus>(State(gw): State<Arc<Gateway<B>>>, upgrade: WebSocketUpgrade) -> Response {
+    let Ok(permit) = gw.sessions.clone().try_acquire_owned() else {
+        metrics::counter!(crate::metrics::SESSIONS_REFUSED).increment(1);
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many sessions").into_response();
+    };
+    upgrade
+        .max_frame_size(MAX_FRAME_BYTES)
+        .max_message_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| crate::session::handle(gw, socket, permit))
+}

@@ -1,0 +1,306 @@
+//! The lobby: creates matches (a `MatchCreated` on the matches stream starts one), keeps
+//! an index of the matches stream for listing, and hands out player tokens.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use engine::Rules;
+use events::{
+    decode, encode, Bus, BusError, Difficulty, Envelope, IdSpec, Keys, MapSpec, MatchCreated,
+    MatchEnded, MatchEvent, MatchId, PlayerId, PlayerKind, PlayerSlot, Source, StreamId,
+};
+
+use crate::convert;
+use crate::limits::{MAX_INDEXED_MATCHES, MAX_LISTED_MATCHES};
+use crate::token::TokenSigner;
+use crate::wire::{CreateMatch, Created, JoinMatch, MatchList, MatchSummary, TokenGrant};
+
+/// Why a lobby request failed; each maps to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum LobbyError {
+    /// The request itself is wrong (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such match (404).
+    #[error("no match {0}")]
+    NotFound(String),
+    /// The slot is taken or not a human slot (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The bus failed (503).
+    #[error("bus: {0}")]
+    Bus(#[from] BusError),
+}
+
+struct Record {
+    created: Arc<MatchCreated>,
+    created_ms: u64,
+    order: StreamId,
+    ended: Option<MatchEnded>,
+}
+
+#[derive(Default)]
+struct Index {
+    last_id: StreamId,
+    matches: BTreeMap<MatchId, Record>,
+    claimed: HashSet<(MatchId, u8)>,
+}
+
+/// The lobby of one gateway instance. Its index is rebuilt from the matches stream, so
+/// instances agree on what exists; slot claims are per instance (see `docs/protocol.md`).
+pub struct Lobby<B: Bus> {
+    bus: B,
+    keys: Keys,
+    rules: Arc<Rules>,
+    signer: TokenSigner,
+    index: Mutex<Index>,
+}
+
+impl<B: Bus> Lobby<B> {
+    pub fn new(bus: B, keys: Keys, rules: Arc<Rules>, signer: TokenSigner) -> Self {
+        Self {
+            bus,
+            keys,
+            rules,
+            signer,
+            index: Mutex::new(Index::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Index> {
+        self.index.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn signer(&self) -> &TokenSigner {
+        &self.signer
+    }
+
+    /// Reads new entries of the matches stream into the index.
+    pub async fn refresh(&self) -> Result<(), BusError> {
+        let stream = self.keys.matches();
+        loop {
+            let after = self.lock().last_id;
+            let batch = self.bus.read_after(&stream, after, 500, None).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let mut idx = self.lock();
+            for e in &batch {
+                if e.id <= idx.last_id {
+                    continue;
+                }
+                idx.last_id = e.id;
+                let Ok(env) = decode::<MatchEvent>(&e.payload) else {
+                    metrics::counter!(crate::metrics::UNDECODABLE).increment(1);
+                    continue;
+                };
+                match env.body {
+                    MatchEvent::MatchCreated(c) => {
+                        idx.matches.entry(c.match_id.clone()).or_insert(Record {
+                            created: Arc::new(c),
+                            created_ms: env.sent_ms,
+                            order: e.id,
+                            ended: None,
+                        });
+                    }
+                    MatchEvent::MatchEnded(end) => {
+                        if let Some(r) = idx.matches.get_mut(&end.match_id) {
+                            r.ended.get_or_insert(end);
+                        }
+                    }
+                }
+            }
+            evict(&mut idx);
+        }
+    }
+
+    /// The `MatchCreated` of a match, refreshing the index once if it is not known yet.
+    pub async fn created(&self, m: &MatchId) -> Result<Arc<MatchCreated>, LobbyError> {
+        if let Some(r) = self.lock().matches.get(m) {
+            return Ok(r.created.clone());
+        }
+        self.refresh().await?;
+        self.lock()
+            .matches
+            .get(m)
+            .map(|r| r.created.clone())
+            .ok_or_else(|| LobbyError::NotFound(m.to_string()))
+    }
+
+    /// Live and recorded matches, newest first.
+    pub async fn list(&self) -> Result<MatchList, LobbyError> {
+        self.refresh().await?;
+        let idx = self.lock();
+        let mut all: Vec<&Record> = idx.matches.values().collect();
+        all.sort_by_key(|r| std::cmp::Reverse(r.order));
+        let live = all
+            .iter()
+            .filter(|r| r.ended.is_none())
+            .take(MAX_LISTED_MATCHES)
+            .map(|r| summary(r, &idx.claimed))
+            .collect();
+        let recorded = all
+            .iter()
+            .filter(|r| r.ended.is_some())
+            .take(MAX_LISTED_MATCHES)
+            .map(|r| summary(r, &idx.claimed))
+            .collect();
+        Ok(MatchList { live, recorded })
+    }
+
+    /// One match's summary.
+    pub async fn get(&self, m: &MatchId) -> Result<MatchSummary, LobbyError> {
+        self.created(m).await?;
+        let idx = self.lock();
+        idx.matches
+            .get(m)
+            .map(|r| summary(r, &idx.claimed))
+            .ok_or_else(|| LobbyError::NotFound(m.to_string()))
+    }
+
+    /// Creates a match; the creator gets a token for the first human slot, if any.
+    pub async fn create(&self, req: &CreateMatch) -> Result<Created, LobbyError> {
+        let difficulty = match req.difficulty.as_deref() {
+            None => Difficulty::Normal,
+            Some(d) => convert::parse_difficulty(d)
+                .ok_or_else(|| LobbyError::BadRequest(format!("unknown difficulty {d:?}")))?,
+        };
+        let size = req.map_size.unwrap_or(self.rules.map.default_size);
+        if !(self.rules.map.min_size..=self.rules.map.max_size).contains(&size) {
+            return Err(LobbyError::BadRequest(format!(
+                "map size must lie within {}-{}",
+                self.rules.map.min_size, self.rules.map.max_size
+            )));
+        }
+        let name = req
+            .name
+            .as_deref()
+            .map(|n| n.chars().filter(|c| !c.is_control()).take(24).collect())
+            .filter(|n: &String| !n.trim().is_empty())
+            .unwrap_or_else(|| "Commander".to_string());
+        let ai = |id: u8, label: &str| PlayerSlot {
+            id: PlayerId(id),
+            name: format!("{label} ({})", convert::difficulty_name(difficulty)),
+            kind: PlayerKind::Ai(difficulty),
+        };
+        let human = |id: u8, name: String| PlayerSlot {
+            id: PlayerId(id),
+            name,
+            kind: PlayerKind::Human,
+        };
+        let players = match req.mode.as_str() {
+            "vs_ai" => vec![human(0, name), ai(1, "AI")],
+            "two_players" => vec![human(0, name), human(1, "Player 2".to_string())],
+            "ai_vs_ai" => vec![ai(0, "AI Red"), ai(1, "AI Blue")],
+            other => {
+                return Err(LobbyError::BadRequest(format!(
+                    "unknown mode {other:?}: expected vs_ai, two_players or ai_vs_ai"
+                )))
+            }
+        };
+        let seed = req.seed.unwrap_or_else(rand::random);
+        let match_id = MatchId::generate();
+        let created = MatchCreated {
+            match_id: match_id.clone(),
+            seed,
+            map: MapSpec { size, seed },
+            players,
+            tick_hz: self.rules.tick_hz,
+        };
+        let env = Envelope::new(
+            match_id.clone(),
+            Source::System,
+            MatchEvent::MatchCreated(created),
+        );
+        let bytes = encode(&env).map_err(|e| LobbyError::BadRequest(e.to_string()))?;
+        self.bus
+            .append(&self.keys.matches(), IdSpec::Auto, &bytes, None)
+            .await?;
+        metrics::counter!(crate::metrics::MATCHES_CREATED, "mode" => req.mode.clone()).increment(1);
+        self.refresh().await?;
+        let grant = match self.join(&match_id, &JoinMatch::default()).await {
+            Ok(g) => Some(g),
+            Err(LobbyError::Conflict(_)) => None,
+            Err(e) => return Err(e),
+        };
+        let summary = self.get(&match_id).await?;
+        Ok(Created {
+            match_id: match_id.to_string(),
+            summary,
+            grant,
+        })
+    }
+
+    /// Claims a human slot (the requested one, or the first open one) and signs a token.
+    pub async fn join(&self, m: &MatchId, req: &JoinMatch) -> Result<TokenGrant, LobbyError> {
+        let created = self.created(m).await?;
+        let mut idx = self.lock();
+        if idx.matches.get(m).is_some_and(|r| r.ended.is_some()) {
+            return Err(LobbyError::Conflict("the match is over".into()));
+        }
+        let open: Vec<u8> = created
+            .players
+            .iter()
+            .filter(|p| p.kind == PlayerKind::Human)
+            .map(|p| p.id.0)
+            .filter(|id| !idx.claimed.contains(&(m.clone(), *id)))
+            .collect();
+        let slot = match req.player {
+            Some(p) if open.contains(&p) => p,
+            Some(p) => {
+                return Err(LobbyError::Conflict(format!(
+                    "player slot {p} is not an open human slot"
+                )))
+            }
+            None => *open
+                .first()
+                .ok_or_else(|| LobbyError::Conflict("no open human slot".into()))?,
+        };
+        idx.claimed.insert((m.clone(), slot));
+        drop(idx);
+        let (token, expires_ms) = self.signer.issue(m, PlayerId(slot));
+        Ok(TokenGrant {
+            match_id: m.to_string(),
+            player: slot,
+            token,
+            expires_ms,
+        })
+    }
+}
+
+fn summary(r: &Record, claimed: &HashSet<(MatchId, u8)>) -> MatchSummary {
+    let c = &r.created;
+    MatchSummary {
+        match_id: c.match_id.to_string(),
+        created_ms: r.created_ms,
+        map_size: c.map.size,
+        seed: c.seed,
+        players: c.players.iter().map(convert::player).collect(),
+        status: if r.ended.is_some() { "ended" } else { "live" }.to_string(),
+        winner: r.ended.as_ref().and_then(|e| e.winner.map(|p| p.0)),
+        ended_tick: r.ended.as_ref().map(|e| e.tick),
+        open_slots: c
+            .players
+            .iter()
+            .filter(|p| p.kind == PlayerKind::Human)
+            .map(|p| p.id.0)
+            .filter(|id| !claimed.contains(&(c.match_id.clone(), *id)))
+            .collect(),
+    }
+}
+
+/// Keeps the index bounded: drops the oldest ended matches first, then the oldest.
+fn evict(idx: &mut Index) {
+    while idx.matches.len() > MAX_INDEXED_MATCHES {
+        let victim = idx
+            .matches
+            .iter()
+            .filter(|(_, r)| r.ended.is_some())
+            .min_by_key(|(_, r)| r.order)
+            .or_else(|| idx.matches.iter().min_by_key(|(_, r)| r.order))
+            .map(|(k, _)| k.clone());
+        let Some(k) = victim else { break };
+        idx.matches.remove(&k);
+        idx.claimed.retain(|(m, _)| m != &k);
+    }
+}

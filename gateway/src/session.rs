@@ -1,0 +1,568 @@
+//! One WebSocket session: handshake (`hello`, then `join` or `spectate`), then a loop that
+//! forwards the match hub's frames for this audience, turns the client's commands into
+//! `Envelope<Command>`s stamped with the token's player, and answers pings. A bad frame
+//! gets an error reply; only a version mismatch, a slow client, an idle client or
+//! shutdown end the session.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use events::{encode, Bus, Envelope, IdSpec, MatchId, Source, UnitId};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, mpsc, OwnedSemaphorePermit};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::hub::{Audience, Hub, HubMsg};
+use crate::limits::{
+    CLIENT_IDLE_TIMEOUT, COMMANDS_PER_SECOND, COMMAND_BURST, HANDSHAKE_TIMEOUT,
+    MAX_TELEMETRY_SAMPLES, PROTOCOL_VERSION, REMEMBERED_COMMANDS, SEND_QUEUE_CAPACITY,
+    SERVER_PING_INTERVAL,
+};
+use crate::metrics as m;
+use crate::wire::{ClientMsg, ServerMsg, WireCommand, CLIENT_MSG_TYPES};
+use crate::{convert, Gateway};
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    ClientGone,
+    Slow,
+    Shutdown,
+    Timeout,
+    Refused,
+}
+
+/// A token bucket: `rate` tokens per second, at most `burst` stored.
+#[derive(Debug)]
+pub struct TokenBucket {
+    tokens: f64,
+    burst: f64,
+    rate: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    pub fn new(rate: u32, burst: u32) -> Self {
+        Self {
+            tokens: f64::from(burst),
+            burst: f64::from(burst),
+            rate: f64::from(rate),
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes one token; false when the bucket is empty.
+    pub fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let dt = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + dt * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Parses a client frame, telling an unknown frame type from a malformed frame.
+pub fn parse(text: &str) -> Result<ClientMsg, (&'static str, String)> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| ("malformed", format!("not JSON: {e}")))?;
+    let t = v
+        .get("t")
+        .and_then(|t| t.as_str())
+        .ok_or(("malformed", "frame has no string \"t\" field".to_string()))?;
+    if !CLIENT_MSG_TYPES.contains(&t) {
+        return Err(("unknown_type", format!("unknown frame type {t:?}")));
+    }
+    let t = t.to_string();
+    serde_json::from_value(v).map_err(|e| ("malformed", format!("bad {t} frame: {e}")))
+}
+
+struct Joined {
+    hub: Arc<Hub>,
+    rx: broadcast::Receiver<Arc<HubMsg>>,
+    audience: Audience,
+    covered_tick: Option<u64>,
+}
+
+struct Session<B: Bus> {
+    gw: Arc<Gateway<B>>,
+    out: mpsc::Sender<Message>,
+    said_hello: bool,
+    bucket: TokenBucket,
+    sent: VecDeque<(Uuid, u64)>,
+    next_ping: u64,
+    ping_out: Option<(u64, Instant)>,
+    last_heard: Instant,
+}
+
+/// Runs one upgraded WebSocket to its end. The permit counts it against `MAX_SESSIONS`.
+pub async fn handle<B: Bus>(gw: Arc<Gateway<B>>, socket: WebSocket, permit: OwnedSemaphorePermit) {
+    let _permit = permit;
+    let _done = gw.done.clone();
+    metrics::gauge!(m::SESSIONS).increment(1.0);
+    let (sink, mut stream) = socket.split();
+    let (out, out_rx) = mpsc::channel(SEND_QUEUE_CAPACITY);
+    let writer = tokio::spawn(write_loop(sink, out_rx));
+    let mut s = Session {
+        gw,
+        out,
+        said_hello: false,
+        bucket: TokenBucket::new(COMMANDS_PER_SECOND, COMMAND_BURST),
+        sent: VecDeque::new(),
+        next_ping: 1,
+        ping_out: None,
+        last_heard: Instant::now(),
+    };
+    let exit = match s.handshake(&mut stream).await {
+        Ok(joined) => s.serve(&mut stream, joined).await,
+        Err(e) => e,
+    };
+    tracing::debug!(?exit, "session ended");
+    drop(s);
+    let mut writer = writer;
+    if tokio::time::timeout(Duration::from_secs(1), &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
+    metrics::gauge!(m::SESSIONS).decrement(1.0);
+}
+
+async fn write_loop(mut sink: SplitSink<WebSocket, Message>, mut rx: mpsc::Receiver<Message>) {
+    while let Some(msg) = rx.recv().await {
+        if sink.send(msg).await.is_err() {
+            return;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+impl<B: Bus> Session<B> {
+    fn send_text(&self, text: Utf8Bytes) -> Result<(), Exit> {
+        match self.out.try_send(Message::Text(text)) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!(m::SLOW_CLIENTS, "why" => "send_queue_full").increment(1);
+                tracing::info!("dropping a slow client: send queue full");
+                Err(Exit::Slow)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Exit::ClientGone),
+        }
+    }
+
+    fn send(&self, msg: &ServerMsg) -> Result<(), Exit> {
+        self.send_text(msg.to_json().into())
+    }
+
+    fn error(&self, code: &'static str, message: impl Into<String>) -> Result<(), Exit> {
+        metrics::counter!(m::ERRORS, "code" => code).increment(1);
+        self.send(&ServerMsg::error(code, message))
+    }
+
+    fn reject(&self, seq: u64, code: &'static str, message: impl Into<String>) -> Result<(), Exit> {
+        metrics::counter!(m::COMMANDS, "result" => code).increment(1);
+        self.send(&ServerMsg::Rejected {
+            seq: Some(seq),
+            code: code.to_string(),
+            message: message.into(),
+        })
+    }
+
+    /// The next text frame from the client; `Ok(None)` for frames that need no answer.
+    fn text_of(
+        &mut self,
+        msg: Option<Result<Message, axum::Error>>,
+    ) -> Result<Option<String>, Exit> {
+        self.last_heard = Instant::now();
+        match msg {
+            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Err(Exit::ClientGone),
+            Some(Ok(Message::Text(t))) => Ok(Some(t.as_str().to_string())),
+            Some(Ok(Message::Binary(_))) => {
+                self.error("binary_not_supported", "frames are JSON text")?;
+                Ok(None)
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(None),
+        }
+    }
+
+    async fn handshake(&mut self, stream: &mut SplitStream<WebSocket>) -> Result<Joined, Exit> {
+        let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+        let mut shutdown = self.gw.shutdown.clone();
+        loop {
+            let msg = tokio::select! {
+                m = stream.next() => m,
+                _ = tokio::time::sleep_until(deadline) => {
+                    let _ = self.error("handshake_timeout", "send hello and join or spectate sooner");
+                    return Err(Exit::Timeout);
+                }
+                _ = shutdown.changed() => {
+                    let _ = self.error("shutting_down", "the gateway is shutting down");
+                    return Err(Exit::Shutdown);
+                }
+            };
+            let Some(text) = self.text_of(msg)? else {
+                continue;
+            };
+            let parsed = match parse(&text) {
+                Ok(p) => p,
+                Err((code, message)) => {
+                    self.error(code, message)?;
+                    continue;
+                }
+            };
+            match parsed {
+                ClientMsg::Hello { protocol } if protocol == PROTOCOL_VERSION => {
+                    self.said_hello = true;
+                    self.send(&ServerMsg::HelloOk {
+                        protocol: PROTOCOL_VERSION,
+                    })?;
+                }
+                ClientMsg::Hello { protocol } => {
+                    metrics::counter!(m::ERRORS, "code" => "protocol_mismatch").increment(1);
+                    self.send(&ServerMsg::Error {
+                        code: "protocol_mismatch".into(),
+                        message: format!(
+                            "this gateway speaks protocol {PROTOCOL_VERSION}, the client {protocol}; reload the page"
+                        ),
+                        expected: Some(PROTOCOL_VERSION),
+                    })?;
+                    return Err(Exit::Refused);
+                }
+                ClientMsg::Join { .. } | ClientMsg::Spectate { .. } if !self.said_hello => {
+                    self.error("hello_required", "send hello first")?;
+                }
+                ClientMsg::Join { token, last_tick } => {
+                    let grant = match self.gw.lobby.signer().verify(&token) {
+                        Ok(g) => g,
+                        Err(e) => {
+                            self.error("bad_token", e.to_string())?;
+                            continue;
+                        }
+                    };
+                    if let Some(j) = self
+                        .attach(grant.match_id, Audience::Player(grant.player), last_tick)
+                        .await?
+                    {
+                        return Ok(j);
+                    }
+                }
+                ClientMsg::Spectate {
+                    match_id,
+                    last_tick,
+                } => {
+                    let Ok(mid) = MatchId::new(match_id) else {
+                        self.error("unknown_match", "not a match id")?;
+                        continue;
+                    };
+                    if let Some(j) = self.attach(mid, Audience::Spectator, last_tick).await? {
+                        return Ok(j);
+                    }
+                }
+                ClientMsg::Ping { id } => self.send(&ServerMsg::Pong { id })?,
+                ClientMsg::Pong { id } => self.pong(id),
+                ClientMsg::Telemetry {
+                    selection_latency_ms,
+                    frame_ms,
+                } => telemetry(&selection_latency_ms, &frame_ms),
+                ClientMsg::Cmd { seq, .. } => {
+                    self.reject(seq, "not_joined", "join a match first")?;
+                }
+            }
+        }
+    }
+
+    /// Subscribes to the match and sends welcome plus the starting frames;
+    /// `Ok(None)` when the match cannot be joined (the client was told why).
+    async fn attach(
+        &mut self,
+        mid: MatchId,
+        audience: Audience,
+        last_tick: Option<u64>,
+    ) -> Result<Option<Joined>, Exit> {
+        let created = match self.gw.lobby.created(&mid).await {
+            Ok(c) => c,
+            Err(crate::lobby::LobbyError::NotFound(_)) => {
+                self.error("unknown_match", format!("no match {mid}"))?;
+                return Ok(None);
+            }
+            Err(e) => {
+                self.error("unavailable", e.to_string())?;
+                return Ok(None);
+            }
+        };
+        let gw = self.gw.clone();
+        // Map generation runs outside the registry lock, and only when this instance has
+        // no hub for the match yet.
+        let (hub, rx) = match gw.hubs.subscribe_existing(&mid) {
+            Some(found) => found,
+            None => {
+                let (c, rules) = (created.clone(), gw.rules.clone());
+                let built =
+                    tokio::task::spawn_blocking(move || crate::mapview::welcome(&c, &rules)).await;
+                match built {
+                    Ok(Ok(w)) => gw
+                        .hubs
+                        .subscribe(&mid, move || crate::mapview::hub(created, w)),
+                    Ok(Err(e)) => {
+                        self.error(
+                            "unavailable",
+                            format!("the match's map cannot be built: {e}"),
+                        )?;
+                        return Ok(None);
+                    }
+                    Err(e) => {
+                        self.error("internal", e.to_string())?;
+                        return Ok(None);
+                    }
+                }
+            }
+        };
+        if let Audience::Player(p) = audience {
+            if !hub.is_human(p) {
+                self.error("not_a_player", format!("{p} is not a human slot"))?;
+                return Ok(None);
+            }
+        }
+        if !hub.wait_ready(Duration::from_secs(10)).await {
+            self.error(
+                "unavailable",
+                "the match's streams cannot be read right now",
+            )?;
+            return Ok(None);
+        }
+        let mut welcome = (*hub.welcome).clone();
+        match audience {
+            Audience::Player(p) => {
+                welcome.role = "player".into();
+                welcome.player = Some(p.0);
+            }
+            Audience::Spectator => {
+                welcome.role = "spectator".into();
+                welcome.player = None;
+            }
+        }
+        self.send(&ServerMsg::Welcome(Box::new(welcome)))?;
+        let start = hub.start(audience, last_tick);
+        for f in start.frames {
+            self.send_text(f)?;
+        }
+        if let Some(l) = start.ledger {
+            self.send_text(l)?;
+        }
+        if let Some(w) = hub.winner() {
+            self.send(&ServerMsg::GameOver {
+                winner: w.map(|p| p.0),
+            })?;
+        }
+        let role = match audience {
+            Audience::Player(_) => "player",
+            Audience::Spectator => "spectator",
+        };
+        metrics::counter!(m::SESSIONS_TOTAL, "role" => role).increment(1);
+        tracing::debug!(match_id = %mid, ?audience, resumed = start.resumed, "session joined");
+        Ok(Some(Joined {
+            hub,
+            rx,
+            audience,
+            covered_tick: start.covered_tick,
+        }))
+    }
+
+    fn pong(&mut self, id: u64) {
+        if let Some((sent_id, at)) = self.ping_out {
+            if sent_id == id {
+                let rtt = at.elapsed().as_secs_f64() * 1000.0;
+                metrics::histogram!(m::RTT_MS).record(rtt);
+                self.ping_out = None;
+            }
+        }
+    }
+
+    async fn serve(&mut self, stream: &mut SplitStream<WebSocket>, mut j: Joined) -> Exit {
+        let mut shutdown = self.gw.shutdown.clone();
+        let mut ping = tokio::time::interval(SERVER_PING_INTERVAL);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let step = tokio::select! {
+                msg = stream.next() => self.on_client(msg, &j).await,
+                got = j.rx.recv() => self.on_hub(got, &j),
+                _ = ping.tick() => self.on_ping(),
+                _ = shutdown.changed() => {
+                    let _ = self.error("shutting_down", "the gateway is shutting down");
+                    Err(Exit::Shutdown)
+                }
+            };
+            if let Err(e) = step {
+                return e;
+            }
+        }
+    }
+
+    fn on_ping(&mut self) -> Result<(), Exit> {
+        if self.last_heard.elapsed() > CLIENT_IDLE_TIMEOUT {
+            let _ = self.error("idle_timeout", "no frames from the client");
+            return Err(Exit::Timeout);
+        }
+        let id = self.next_ping;
+        self.next_ping += 1;
+        self.ping_out = Some((id, Instant::now()));
+        self.send(&ServerMsg::Ping { id })
+    }
+
+    fn on_hub(&mut self, got: Result<Arc<HubMsg>, RecvError>, j: &Joined) -> Result<(), Exit> {
+        let msg = match got {
+            Ok(m) => m,
+            Err(RecvError::Lagged(n)) => {
+                metrics::counter!(m::SLOW_CLIENTS, "why" => "lagged").increment(1);
+                tracing::info!(missed = n, "dropping a slow client: fell behind the match");
+                let _ = self.error(
+                    "too_slow",
+                    "the connection fell behind; reconnect to resume",
+                );
+                return Err(Exit::Slow);
+            }
+            Err(RecvError::Closed) => {
+                let _ = self.error("unavailable", "the match stream stopped");
+                return Err(Exit::Shutdown);
+            }
+        };
+        match &*msg {
+            HubMsg::Frame(f) => {
+                if j.covered_tick.is_some_and(|c| f.tick <= c) {
+                    return Ok(());
+                }
+                if let Some(text) = f.for_audience(j.audience) {
+                    self.send_text(text.clone())?;
+                }
+            }
+            HubMsg::Ledger { player, text } => {
+                if j.audience == Audience::Player(*player) {
+                    self.send_text(text.clone())?;
+                }
+            }
+            HubMsg::Rejected {
+                player,
+                command,
+                code,
+                message,
+            } => {
+                if j.audience == Audience::Player(*player) {
+                    let seq = self
+                        .sent
+                        .iter()
+                        .find(|(id, _)| id == command)
+                        .map(|(_, s)| *s);
+                    metrics::counter!(m::COMMANDS, "result" => "rejected_by_sim").increment(1);
+                    self.send(&ServerMsg::Rejected {
+                        seq,
+                        code: code.to_string(),
+                        message: message.clone(),
+                    })?;
+                }
+            }
+            HubMsg::Public(text) => self.send_text(text.clone())?,
+        }
+        Ok(())
+    }
+
+    async fn on_client(
+        &mut self,
+        msg: Option<Result<Message, axum::Error>>,
+        j: &Joined,
+    ) -> Result<(), Exit> {
+        let Some(text) = self.text_of(msg)? else {
+            return Ok(());
+        };
+        let parsed = match parse(&text) {
+            Ok(p) => p,
+            Err((code, message)) => return self.error(code, message),
+        };
+        match parsed {
+            ClientMsg::Hello { .. } | ClientMsg::Join { .. } | ClientMsg::Spectate { .. } => {
+                self.error("already_joined", "this connection is already in a match")
+            }
+            ClientMsg::Ping { id } => self.send(&ServerMsg::Pong { id }),
+            ClientMsg::Pong { id } => {
+                self.pong(id);
+                Ok(())
+            }
+            ClientMsg::Telemetry {
+                selection_latency_ms,
+                frame_ms,
+            } => {
+                telemetry(&selection_latency_ms, &frame_ms);
+                Ok(())
+            }
+            ClientMsg::Cmd { seq, cmd } => self.command(seq, &cmd, j).await,
+        }
+    }
+
+    async fn command(&mut self, seq: u64, cmd: &WireCommand, j: &Joined) -> Result<(), Exit> {
+        let Audience::Player(player) = j.audience else {
+            return self.reject(seq, "read_only", "spectators cannot command");
+        };
+        if !self.bucket.take() {
+            return self.reject(
+                seq,
+                "rate_limited",
+                format!("at most {COMMANDS_PER_SECOND} commands per second"),
+            );
+        }
+        let command = match convert::command(cmd) {
+            Ok(c) => c,
+            Err(e) => return self.reject(seq, e.code, e.message),
+        };
+        // The engine refuses foreign units too; refusing here keeps them off the log.
+        for &u in cmd.units() {
+            if let Some(owner) = j.hub.owner_of(UnitId(u)) {
+                if owner != player {
+                    return self.reject(seq, "not_your_unit", format!("unit #{u} is not yours"));
+                }
+            }
+        }
+        let env = Envelope::new(j.hub.match_id.clone(), Source::Player(player), command);
+        let bytes = match encode(&env) {
+            Ok(b) => b,
+            Err(e) => return self.reject(seq, "internal", e.to_string()),
+        };
+        let stream = self.gw.keys.cmd(&j.hub.match_id);
+        if let Err(e) = self
+            .gw
+            .bus
+            .append(&stream, IdSpec::Auto, &bytes, None)
+            .await
+        {
+            metrics::counter!(m::BUS_ERRORS).increment(1);
+            return self.reject(seq, "unavailable", e.to_string());
+        }
+        metrics::counter!(m::COMMANDS, "result" => "accepted").increment(1);
+        self.sent.push_back((env.id, seq));
+        while self.sent.len() > REMEMBERED_COMMANDS {
+            self.sent.pop_front();
+        }
+        self.send(&ServerMsg::Ack {
+            seq,
+            id: env.id.to_string(),
+        })
+    }
+}
+
+fn telemetry(selection: &[f64], frames: &[f64]) {
+    let ok = |v: &&f64| v.is_finite() && **v >= 0.0 && **v < 60_000.0;
+    for v in selection.iter().take(MAX_TELEMETRY_SAMPLES).filter(ok) {
+        metrics::histogram!(m::SELECTION_LATENCY_MS).record(*v);
+    }
+    for v in frames.iter().take(MAX_TELEMETRY_SAMPLES).filter(ok) {
+        metrics::histogram!(m::CLIENT_FRAME_MS).record(*v);
+    }
+}
