@@ -14,6 +14,7 @@ pub mod power;
 pub mod production;
 pub mod state;
 pub mod tech;
+pub mod testing;
 
 pub use ai::Ai;
 pub use ledger::{OwnedBuilding, PlayerLedger};
