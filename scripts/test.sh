@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project: format, lints, Rust tests, static checks of
+# the deployment files, and the browser tests. This is the README's test command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cnit-target}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test"
+cargo test --workspace
+
+if [ -x scripts/check-deploy.sh ]; then
+  step "deployment files (compose, k8s, alert rules)"
+  scripts/check-deploy.sh
+fi
+
+if [ -x tests-browser/run.sh ]; then
+  step "browser tests"
+  tests-browser/run.sh
+fi
+
+step "all checks passed"
