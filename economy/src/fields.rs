@@ -17,6 +17,9 @@ pub struct TibCell {
     pub bails: u8,
     pub blue: bool,
     pub field: FieldId,
+    /// Credits one bail of this cell pays (from the rules, kept so the fields' values can
+    /// be rebuilt from the cells alone).
+    pub value_per_bail: u32,
 }
 
 /// One field: its cells (also the empty ones, which may regrow or be seeded) and the
@@ -27,21 +30,25 @@ pub struct Field {
     pub value: u64,
 }
 
-/// Every tiberium cell and field of the match. Part of the hashed economy state.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Every tiberium cell and field of the match. Part of the hashed economy state; only
+/// the cells and the next field id are serialized, the fields are rebuilt from them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tiberium {
     cells: BTreeMap<Cell, TibCell>,
     fields: BTreeMap<FieldId, Field>,
     next_field: FieldId,
 }
 
-fn cell_value(rules: &Rules, bails: u8, blue: bool) -> u64 {
-    let per = if blue {
+fn per_bail(rules: &Rules, blue: bool) -> u32 {
+    if blue {
         rules.tiberium.blue_bail_credits
     } else {
         rules.tiberium.green_bail_credits
-    };
-    u64::from(bails) * u64::from(per)
+    }
+}
+
+fn cell_value(t: &TibCell) -> u64 {
+    u64::from(t.bails) * u64::from(t.value_per_bail)
 }
 
 /// The eight neighbours of a cell that lie on a `size`×`size` map, in a fixed order.
@@ -72,6 +79,40 @@ pub fn octile(a: Cell, b: Cell) -> u32 {
     14 * lo + 10 * (hi - lo)
 }
 
+/// The serialized form of [`Tiberium`].
+#[derive(Serialize, Deserialize)]
+struct TiberiumRepr<C> {
+    cells: C,
+    next_field: FieldId,
+}
+
+impl Serialize for Tiberium {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        TiberiumRepr {
+            cells: &self.cells,
+            next_field: self.next_field,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Tiberium {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let repr = TiberiumRepr::<BTreeMap<Cell, TibCell>>::deserialize(d)?;
+        let mut fields: BTreeMap<FieldId, Field> = BTreeMap::new();
+        for (c, t) in &repr.cells {
+            let f = fields.entry(t.field).or_default();
+            f.cells.insert(*c);
+            f.value += u64::from(t.bails) * u64::from(t.value_per_bail);
+        }
+        Ok(Tiberium {
+            cells: repr.cells,
+            fields,
+            next_field: repr.next_field,
+        })
+    }
+}
+
 impl Tiberium {
     pub fn new() -> Self {
         Self::default()
@@ -86,20 +127,17 @@ impl Tiberium {
     ) {
         let field = self.fields.entry(id).or_default();
         for (c, bails, blue) in cells {
-            if let Some(old) = self.cells.insert(
-                c,
-                TibCell {
-                    bails,
-                    blue,
-                    field: id,
-                },
-            ) {
-                field.value = field
-                    .value
-                    .saturating_sub(cell_value(rules, old.bails, old.blue));
+            let t = TibCell {
+                bails,
+                blue,
+                field: id,
+                value_per_bail: per_bail(rules, blue),
+            };
+            if let Some(old) = self.cells.insert(c, t) {
+                field.value = field.value.saturating_sub(cell_value(&old));
             }
             field.cells.insert(c);
-            field.value += cell_value(rules, bails, blue);
+            field.value += cell_value(&t);
         }
         self.next_field = self.next_field.max(id.saturating_add(1));
     }
@@ -118,12 +156,18 @@ impl Tiberium {
                 })
             }
         };
-        let old = self.cells.insert(c, TibCell { bails, blue, field });
+        let t = TibCell {
+            bails,
+            blue,
+            field,
+            value_per_bail: per_bail(rules, blue),
+        };
+        let old = self.cells.insert(c, t);
         let f = self.fields.entry(field).or_default();
         if let Some(o) = old {
-            f.value = f.value.saturating_sub(cell_value(rules, o.bails, o.blue));
+            f.value = f.value.saturating_sub(cell_value(&o));
         }
-        f.value += cell_value(rules, bails, blue);
+        f.value += cell_value(&t);
         f.cells.insert(c);
         field
     }

@@ -189,7 +189,9 @@ impl Economy {
         let mut w = HashWriter(xxhash_rust::xxh3::Xxh3::new());
         // Serializing plain structs and BTreeMaps into a hasher cannot fail; if it ever
         // did, the hash would differ from every other run's and show up as a desync.
-        let _ = rmp_serde::encode::write_named(&mut w, &self.state);
+        // The compact (field-order) encoding is used: it is canonical and cheaper than
+        // the named one snapshots use.
+        let _ = rmp_serde::encode::write(&mut w, &self.state);
         w.0.digest()
     }
 
@@ -585,7 +587,7 @@ impl Economy {
         let rules = &*self.rules;
         // A progress report once a second lets clients draw progress bars without an
         // event per tick.
-        let heartbeat = tick % u64::from(rules.tick_hz.max(1)) == 0;
+        let heartbeat = tick.is_multiple_of(u64::from(rules.tick_hz.max(1)));
         for (p, l) in self.state.players.iter_mut() {
             if l.defeated || self.state.winner.is_some() {
                 continue;

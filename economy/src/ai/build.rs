@@ -152,10 +152,8 @@ impl Ai {
             .get(&next)
             .map_or(0, |b| (-b.power).max(0));
         let spare = ledger.power.output - ledger.power.consumption;
-        if ledger.power.is_low() || (need > 0 && spare - need < margin) {
-            if ok(plant) {
-                next = plant;
-            }
+        if (ledger.power.is_low() || (need > 0 && spare - need < margin)) && ok(plant) {
+            next = plant;
         }
         out.push(Command::QueueProduction(QueueProduction {
             item: Item::Building(next),

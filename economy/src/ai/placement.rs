@@ -108,7 +108,7 @@ pub fn choose(site: &Site<'_>, kind: BuildingKind, prefer: Cell) -> Option<Cell>
 }
 
 fn fits(site: &Site<'_>, rect: &Rect, radius: i32) -> bool {
-    if !site.own.iter().any(|o| rect.gap(o) <= radius - 1) {
+    if !site.own.iter().any(|o| rect.gap(o) < radius) {
         return false;
     }
     if site
