@@ -1,0 +1,146 @@
+//! The HTTP surface: lobby API (create, list, join), health, readiness, metrics and the
+//! client's files.
+
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+#[tokio::test]
+async fn lobby_creates_lists_and_joins_matches() {
+    let gw = TestGateway::start().await;
+    let (s, body) = gw
+        .http(
+            "POST",
+            "/api/matches",
+            Some(json!({"mode": "vs_ai", "difficulty": "hard", "map_size": 48, "seed": 5})),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let c: Value = serde_json::from_str(&body).unwrap();
+    let id = c["match"].as_str().unwrap().to_string();
+    assert_eq!(c["summary"]["map_size"], 48);
+    assert_eq!(c["summary"]["seed"], 5);
+    assert_eq!(c["summary"]["players"][1]["kind"], "ai_hard");
+    assert_eq!(c["grant"]["player"], 0);
+    // The grant's token verifies with the shared secret.
+    let g = gw
+        .signer
+        .verify(c["grant"]["token"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(g.match_id.as_str(), id);
+    // The MatchCreated went onto the matches stream.
+    assert_eq!(
+        events::Bus::len(&gw.bus, &gw.keys.matches()).await.unwrap(),
+        1
+    );
+    // The only human slot is taken now.
+    let (s, _) = gw
+        .http("POST", &format!("/api/matches/{id}/join"), None)
+        .await;
+    assert_eq!(s, 409);
+
+    let (s, body) = gw
+        .http("POST", "/api/matches", Some(json!({"mode": "two_players"})))
+        .await;
+    assert_eq!(s, 201);
+    let two: Value = serde_json::from_str(&body).unwrap();
+    let two_id = two["match"].as_str().unwrap().to_string();
+    assert_eq!(two["summary"]["map_size"], 64, "the rules' default size");
+    let (s, body) = gw
+        .http(
+            "POST",
+            &format!("/api/matches/{two_id}/join"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let j: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(j["player"], 1);
+
+    let (s, body) = gw
+        .http("POST", "/api/matches", Some(json!({"mode": "ai_vs_ai"})))
+        .await;
+    assert_eq!(s, 201);
+    let ai: Value = serde_json::from_str(&body).unwrap();
+    assert!(ai["grant"].is_null(), "nobody plays an AI-vs-AI match");
+
+    let (s, body) = gw.http("GET", "/api/matches", None).await;
+    assert_eq!(s, 200);
+    let l: Value = serde_json::from_str(&body).unwrap();
+    let live: Vec<&str> = l["live"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["match"].as_str().unwrap())
+        .collect();
+    assert_eq!(live.len(), 3);
+    assert_eq!(live[2], id, "newest first");
+    assert!(l["recorded"].as_array().unwrap().is_empty());
+
+    let (s, _) = gw.http("GET", &format!("/api/matches/{id}"), None).await;
+    assert_eq!(s, 200);
+    let (s, _) = gw.http("GET", "/api/matches/nope", None).await;
+    assert_eq!(s, 404);
+    for bad in [
+        json!({"mode": "chess"}),
+        json!({"mode": "vs_ai", "map_size": 4}),
+        json!({"mode": "vs_ai", "difficulty": "brutal"}),
+    ] {
+        let (s, _) = gw.http("POST", "/api/matches", Some(bad)).await;
+        assert_eq!(s, 400);
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn ended_matches_are_listed_as_recorded() {
+    let gw = TestGateway::start().await;
+    let m = gw.create_match().await;
+    gw.write_view(&m, frame(0, events::ViewKind::Keyframe, vec![], vec![]))
+        .await;
+    let (mut ws, _) = gw.spectate(&m, None).await;
+    gw.write_tick(
+        &m,
+        1,
+        vec![events::GameEvent::MatchWon {
+            winner: Some(events::PlayerId(1)),
+        }],
+    )
+    .await;
+    recv_until(&mut ws, |v| v["t"] == "game_over").await;
+    let mut recorded = Value::Null;
+    for _ in 0..50 {
+        let (_, body) = gw.http("GET", "/api/matches", None).await;
+        let l: Value = serde_json::from_str(&body).unwrap();
+        if !l["recorded"].as_array().unwrap().is_empty() {
+            recorded = l["recorded"][0].clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(recorded["match"], m.as_str());
+    assert_eq!(recorded["winner"], 1);
+    assert_eq!(recorded["status"], "ended");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn health_ready_metrics_and_client_files() {
+    let gw = TestGateway::start().await;
+    assert_eq!(gw.http("GET", "/health", None).await.0, 200);
+    let (s, body) = gw.http("GET", "/ready", None).await;
+    assert_eq!(s, 200);
+    assert!(body.contains("\"ready\":true"));
+    let (s, body) = gw.http("GET", "/", None).await;
+    assert_eq!(s, 200);
+    assert!(body.contains("<canvas id=\"view\""));
+    for f in gateway::assets::FILES {
+        let (s, body) = gw.http("GET", &format!("/{}", f.0), None).await;
+        assert_eq!(s, 200, "{}", f.0);
+        assert!(!body.is_empty());
+    }
+    assert_eq!(gw.http("GET", "/nope.js", None).await.0, 404);
+    let (s, _) = gw.http("GET", "/metrics", None).await;
+    assert_eq!(s, 200);
+    gw.stop().await;
+}

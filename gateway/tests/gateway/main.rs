@@ -1,0 +1,9 @@
+//! Gateway integration tests: one binary (one link) with a module per concern, all over a
+//! MemoryBus with tokio-tungstenite as the client.
+
+mod common;
+mod fog;
+mod lobby;
+mod protocol;
+mod reconnect;
+mod security;

@@ -1,0 +1,313 @@
+//! Protocol round trips: handshake, welcome, frames, commands, rejections, ledger,
+//! ping/pong, version mismatch, and malformed frames that get an error reply.
+
+use std::time::Duration;
+
+use events::{Command, GameEvent, LedgerEvent, PlayerId, RejectReason, Source, UnitKind, ViewKind};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+use futures::SinkExt;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn join_gets_welcome_keyframe_ledger_and_commands_round_trip() {
+    let gw = TestGateway::start().await;
+    let m = gw.create_match().await;
+    gw.write_view(
+        &m,
+        frame(
+            0,
+            ViewKind::Keyframe,
+            vec![
+                unit(1, 0, UnitKind::Rifleman, (3, 3), 0b01),
+                unit(2, 1, UnitKind::Rifleman, (20, 20), 0b10),
+            ],
+            vec![],
+        ),
+    )
+    .await;
+    let (mut ws, welcome) = gw.join(&gw.token(&m, 0), None).await;
+    assert_eq!(welcome["role"], "player");
+    assert_eq!(welcome["player"], 0);
+    assert_eq!(welcome["protocol"], 1);
+    assert_eq!(welcome["match"], m.as_str());
+    assert_eq!(welcome["map"]["terrain"].as_str().unwrap().len(), 32 * 32);
+    assert_eq!(welcome["rules"]["buildings"]["power_plant"]["width"], 2);
+    assert_eq!(welcome["players"].as_array().unwrap().len(), 2);
+
+    let kf = recv(&mut ws).await;
+    assert_eq!(kf["t"], "keyframe");
+    assert_eq!(kf["tick"], 0);
+    let ids: Vec<u64> = kf["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![1], "the enemy rifleman is in the fog");
+    assert_eq!(recv(&mut ws).await["t"], "ledger");
+
+    // A delta moves our unit.
+    let mut moved = unit(1, 0, UnitKind::Rifleman, (4, 3), 0b01);
+    moved.facing = 64;
+    gw.write_view(&m, frame(1, ViewKind::Delta, vec![moved], vec![]))
+        .await;
+    let d = recv(&mut ws).await;
+    assert_eq!(d["t"], "delta");
+    assert_eq!(d["tick"], 1);
+    assert_eq!(d["entities"][0]["x"], 4 * 1024 + 512);
+    assert_eq!(d["entities"][0]["facing"], 64);
+    assert_eq!(d["entities"][0]["kind"], "rifleman");
+
+    // A command becomes an Envelope<Command> from Player(0) on the cmd stream.
+    send(
+        &mut ws,
+        json!({"t": "cmd", "seq": 7, "cmd": {"kind": "move", "units": [1], "to": [10, 11]}}),
+    )
+    .await;
+    let ack = recv(&mut ws).await;
+    assert_eq!(ack["t"], "ack");
+    assert_eq!(ack["seq"], 7);
+    let cmds = gw.commands(&m).await;
+    assert_eq!(cmds.len(), 1);
+    assert_eq!(cmds[0].source, Source::Player(PlayerId(0)));
+    assert_eq!(cmds[0].id.to_string(), ack["id"].as_str().unwrap());
+    match &cmds[0].body {
+        Command::MoveUnits(mv) => {
+            assert_eq!(mv.units, vec![events::UnitId(1)]);
+            assert_eq!((mv.to.x, mv.to.y), (10, 11));
+        }
+        other => panic!("unexpected command {other:?}"),
+    }
+
+    // The engine rejects it: the notice comes back with the client's seq.
+    gw.write_tick(
+        &m,
+        1,
+        vec![GameEvent::CommandRejected {
+            command: cmds[0].id,
+            player: Some(PlayerId(0)),
+            reason: RejectReason::Unreachable(events::Cell::new(10, 11)),
+        }],
+    )
+    .await;
+    let (rej, _) = recv_until(&mut ws, |v| v["t"] == "rejected").await;
+    assert_eq!(rej["seq"], 7);
+    assert_eq!(rej["code"], "unreachable");
+
+    // Production goes to the same stream; the economy's ledger reaches only its player.
+    send(
+        &mut ws,
+        json!({"t": "cmd", "seq": 8, "cmd": {"kind": "queue", "item": "power_plant"}}),
+    )
+    .await;
+    assert_eq!(recv(&mut ws).await["t"], "ack");
+    let cmds = gw.commands(&m).await;
+    assert!(matches!(cmds[1].body, Command::QueueProduction(_)));
+    gw.write_eco(
+        &m,
+        2,
+        vec![
+            LedgerEvent::CreditsChanged {
+                player: PlayerId(1),
+                delta: -1,
+                balance: 1111,
+            },
+            LedgerEvent::CreditsChanged {
+                player: PlayerId(0),
+                delta: -300,
+                balance: 4700,
+            },
+            LedgerEvent::PowerChanged {
+                player: PlayerId(0),
+                output: 100,
+                consumption: 0,
+            },
+            LedgerEvent::CommandRejected {
+                command: cmds[1].id,
+                player: Some(PlayerId(0)),
+                reason: RejectReason::NoFunds,
+            },
+        ],
+    )
+    .await;
+    let (rej, _) = recv_until(&mut ws, |v| v["t"] == "rejected").await;
+    assert_eq!(rej["seq"], 8);
+    assert_eq!(rej["code"], "no_funds");
+    let (ledger, _) = recv_until(&mut ws, |v| v["t"] == "ledger").await;
+    assert_eq!(ledger["credits"], 4700);
+    assert_eq!(ledger["power_output"], 100);
+    // No ledger of player 1 ever reaches player 0.
+    while let Some(v) = try_recv(&mut ws, Duration::from_millis(400)).await {
+        assert_ne!(v["credits"], 1111, "leaked another player's ledger: {v}");
+    }
+
+    // Ping / pong.
+    send(&mut ws, json!({"t": "ping", "id": 99})).await;
+    let (pong, _) = recv_until(&mut ws, |v| v["t"] == "pong").await;
+    assert_eq!(pong["id"], 99);
+
+    // Game over reaches everyone.
+    gw.write_tick(
+        &m,
+        3,
+        vec![GameEvent::MatchWon {
+            winner: Some(PlayerId(0)),
+        }],
+    )
+    .await;
+    let (over, _) = recv_until(&mut ws, |v| v["t"] == "game_over").await;
+    assert_eq!(over["winner"], 0);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn version_mismatch_is_a_typed_error() {
+    let gw = TestGateway::start().await;
+    let mut ws = gw.ws().await;
+    send(&mut ws, json!({"t": "hello", "protocol": 99})).await;
+    let e = recv(&mut ws).await;
+    assert_eq!(e["t"], "error");
+    assert_eq!(e["code"], "protocol_mismatch");
+    assert_eq!(e["expected"], 1);
+    assert!(
+        try_recv(&mut ws, Duration::from_secs(2)).await.is_none(),
+        "the connection closes after a mismatch"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_and_unknown_frames_get_error_replies_and_never_kill_the_session() {
+    let gw = TestGateway::start().await;
+    let m = gw.create_match().await;
+    gw.write_view(&m, frame(0, ViewKind::Keyframe, vec![], vec![]))
+        .await;
+    let mut ws = gw.ws().await;
+    let bad = [
+        "not json at all",
+        "{\"no\": \"type\"}",
+        "{\"t\": 5}",
+        "{\"t\": \"bogus\"}",
+        "{\"t\": \"hello\"}",
+        "{\"t\": \"join\"}",
+        "[1,2,3]",
+        "{\"t\": \"cmd\", \"seq\": \"x\"}",
+    ];
+    for b in bad {
+        send_raw(&mut ws, b).await;
+        let e = recv(&mut ws).await;
+        assert_eq!(e["t"], "error", "for {b}: {e}");
+        assert!(
+            ["malformed", "unknown_type"].contains(&e["code"].as_str().unwrap()),
+            "{e}"
+        );
+    }
+    // Joining before hello is refused, then the handshake still works.
+    send(&mut ws, json!({"t": "join", "token": gw.token(&m, 0)})).await;
+    assert_eq!(recv(&mut ws).await["code"], "hello_required");
+    ws.send(Message::Binary(vec![1u8, 2, 3].into()))
+        .await
+        .unwrap();
+    assert_eq!(recv(&mut ws).await["code"], "binary_not_supported");
+    send(&mut ws, json!({"t": "hello", "protocol": 1})).await;
+    assert_eq!(recv(&mut ws).await["t"], "hello_ok");
+    send(&mut ws, json!({"t": "join", "token": gw.token(&m, 0)})).await;
+    assert_eq!(recv(&mut ws).await["t"], "welcome");
+    // In the game loop too.
+    for b in bad {
+        send_raw(&mut ws, b).await;
+        let (e, _) = recv_until(&mut ws, |v| v["t"] == "error").await;
+        assert!(
+            ["malformed", "unknown_type", "already_joined"].contains(&e["code"].as_str().unwrap()),
+            "{e}"
+        );
+    }
+    send(
+        &mut ws,
+        json!({"t": "cmd", "seq": 1, "cmd": {"kind": "teleport", "units": [1]}}),
+    )
+    .await;
+    let (e, _) = recv_until(&mut ws, |v| v["t"] == "error").await;
+    assert_eq!(e["code"], "malformed");
+    send(
+        &mut ws,
+        json!({"t": "cmd", "seq": 2, "cmd": {"kind": "queue", "item": "nuke"}}),
+    )
+    .await;
+    let (r, _) = recv_until(&mut ws, |v| v["t"] == "rejected").await;
+    assert_eq!(r["code"], "unknown_item");
+    send(&mut ws, json!({"t": "ping", "id": 5})).await;
+    let (p, _) = recv_until(&mut ws, |v| v["t"] == "pong").await;
+    assert_eq!(p["id"], 5);
+    assert!(gw.commands(&m).await.is_empty());
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn commands_are_rate_limited_per_connection() {
+    let gw = TestGateway::start().await;
+    let m = gw.create_match().await;
+    gw.write_view(&m, frame(0, ViewKind::Keyframe, vec![], vec![]))
+        .await;
+    let (mut ws, _) = gw.join(&gw.token(&m, 0), None).await;
+    for seq in 0..60u64 {
+        send(
+            &mut ws,
+            json!({"t": "cmd", "seq": seq, "cmd": {"kind": "stop", "units": [1]}}),
+        )
+        .await;
+    }
+    let (mut acks, mut limited) = (0, 0);
+    while acks + limited < 60 {
+        let v = recv(&mut ws).await;
+        match v["t"].as_str() {
+            Some("ack") => acks += 1,
+            Some("rejected") if v["code"] == "rate_limited" => limited += 1,
+            _ => {}
+        }
+    }
+    assert!(
+        (20..=22).contains(&acks),
+        "a burst of 20 (plus refill) passes, got {acks}"
+    );
+    assert_eq!(acks + limited, 60);
+    assert_eq!(gw.commands(&m).await.len(), acks);
+    // After a second the bucket has refilled.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    send(
+        &mut ws,
+        json!({"t": "cmd", "seq": 100, "cmd": {"kind": "stop", "units": [1]}}),
+    )
+    .await;
+    let (a, _) = recv_until(&mut ws, |v| v["seq"] == 100).await;
+    assert_eq!(a["t"], "ack");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn telemetry_feeds_the_metrics() {
+    let gw = TestGateway::start().await;
+    let m = gw.create_match().await;
+    gw.write_view(&m, frame(0, ViewKind::Keyframe, vec![], vec![]))
+        .await;
+    let (mut ws, _) = gw.join(&gw.token(&m, 0), None).await;
+    send(
+        &mut ws,
+        json!({"t": "telemetry", "selection_latency_ms": [3.0, 12.0, 40.0, -1.0, 1e99], "frame_ms": [16.0, 17.0]}),
+    )
+    .await;
+    send(&mut ws, json!({"t": "ping", "id": 1})).await;
+    recv_until(&mut ws, |v| v["t"] == "pong").await;
+    let (status, body) = gw.http("GET", "/metrics", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("selection_latency_ms_bucket{le=\"16\"}"),
+        "{body}"
+    );
+    assert!(body.contains("client_frame_time_ms"), "{body}");
+    assert!(body.contains("gateway_ws_sessions"), "{body}");
+    gw.stop().await;
+}
