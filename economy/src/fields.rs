@@ -53,15 +53,17 @@ fn cell_value(t: &TibCell) -> u64 {
 
 /// The eight neighbours of a cell that lie on a `size`×`size` map, in a fixed order.
 pub fn neighbours(c: Cell, size: u16) -> impl Iterator<Item = Cell> {
+    // The engine's order (`Map::neighbours8`), so a seeded cell joins the same field here
+    // as there.
     const D: [(i32, i32); 8] = [
         (0, -1),
-        (-1, 0),
         (1, 0),
         (0, 1),
-        (-1, -1),
+        (-1, 0),
         (1, -1),
-        (-1, 1),
         (1, 1),
+        (-1, 1),
+        (-1, -1),
     ];
     D.iter().filter_map(move |(dx, dy)| {
         let x = i32::from(c.x) + dx;
@@ -143,10 +145,19 @@ impl Tiberium {
     }
 
     /// Folds a `TiberiumChanged`: a known cell changes; a new cell (spread) joins the
-    /// field of a neighbouring cell, or starts a new field. Returns the cell's field.
-    pub fn set(&mut self, rules: &Rules, size: u16, c: Cell, bails: u8, blue: bool) -> FieldId {
+    /// field of a neighbouring cell, or starts a new field, as the engine's map does.
+    /// Returns the cell's field (`None` for an empty cell outside every field).
+    pub fn set(
+        &mut self,
+        rules: &Rules,
+        size: u16,
+        c: Cell,
+        bails: u8,
+        blue: bool,
+    ) -> Option<FieldId> {
         let field = match self.cells.get(&c) {
             Some(t) => t.field,
+            None if bails == 0 => return None,
             None => {
                 let near = neighbours(c, size).find_map(|n| self.cells.get(&n).map(|t| t.field));
                 near.unwrap_or_else(|| {
@@ -169,7 +180,7 @@ impl Tiberium {
         }
         f.value += cell_value(&t);
         f.cells.insert(c);
-        field
+        Some(field)
     }
 
     pub fn field(&self, id: FieldId) -> Option<&Field> {
@@ -319,10 +330,11 @@ mod tests {
             [(Cell::new(5, 5), 12, false), (Cell::new(6, 5), 3, false)],
         );
         assert_eq!(t.field(0).map(|f| f.value), Some(15 * g));
-        assert_eq!(t.set(&r, 64, Cell::new(7, 6), 1, false), 0);
-        assert_eq!(t.set(&r, 64, Cell::new(5, 5), 11, false), 0);
+        assert_eq!(t.set(&r, 64, Cell::new(7, 6), 1, false), Some(0));
+        assert_eq!(t.set(&r, 64, Cell::new(5, 5), 11, false), Some(0));
         assert_eq!(t.field(0).map(|f| f.value), Some(15 * g));
-        assert_eq!(t.set(&r, 64, Cell::new(40, 40), 1, true), 1);
+        assert_eq!(t.set(&r, 64, Cell::new(40, 40), 1, true), Some(1));
+        assert_eq!(t.set(&r, 64, Cell::new(50, 50), 0, true), None);
         assert_eq!(
             t.nearest_cell_with_bails(0, Cell::new(9, 9)),
             Some(Cell::new(7, 6))

@@ -101,17 +101,36 @@ impl HarvesterAi {
         self.pending.insert(id);
     }
 
-    pub fn idle(&mut self, id: UnitId, owner: PlayerId, at: Cell) {
+    /// The engine reports the harvester idle: after unloading, or when its field ran
+    /// dry under it (then it may carry a part load, so it unloads first).
+    pub fn idle(
+        &mut self,
+        id: UnitId,
+        owner: PlayerId,
+        at: Cell,
+        is_dry: impl Fn(FieldId) -> bool,
+        out: &mut Vec<Command>,
+    ) {
         let h = self.units.entry(id).or_insert(Harvester {
             owner,
             at,
             task: Task::Idle,
         });
         h.at = at;
-        // A fleeing harvester stays away until its time is up.
-        if !matches!(h.task, Task::Fleeing { .. }) {
-            h.task = Task::Idle;
-            self.pending.insert(id);
+        match h.task {
+            // A fleeing harvester stays away until its time is up.
+            Task::Fleeing { .. } => {}
+            Task::Harvesting { field } if is_dry(field) => {
+                h.task = Task::Returning { field: None };
+                self.pending.remove(&id);
+                out.push(Command::ReturnToRefinery(ReturnToRefinery {
+                    units: vec![id],
+                }));
+            }
+            _ => {
+                h.task = Task::Idle;
+                self.pending.insert(id);
+            }
         }
     }
 
@@ -130,16 +149,6 @@ impl HarvesterAi {
             out.push(Command::ReturnToRefinery(ReturnToRefinery {
                 units: vec![id],
             }));
-        }
-    }
-
-    /// After unloading the engine sends the harvester back to its field; if that field
-    /// is dry it reports idle and gets a new one.
-    pub fn unloaded(&mut self, id: UnitId) {
-        if let Some(h) = self.units.get_mut(&id) {
-            if let Task::Returning { field: Some(f) } = h.task {
-                h.task = Task::Harvesting { field: f };
-            }
         }
     }
 

@@ -13,6 +13,7 @@ pub mod map_view;
 pub mod power;
 pub mod production;
 pub mod state;
+pub mod stepper;
 pub mod tech;
 pub mod testing;
 

@@ -98,6 +98,18 @@ impl std::io::Write for HashWriter {
     }
 }
 
+/// The rules at the match's tick rate, as the engine runs them: build times are counted
+/// in ticks, so both services must agree on the rate. A rate outside the rules' range is
+/// ignored (the engine refuses such a match).
+pub fn rules_for_rate(rules: Arc<Rules>, hz: u32) -> Arc<Rules> {
+    if hz == 0 || hz == rules.tick_hz || !(10..=30).contains(&hz) {
+        return rules;
+    }
+    let mut r = (*rules).clone();
+    r.tick_hz = hz;
+    Arc::new(r)
+}
+
 /// Accumulates one step's output.
 #[derive(Default)]
 struct Out {
@@ -124,6 +136,7 @@ impl Economy {
 
     /// A new economy on a given map (tests use small hand-made maps).
     pub fn with_map(rules: Arc<Rules>, setup: &MatchCreated, map: &MapView) -> Economy {
+        let rules = rules_for_rate(rules, setup.tick_hz);
         let mut tiberium = Tiberium::new();
         for f in &map.fields {
             tiberium.add_field(&rules, f.id, f.cells.iter().map(|(c, b)| (*c, *b, f.blue)));
@@ -231,6 +244,7 @@ impl Economy {
         }
         let file: SnapshotFile =
             rmp_serde::from_slice(bytes).map_err(|e| RestoreError::Decode(e.to_string()))?;
+        let rules = rules_for_rate(rules, file.state.setup.tick_hz);
         let geo = match map {
             Some(m) => Geo::new(m.size, m.passable.clone()),
             None => {
@@ -387,22 +401,20 @@ impl Economy {
                     }
                 }
             }
-            GameEvent::HarvesterUnloaded {
-                unit,
-                owner,
-                credits,
-                ..
-            } => {
+            GameEvent::HarvesterUnloaded { owner, credits, .. } => {
                 if let Some(l) = self.state.players.get_mut(owner) {
                     l.credits = l.credits.saturating_add(u64::from(*credits));
                 }
-                self.state.harvesters.unloaded(*unit);
             }
             GameEvent::HarvesterFull { unit, .. } => {
                 self.state.harvesters.full(*unit, &mut out.commands)
             }
             GameEvent::HarvesterIdle { unit, owner, at } => {
-                self.state.harvesters.idle(*unit, *owner, *at)
+                let tib = &self.state.tiberium;
+                let is_dry = |f: FieldId| tib.field(f).is_none_or(|f| f.value == 0);
+                self.state
+                    .harvesters
+                    .idle(*unit, *owner, *at, is_dry, &mut out.commands);
             }
             GameEvent::HarvesterAttacked { unit, owner, .. } => {
                 let home = self.home(*owner);
@@ -416,7 +428,9 @@ impl Economy {
                 let before = field
                     .and_then(|f| self.state.tiberium.field(f))
                     .map_or(0, |f| f.value);
-                let f = self.state.tiberium.set(rules, size, *cell, *bails, *blue);
+                let Some(f) = self.state.tiberium.set(rules, size, *cell, *bails, *blue) else {
+                    return;
+                };
                 let after = self.state.tiberium.field(f).map_or(0, |f| f.value);
                 if before > 0 && after == 0 {
                     dry.insert(f);
