@@ -4,7 +4,7 @@
 mod format;
 mod gen;
 
-pub use gen::generate;
+pub use gen::{footprint_origin, generate};
 
 use events::Cell;
 use serde::{Deserialize, Serialize};

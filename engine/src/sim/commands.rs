@@ -1,0 +1,458 @@
+//! Command handling, in two steps: `handle` validates a command against the state and
+//! decides an [`Effect`] (or a rejection reason) without changing anything; `apply`
+//! carries the effect out. Production commands belong to the economy and are skipped.
+
+use events::{
+    AppliedCommand, Cell, Command, EntityKind, GameEvent, PlayerId, RejectReason, Source, UnitId,
+    UnitKind,
+};
+
+use super::state::{Harvester, Ident, Job, Mobile, Order, PathRequest, Pending, State, Weapon};
+use super::Input;
+use crate::fixed::{cell_dist2, chebyshev};
+use crate::path::reachable;
+use crate::systems::{
+    despawn, harvest, movement, nearest_free, nearest_refinery, release_harvester, set_dest,
+    FREE_CELL_SEARCH, GROUP_RADIUS,
+};
+
+/// Formation slots are searched this many rings around a group's goal.
+const FORMATION_RINGS: u16 = 16;
+
+/// What an accepted command does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    Move {
+        units: Vec<UnitId>,
+        to: Cell,
+        attack: bool,
+    },
+    Attack {
+        units: Vec<UnitId>,
+        target: UnitId,
+    },
+    Stop {
+        units: Vec<UnitId>,
+    },
+    Hold {
+        units: Vec<UnitId>,
+    },
+    Harvest {
+        units: Vec<UnitId>,
+        at: Cell,
+    },
+    Return {
+        units: Vec<UnitId>,
+    },
+    Sell {
+        building: UnitId,
+    },
+    Stage(Pending),
+    LowPower {
+        player: PlayerId,
+        low: bool,
+    },
+}
+
+/// Who is commanding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    Player(PlayerId),
+    Economy,
+}
+
+/// Applies this tick's commands in order; every non-production command is listed in
+/// `applied`, accepted or rejected.
+pub fn run(state: &mut State, inputs: &[Input], applied: &mut Vec<AppliedCommand>) {
+    for input in inputs {
+        let cmd = &input.envelope.body;
+        if cmd.is_production() {
+            continue;
+        }
+        applied.push(AppliedCommand {
+            stream_id: input.stream_id.clone(),
+            event_id: input.envelope.id,
+        });
+        match handle(state, input) {
+            Ok(effect) => apply(state, effect),
+            Err(reason) => state.events.push(GameEvent::CommandRejected {
+                command: input.envelope.id,
+                player: input.envelope.source.player().or_else(|| named_player(cmd)),
+                reason,
+            }),
+        }
+    }
+}
+
+fn named_player(cmd: &Command) -> Option<PlayerId> {
+    match cmd {
+        Command::SpawnUnit(c) => Some(c.player),
+        Command::ConstructBuilding(c) => Some(c.player),
+        Command::SetLowPower(c) => Some(c.player),
+        _ => None,
+    }
+}
+
+fn who(state: &State, source: Source) -> Result<Who, RejectReason> {
+    match source {
+        Source::Player(p) | Source::Bot(p) => {
+            let k = state.player_index(p).ok_or(RejectReason::NotAPlayer)?;
+            if state.players[k].defeated {
+                return Err(RejectReason::Defeated);
+            }
+            Ok(Who::Player(p))
+        }
+        Source::Economy => Ok(Who::Economy),
+        Source::System => Err(RejectReason::NotAPlayer),
+    }
+}
+
+/// A live player of the match (economy-only commands name one).
+fn live_player(state: &State, p: PlayerId) -> Result<(), RejectReason> {
+    let k = state.player_index(p).ok_or(RejectReason::NotAPlayer)?;
+    if state.players[k].defeated {
+        return Err(RejectReason::Defeated);
+    }
+    Ok(())
+}
+
+/// Validates a unit list: non-empty, every id a live unit the commander may order.
+/// Returns the ids sorted and deduplicated with their identities.
+fn own_units(state: &State, who: Who, ids: &[UnitId]) -> Result<Vec<Ident>, RejectReason> {
+    if ids.is_empty() {
+        return Err(RejectReason::Empty);
+    }
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.into_iter()
+        .map(|id| {
+            let i = state.ident(id).ok_or(RejectReason::NoSuchUnit(id))?;
+            if matches!(i.kind, EntityKind::Building(_)) {
+                return Err(RejectReason::WrongKind(id));
+            }
+            match who {
+                Who::Player(p) if i.owner != p => Err(RejectReason::NotYourUnit(id)),
+                // The economy runs the harvester AI and may order harvesters only.
+                Who::Economy if i.kind != EntityKind::Unit(UnitKind::Harvester) => {
+                    Err(RejectReason::NotAllowed)
+                }
+                _ => Ok(i),
+            }
+        })
+        .collect()
+}
+
+fn in_map(state: &State, c: Cell) -> Result<(), RejectReason> {
+    if state.map.in_bounds(c) {
+        Ok(())
+    } else {
+        Err(RejectReason::OutOfMap(c))
+    }
+}
+
+/// Every unit can reach `to` on the ground: a component lookup, no search.
+fn all_reach(state: &State, units: &[Ident], to: Cell) -> Result<(), RejectReason> {
+    for u in units {
+        let from = state.pos(u.id).map(|p| p.cell()).unwrap_or(to);
+        if !reachable(&state.map, from, to) {
+            return Err(RejectReason::Unreachable(to));
+        }
+    }
+    Ok(())
+}
+
+fn ids(units: &[Ident]) -> Vec<UnitId> {
+    units.iter().map(|i| i.id).collect()
+}
+
+fn harvesters_only(units: &[Ident]) -> Result<(), RejectReason> {
+    match units
+        .iter()
+        .find(|i| i.kind != EntityKind::Unit(UnitKind::Harvester))
+    {
+        Some(i) => Err(RejectReason::WrongKind(i.id)),
+        None => Ok(()),
+    }
+}
+
+/// Decides what a command does, or why it is rejected. Reads the state only.
+pub fn handle(state: &State, input: &Input) -> Result<Effect, RejectReason> {
+    let source = input.envelope.source;
+    let cmd = &input.envelope.body;
+    if cmd.is_economy_only() && source != Source::Economy {
+        return Err(RejectReason::NotAllowed);
+    }
+    let who = who(state, source)?;
+    match cmd {
+        Command::MoveUnits(c) => {
+            let units = own_units(state, who, &c.units)?;
+            in_map(state, c.to)?;
+            all_reach(state, &units, c.to)?;
+            Ok(Effect::Move {
+                units: ids(&units),
+                to: c.to,
+                attack: false,
+            })
+        }
+        Command::AttackMove(c) => {
+            let units = own_units(state, who, &c.units)?;
+            in_map(state, c.to)?;
+            all_reach(state, &units, c.to)?;
+            Ok(Effect::Move {
+                units: ids(&units),
+                to: c.to,
+                attack: true,
+            })
+        }
+        Command::AttackTarget(c) => {
+            let units = own_units(state, who, &c.units)?;
+            let target = state
+                .ident(c.target)
+                .ok_or(RejectReason::NoSuchUnit(c.target))?;
+            for u in &units {
+                let armed = state
+                    .entity(u.id)
+                    .is_some_and(|e| state.world.get::<&Weapon>(e).is_ok());
+                if !armed {
+                    return Err(RejectReason::WrongKind(u.id));
+                }
+                if u.owner == target.owner {
+                    return Err(RejectReason::WrongKind(c.target));
+                }
+            }
+            Ok(Effect::Attack {
+                units: ids(&units),
+                target: c.target,
+            })
+        }
+        Command::Stop(c) => Ok(Effect::Stop {
+            units: ids(&own_units(state, who, &c.units)?),
+        }),
+        Command::HoldPosition(c) => Ok(Effect::Hold {
+            units: ids(&own_units(state, who, &c.units)?),
+        }),
+        Command::Harvest(c) => {
+            let units = own_units(state, who, &c.units)?;
+            harvesters_only(&units)?;
+            in_map(state, c.at)?;
+            all_reach(state, &units, c.at)?;
+            Ok(Effect::Harvest {
+                units: ids(&units),
+                at: c.at,
+            })
+        }
+        Command::ReturnToRefinery(c) => {
+            let units = own_units(state, who, &c.units)?;
+            harvesters_only(&units)?;
+            for u in &units {
+                let pos = state.pos(u.id).unwrap_or_default();
+                if nearest_refinery(state, u.owner, pos).is_none() {
+                    return Err(RejectReason::NoProducer);
+                }
+            }
+            Ok(Effect::Return { units: ids(&units) })
+        }
+        Command::Sell(c) => {
+            let Who::Player(p) = who else {
+                return Err(RejectReason::NotAllowed);
+            };
+            let b = state
+                .ident(c.building)
+                .ok_or(RejectReason::NoSuchUnit(c.building))?;
+            if !matches!(b.kind, EntityKind::Building(_)) {
+                return Err(RejectReason::WrongKind(c.building));
+            }
+            if b.owner != p {
+                return Err(RejectReason::NotYourUnit(c.building));
+            }
+            Ok(Effect::Sell {
+                building: c.building,
+            })
+        }
+        Command::SpawnUnit(c) => {
+            live_player(state, c.player)?;
+            Ok(Effect::Stage(Pending::Spawn {
+                command: input.envelope.id,
+                player: c.player,
+                kind: c.kind,
+            }))
+        }
+        Command::ConstructBuilding(c) => {
+            live_player(state, c.player)?;
+            Ok(Effect::Stage(Pending::Construct {
+                player: c.player,
+                kind: c.kind,
+                at: c.at,
+                request: c.request,
+            }))
+        }
+        Command::SetLowPower(c) => {
+            live_player(state, c.player)?;
+            Ok(Effect::LowPower {
+                player: c.player,
+                low: c.low,
+            })
+        }
+        // Skipped by `run`; listed for exhaustiveness.
+        Command::QueueProduction(_) | Command::CancelProduction(_) | Command::PlaceBuilding(_) => {
+            Err(RejectReason::NotAllowed)
+        }
+    }
+}
+
+/// Carries out an accepted command.
+pub fn apply(state: &mut State, effect: Effect) {
+    match effect {
+        Effect::Move { units, to, attack } => group_move(state, &units, to, attack),
+        Effect::Attack { units, target } => {
+            for u in units {
+                reorder(state, u, Order::Attack { target }, None, Some(target));
+            }
+        }
+        Effect::Stop { units } => {
+            for u in units {
+                reorder(state, u, Order::Idle, None, None);
+            }
+        }
+        Effect::Hold { units } => {
+            for u in units {
+                reorder(state, u, Order::Hold, None, None);
+            }
+        }
+        Effect::Harvest { units, at } => {
+            for u in units {
+                harvest::start_harvest(state, u, at);
+            }
+        }
+        Effect::Return { units } => {
+            for u in units {
+                if !harvest::start_return(state, u) {
+                    harvest::go_idle(state, u);
+                }
+            }
+        }
+        Effect::Sell { building } => {
+            if let Some(i) = state.ident(building) {
+                if let EntityKind::Building(kind) = i.kind {
+                    state.events.push(GameEvent::BuildingSold {
+                        id: building,
+                        owner: i.owner,
+                        kind,
+                    });
+                    despawn(state, building);
+                }
+            }
+        }
+        Effect::Stage(p) => state.pending.push(p),
+        Effect::LowPower { player, low } => {
+            if let Some(k) = state.player_index(player) {
+                state.players[k].low_power = low;
+            }
+        }
+    }
+}
+
+/// Gives a unit a new order: drops its harvester job, sets destination and target.
+fn reorder(
+    state: &mut State,
+    unit: UnitId,
+    order: Order,
+    dest: Option<Cell>,
+    target: Option<UnitId>,
+) {
+    release_harvester(state, unit);
+    let Some(e) = state.entity(unit) else {
+        return;
+    };
+    if let Ok(mut h) = state.world.get::<&mut Harvester>(e) {
+        h.job = Job::Idle;
+    }
+    if let Ok(mut w) = state.world.get::<&mut Weapon>(e) {
+        w.target = target;
+        w.explicit = target.is_some();
+    }
+    if let Ok(mut m) = state.world.get::<&mut Mobile>(e) {
+        m.order = order;
+        set_dest(&mut m, dest);
+    }
+}
+
+/// Formation slots around a goal: free cells of the goal's component, nearest first.
+fn formation(state: &State, goal: Cell, n: usize) -> Vec<Cell> {
+    let comp = state.map.component(goal);
+    let mut slots = Vec::with_capacity(n);
+    for r in 0..=FORMATION_RINGS {
+        if slots.len() >= n {
+            break;
+        }
+        let ri = i32::from(r);
+        let mut ring: Vec<Cell> = Vec::new();
+        for dy in -ri..=ri {
+            for dx in -ri..=ri {
+                if dx.abs().max(dy.abs()) != ri {
+                    continue;
+                }
+                if let Some(c) = state.map.offset(goal, dx, dy) {
+                    if state.is_free(c) && state.map.component(c) == comp {
+                        ring.push(c);
+                    }
+                }
+            }
+        }
+        ring.sort_by_key(|&c| (cell_dist2(c, goal), c.y, c.x));
+        slots.extend(ring);
+    }
+    slots.truncate(n);
+    while slots.len() < n {
+        slots.push(goal);
+    }
+    slots
+}
+
+/// A (group) move: each unit gets a formation slot; units near the leader (the lowest id)
+/// share one path search, the others search on their own.
+fn group_move(state: &mut State, units: &[UnitId], to: Cell, attack: bool) {
+    let Some(&leader) = units.first() else {
+        return;
+    };
+    let Some(lpos) = state.pos(leader) else {
+        return;
+    };
+    let Some(owner) = state.ident(leader).map(|i| i.owner) else {
+        return;
+    };
+    let lcell = lpos.cell();
+    let comp = state.map.component(lcell);
+    let goal = nearest_free(state, to, FREE_CELL_SEARCH, comp).unwrap_or(to);
+    let slots = formation(state, goal, units.len());
+    let mut shared: Vec<(UnitId, u32)> = Vec::new();
+    for (&u, &slot) in units.iter().zip(&slots) {
+        let order = if attack {
+            Order::AttackMove { goal: slot }
+        } else {
+            Order::Move
+        };
+        reorder(state, u, order, Some(slot), None);
+        let Some(e) = state.entity(u) else {
+            continue;
+        };
+        let cell = state.pos(u).map(|p| p.cell()).unwrap_or(lcell);
+        if chebyshev(cell, lcell) <= GROUP_RADIUS && state.map.component(cell) == comp {
+            if let Ok(mut m) = state.world.get::<&mut Mobile>(e) {
+                m.waiting = true;
+                shared.push((u, m.token));
+            }
+        }
+    }
+    if !shared.is_empty() {
+        movement::enqueue(
+            state,
+            owner,
+            PathRequest {
+                units: shared,
+                goal,
+            },
+        );
+    }
+}

@@ -1,0 +1,64 @@
+//! Defeat and victory: a player without buildings is defeated (its remaining units are
+//! destroyed); when one player is left standing it wins. A one-player match ends (with no
+//! winner) when that player is defeated.
+
+use events::{EntityKind, GameEvent, PlayerId, UnitId};
+
+use super::despawn;
+use crate::sim::state::{Ident, State};
+
+pub fn run(state: &mut State) {
+    if state.winner.is_some() {
+        return;
+    }
+    let mut has_building = vec![false; state.players.len()];
+    let mut units: Vec<(UnitId, Ident)> = Vec::new();
+    for (&id, &e) in &state.index {
+        let Ok(i) = state.world.get::<&Ident>(e).map(|i| *i) else {
+            continue;
+        };
+        match i.kind {
+            EntityKind::Building(_) => {
+                if let Some(k) = state.player_index(i.owner) {
+                    has_building[k] = true;
+                }
+            }
+            EntityKind::Unit(_) => units.push((id, i)),
+        }
+    }
+    let mut newly: Vec<PlayerId> = Vec::new();
+    for (k, p) in state.players.iter_mut().enumerate() {
+        if !p.defeated && !has_building[k] {
+            p.defeated = true;
+            newly.push(p.id);
+        }
+    }
+    for p in &newly {
+        state.events.push(GameEvent::PlayerDefeated { player: *p });
+        for (id, i) in units.iter().filter(|(_, i)| i.owner == *p) {
+            state.events.push(GameEvent::EntityDestroyed {
+                id: *id,
+                owner: i.owner,
+                kind: i.kind,
+                by: None,
+            });
+            despawn(state, *id);
+        }
+    }
+    let alive: Vec<PlayerId> = state
+        .players
+        .iter()
+        .filter(|p| !p.defeated)
+        .map(|p| p.id)
+        .collect();
+    let over = if state.players.len() >= 2 {
+        alive.len() <= 1
+    } else {
+        alive.is_empty()
+    };
+    if over {
+        let winner = alive.first().copied();
+        state.events.push(GameEvent::MatchWon { winner });
+        state.winner = Some(winner);
+    }
+}
