@@ -11,6 +11,10 @@ use crate::keys::Keys;
 /// not have one).
 pub const DEAD_LETTER_VERSION: u16 = 1;
 
+/// The DLQ keeps about this many dead letters (MAXLEN ~): a producer flooding garbage
+/// must not grow Redis without bound; operators export the DLQ long before it wraps.
+pub const DLQ_MAXLEN: usize = 100_000;
+
 /// Prometheus counter of entries sent to the DLQ.
 pub const DLQ_METRIC: &str = "cnit_dlq_entries_total";
 
@@ -59,7 +63,7 @@ pub async fn dead_letter<B: Bus>(
         &keys.dlq(),
         IdSpec::Auto,
         &encode_dead_letter(&letter),
-        None,
+        Some(DLQ_MAXLEN),
     )
     .await?;
     if let Some((g, _)) = group {
