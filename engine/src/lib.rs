@@ -1,9 +1,10 @@
 //! Deterministic simulation core of Command and Independent Thought.
 //!
-//! Architecture invariant: this crate does no I/O (no Redis, sockets, clocks or threads);
-//! the same inputs always give the same outputs, bit for bit, on every platform. Positions
-//! are fixed-point integers, the one RNG lives in the state, and every iteration that
-//! affects results runs in `UnitId` order.
+//! Architecture invariant: the simulation core (everything but [`service`], which wraps
+//! it with the bus) does no I/O (no Redis, sockets, clocks or threads); the same inputs
+//! always give the same outputs, bit for bit, on every platform. Positions are
+//! fixed-point integers, the one RNG lives in the state, and every iteration that affects
+//! results runs in `UnitId` order.
 
 pub mod fixed;
 pub mod map;
@@ -15,4 +16,6 @@ pub mod systems;
 
 pub use map::{generate, Field, Map, MapError, Terrain};
 pub use rules::Rules;
+pub mod service;
+
 pub use sim::{Input, SetupError, Sim, SnapshotError, StepOutput};

@@ -36,8 +36,8 @@ impl Default for RedisBusConfig {
         Self {
             response_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(2),
-            reconnect_retries: 6,
-            max_backoff: Duration::from_secs(2),
+            reconnect_retries: 2,
+            max_backoff: Duration::from_millis(500),
             max_idle_blocking: 64,
         }
     }

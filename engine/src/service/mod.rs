@@ -1,0 +1,156 @@
+//! The engine service: claims matches from the matches stream (bounded per instance),
+//! runs each match's fixed-rate tick loop, commits ticks with explicit ids (fencing out a
+//! stale owner), writes view frames and snapshots, keeps its leases alive, takes over idle
+//! matches, and hands its matches over on shutdown.
+
+mod match_loop;
+mod recover;
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use events::lease::{serve_matches, LeaseConfig, MatchOutcome};
+use events::{Bus, BusError, Keys};
+
+use crate::rules::Rules;
+
+pub use match_loop::{MatchExit, MatchLoopError};
+
+/// Consumer group of engine instances on the matches stream.
+pub const ENGINE_GROUP: &str = "engine";
+
+/// How ticks are paced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pace {
+    /// At the match's tick rate, on a fixed schedule (no drift).
+    RealTime,
+    /// As fast as possible (headless AI matches, load tests).
+    Unpaced,
+}
+
+/// Engine service settings; every limit has a name here.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// This instance's consumer name (unique per process).
+    pub consumer: String,
+    /// Most matches run at once by this instance.
+    pub capacity: usize,
+    /// A lease untouched this long is taken over by another instance.
+    pub lease_idle: Duration,
+    /// How often leases are touched and new matches looked for.
+    pub poll: Duration,
+    /// A keyframe replaces the delta every this many ticks.
+    pub keyframe_every: u64,
+    /// A snapshot is written every this many ticks.
+    pub snapshot_every: u64,
+    /// View stream cap (MAXLEN ~).
+    pub view_maxlen: usize,
+    /// Snapshot stream cap (MAXLEN ~), shared with the economy's snapshots.
+    pub snap_maxlen: usize,
+    /// Most commands applied in one tick; the rest wait for the next.
+    pub max_commands_per_tick: usize,
+    pub pace: Pace,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            consumer: format!("engine-{}", uuid_simple()),
+            capacity: 64,
+            lease_idle: Duration::from_secs(3),
+            poll: Duration::from_millis(200),
+            keyframe_every: 100,
+            snapshot_every: 200,
+            view_maxlen: 2_000,
+            snap_maxlen: 16,
+            max_commands_per_tick: 512,
+            pace: Pace::RealTime,
+        }
+    }
+}
+
+fn uuid_simple() -> String {
+    events::MatchId::generate().as_str()[20..].to_string()
+}
+
+/// Metric names of the engine service.
+pub mod metric {
+    /// Histogram: one tick's simulation + commit time.
+    pub const FRAME_TIME: &str = "game_frame_time_ms";
+    /// Gauge: entities in this instance's matches (updated at keyframes).
+    pub const ENTITIES: &str = "game_entity_count";
+    /// Histogram: command sent → applied at a tick.
+    pub const COMMAND_LATENCY: &str = "command_apply_latency_ms";
+    /// Counter: ticks committed.
+    pub const TICKS: &str = "cnit_ticks_total";
+    /// Counter: re-run ticks whose hash differed from the recorded one.
+    pub const DESYNCS: &str = "cnit_recovery_desyncs_total";
+}
+
+/// Liveness facts the service exports for `/health` and `/ready`.
+#[derive(Default)]
+pub struct Progress {
+    /// Milliseconds since the epoch of the last tick committed by any match, or of the
+    /// last poll when idle.
+    pub last_progress_ms: std::sync::atomic::AtomicU64,
+    pub matches: std::sync::atomic::AtomicUsize,
+}
+
+/// Runs the engine service until `shutdown` completes, then hands every match over.
+pub async fn run<B: Bus>(
+    bus: B,
+    keys: Keys,
+    rules: Arc<Rules>,
+    config: EngineConfig,
+    progress: Arc<Progress>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), BusError> {
+    let config = Arc::new(config);
+    let lease_config = LeaseConfig {
+        group: ENGINE_GROUP.into(),
+        consumer: config.consumer.clone(),
+        capacity: config.capacity,
+        idle_timeout: config.lease_idle,
+    };
+    let owned = {
+        let progress = progress.clone();
+        move |n: usize| {
+            progress.matches.store(n, Ordering::Relaxed);
+            if n == 0 {
+                progress
+                    .last_progress_ms
+                    .store(events::now_ms(), Ordering::Relaxed);
+            }
+        }
+    };
+    serve_matches(
+        bus.clone(),
+        keys.clone(),
+        lease_config,
+        config.poll,
+        shutdown,
+        owned,
+        |a, cancel| {
+            let (bus, keys, rules, config, progress) = (
+                bus.clone(),
+                keys.clone(),
+                rules.clone(),
+                config.clone(),
+                progress.clone(),
+            );
+            async move {
+                match match_loop::run_match(bus, keys, rules, config, a.setup, progress, cancel)
+                    .await
+                {
+                    Ok(MatchExit::Finished { .. }) => MatchOutcome::Finished,
+                    Ok(MatchExit::Fenced) => MatchOutcome::Fenced,
+                    Ok(MatchExit::Cancelled) => MatchOutcome::Cancelled,
+                    Err(e) => MatchOutcome::Failed(e.to_string()),
+                }
+            }
+        },
+    )
+    .await
+}

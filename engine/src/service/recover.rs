@@ -1,0 +1,172 @@
+//! Rebuilding a match's simulation when an instance (re)starts it: from the newest
+//! usable engine snapshot, then re-running every committed tick after it with exactly the
+//! commands that tick recorded, checking each recorded hash.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use events::{
+    decode, Bus, Command, Keys, MatchCreated, Snapshot, SnapshotOwner, StreamId, TickCommitted,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::match_loop::MatchLoopError;
+use super::metric;
+use crate::rules::Rules;
+use crate::sim::{Input, Sim};
+use events::commit::with_retry;
+
+/// Snapshots looked at (newest first) when recovering.
+const SNAPSHOTS_SCANNED: usize = 16;
+/// Tick entries read per page while re-running.
+const TICK_PAGE: usize = 256;
+
+pub(crate) struct Recovered {
+    pub sim: Sim,
+    /// The last command entry consumed by a committed tick.
+    pub cmd_cursor: StreamId,
+    pub replayed_ticks: u64,
+}
+
+/// The newest engine snapshot of the match that restores, if any.
+pub async fn latest_snapshot<B: Bus>(
+    bus: &B,
+    keys: &Keys,
+    rules: &Arc<Rules>,
+    m: &events::MatchId,
+    before_tick: Option<u64>,
+) -> Result<Option<(Snapshot, Sim)>, events::BusError> {
+    let snaps = bus.rev_range(&keys.snap(m), SNAPSHOTS_SCANNED).await?;
+    for e in snaps {
+        let Ok(env) = decode::<Snapshot>(&e.payload) else {
+            continue;
+        };
+        let snap = env.body;
+        if snap.owner != SnapshotOwner::Engine {
+            continue;
+        }
+        if before_tick.is_some_and(|t| snap.tick > t) {
+            continue;
+        }
+        match Sim::restore(rules.clone(), &snap.state) {
+            Ok(sim) if sim.hash() == snap.hash => return Ok(Some((snap, sim))),
+            Ok(_) => tracing::warn!(tick = snap.tick, "snapshot hash mismatch; skipped"),
+            Err(e) => tracing::warn!(tick = snap.tick, error = %e, "snapshot unusable; skipped"),
+        }
+    }
+    Ok(None)
+}
+
+pub(crate) async fn recover<B: Bus>(
+    bus: &B,
+    keys: &Keys,
+    rules: &Arc<Rules>,
+    setup: &MatchCreated,
+    cancel: &CancellationToken,
+) -> Result<Option<Recovered>, MatchLoopError> {
+    let m = &setup.match_id;
+    let Some(found) = with_retry(cancel, || latest_snapshot(bus, keys, rules, m, None)).await?
+    else {
+        return Ok(None);
+    };
+    let mut sim = match found {
+        Some((_, sim)) => sim,
+        None => Sim::new(rules.clone(), setup).map_err(|e| MatchLoopError::Setup(e.to_string()))?,
+    };
+    let mut cmd_cursor = StreamId::ZERO;
+    let mut replayed = 0;
+    let tick_key = keys.tick(m);
+    let cmd_key = keys.cmd(m);
+    // Commands consumed up to the snapshot: the cursor is the newest id any tick up to it
+    // applied. Ticks before the snapshot are scanned (cheap: no simulation) for it.
+    if sim.next_tick() > 0 {
+        let last = StreamId::for_tick(sim.next_tick() - 1);
+        let mut from = StreamId::ZERO;
+        loop {
+            let Some(page) =
+                with_retry(cancel, || bus.range(&tick_key, from, last, TICK_PAGE)).await?
+            else {
+                return Ok(None);
+            };
+            for e in &page {
+                if let Ok(env) = decode::<TickCommitted>(&e.payload) {
+                    for a in &env.body.applied {
+                        if let Ok(id) = a.stream_id.parse::<StreamId>() {
+                            cmd_cursor = cmd_cursor.max(id);
+                        }
+                    }
+                }
+            }
+            match page.last() {
+                Some(e) if page.len() == TICK_PAGE => from = e.id.next(),
+                _ => break,
+            }
+        }
+    }
+    loop {
+        let from = StreamId::for_tick(sim.next_tick());
+        let Some(page) = with_retry(cancel, || {
+            bus.range(&tick_key, from, StreamId::MAX, TICK_PAGE)
+        })
+        .await?
+        else {
+            return Ok(None);
+        };
+        if page.is_empty() {
+            break;
+        }
+        for e in &page {
+            let Ok(env) = decode::<TickCommitted>(&e.payload) else {
+                // Only this engine writes ticks; an undecodable one means the log is damaged.
+                return Err(MatchLoopError::Setup(format!(
+                    "tick entry {} does not decode",
+                    e.id
+                )));
+            };
+            let recorded = env.body;
+            let ids: Vec<StreamId> = recorded
+                .applied
+                .iter()
+                .filter_map(|a| a.stream_id.parse().ok())
+                .collect();
+            let mut by_id: BTreeMap<StreamId, Input> = BTreeMap::new();
+            if let (Some(lo), Some(hi)) = (ids.iter().min(), ids.iter().max()) {
+                let Some(cmds) =
+                    with_retry(cancel, || bus.range(&cmd_key, *lo, *hi, usize::MAX / 2)).await?
+                else {
+                    return Ok(None);
+                };
+                for c in cmds {
+                    if ids.contains(&c.id) {
+                        if let Ok(envelope) = decode::<Command>(&c.payload) {
+                            by_id.insert(
+                                c.id,
+                                Input {
+                                    stream_id: c.id.to_string(),
+                                    envelope,
+                                },
+                            );
+                        }
+                    }
+                }
+                cmd_cursor = cmd_cursor.max(*hi);
+            }
+            let inputs: Vec<Input> = ids.iter().filter_map(|id| by_id.remove(id)).collect();
+            let out = sim.step(&inputs);
+            replayed += 1;
+            if out.committed.hash != recorded.hash {
+                metrics::counter!(metric::DESYNCS).increment(1);
+                return Err(MatchLoopError::Desync {
+                    tick: recorded.tick,
+                    recorded: recorded.hash,
+                    rerun: out.committed.hash,
+                });
+            }
+        }
+    }
+    Ok(Some(Recovered {
+        sim,
+        cmd_cursor,
+        replayed_ticks: replayed,
+    }))
+}
