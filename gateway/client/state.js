@@ -44,11 +44,12 @@ export class GameState {
     return e.building ? this.rules.buildings[e.kind] : this.rules.units[e.kind];
   }
 
-  // Footprint of a building: top-left cell and size (pos is in its centre cell).
+  // Footprint of a building: top-left cell and size (pos is the footprint's centre).
   footprint(e) {
     const r = this.rules.buildings[e.kind] || { width: 1, height: 1 };
-    const cx = Math.floor(e.x / this.cell), cy = Math.floor(e.y / this.cell);
-    return { x: cx - Math.floor(r.width / 2), y: cy - Math.floor(r.height / 2), w: r.width, h: r.height };
+    const x = Math.round((e.x - (r.width * this.cell) / 2) / this.cell);
+    const y = Math.round((e.y - (r.height * this.cell) / 2) / this.cell);
+    return { x, y, w: r.width, h: r.height };
   }
 
   upsert(src, now) {

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use events::{
-    decode, now_ms, Bus, EconomyStepCommitted, EntityView, Envelope, GameEvent, IdSpec, Keys,
-    LedgerEvent, MatchCreated, MatchEnded, MatchEvent, MatchId, PlayerId, PlayerKind, QueueKind,
-    Source, StreamId, TickCommitted, UnitId, ViewFrame, ViewKind, MAX_PLAYERS,
+    decode, now_ms, Bus, EconomyStepCommitted, EntityView, GameEvent, Keys, LedgerEvent,
+    MatchCreated, MatchId, PlayerId, PlayerKind, QueueKind, StreamId, TickCommitted, UnitId,
+    ViewFrame, ViewKind, MAX_PLAYERS,
 };
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
@@ -252,6 +252,10 @@ impl Hub {
     pub fn apply_view(&self, frame: &ViewFrame) {
         let mut st = self.lock();
         let built = Arc::new(self.build_frame(&st, frame));
+        if frame.kind == ViewKind::Keyframe {
+            // A keyframe lists every cell holding tiberium; the others hold none.
+            st.tiberium.clear();
+        }
         for t in &frame.tiberium {
             if t.bails == 0 {
                 st.tiberium.remove(&(t.cell.x, t.cell.y));
@@ -296,16 +300,13 @@ impl Hub {
         let build = |aud: Audience| -> Utf8Bytes {
             let msg = match frame.kind {
                 ViewKind::Keyframe => {
-                    // The keyframe's entity list replaces the client's; tiberium is the
-                    // hub's whole current picture with this frame's changes applied.
-                    let mut tib = st.tiberium.clone();
-                    for t in &frame.tiberium {
-                        if t.bails == 0 {
-                            tib.remove(&(t.cell.x, t.cell.y));
-                        } else {
-                            tib.insert((t.cell.x, t.cell.y), (t.bails, t.blue));
-                        }
-                    }
+                    // The keyframe's entity and tiberium lists replace the client's.
+                    let tib: BTreeMap<(u16, u16), (u8, bool)> = frame
+                        .tiberium
+                        .iter()
+                        .filter(|t| t.bails > 0)
+                        .map(|t| ((t.cell.x, t.cell.y), (t.bails, t.blue)))
+                        .collect();
                     ServerMsg::Keyframe(Keyframe {
                         tick: frame.tick,
                         entities: frame
@@ -633,7 +634,6 @@ impl<B: Bus> Hubs<B> {
         let view_key = self.keys.view(&hub.match_id);
         let tick_key = self.keys.tick(&hub.match_id);
         let eco_key = self.keys.eco(&hub.match_id);
-        let mut ended_written = false;
         loop {
             if *shutdown.borrow() {
                 break;
@@ -697,42 +697,9 @@ impl<B: Bus> Hubs<B> {
                     break;
                 }
             }
-            if !ended_written {
-                if let Some(winner) = hub.winner() {
-                    ended_written = true;
-                    self.write_ended(&hub, winner).await;
-                }
-            }
         }
         self.remove(&hub);
         tracing::debug!(match_id = %hub.match_id, "hub stopped");
-    }
-
-    /// Records the end of a match in the matches stream so the lobby lists it as recorded.
-    /// Several instances may each write one; readers treat repeats as the same fact.
-    async fn write_ended(&self, hub: &Hub, winner: Option<PlayerId>) {
-        let ended = MatchEnded {
-            match_id: hub.match_id.clone(),
-            tick: hub.tick().unwrap_or(0),
-            winner,
-        };
-        let env = Envelope::new(
-            hub.match_id.clone(),
-            Source::System,
-            MatchEvent::MatchEnded(ended),
-        );
-        match events::encode(&env) {
-            Ok(bytes) => {
-                if let Err(e) = self
-                    .bus
-                    .append(&self.keys.matches(), IdSpec::Auto, &bytes, None)
-                    .await
-                {
-                    tracing::warn!(match_id = %hub.match_id, error = %e, "could not record match end");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "encoding MatchEnded failed"),
-        }
     }
 
     /// Reads the match's history: the newest keyframe and the deltas after it, and the
