@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod map_view;
 pub mod power;
 pub mod production;
+pub mod service;
 pub mod state;
 pub mod stepper;
 pub mod tech;

@@ -73,13 +73,18 @@ pub(crate) async fn run_match<B: Bus>(
     let (cmd_key, tick_key, view_key, snap_key) =
         (keys.cmd(&m), keys.tick(&m), keys.view(&m), keys.snap(&m));
     let hz = setup.tick_hz.clamp(10, 30);
-    let mut interval = tokio::time::interval(Duration::from_micros(1_000_000 / u64::from(hz)));
+    let speed = match config.pace {
+        Pace::Speed(x) => u64::from(x.max(1)),
+        _ => 1,
+    };
+    let mut interval =
+        tokio::time::interval(Duration::from_micros(1_000_000 / (u64::from(hz) * speed)));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     // After a takeover the view may lack this instance's frames: start with a keyframe.
     let mut force_keyframe = true;
     loop {
         match config.pace {
-            Pace::RealTime => {
+            Pace::RealTime | Pace::Speed(_) => {
                 tokio::select! {
                     _ = cancel.cancelled() => return Ok(MatchExit::Cancelled),
                     _ = interval.tick() => {}

@@ -26,6 +26,8 @@ pub const ENGINE_GROUP: &str = "engine";
 pub enum Pace {
     /// At the match's tick rate, on a fixed schedule (no drift).
     RealTime,
+    /// At this multiple of the match's tick rate (headless matches in tests).
+    Speed(u32),
     /// As fast as possible (headless AI matches, load tests).
     Unpaced,
 }

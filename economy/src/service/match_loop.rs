@@ -1,0 +1,492 @@
+//! One match's economy: fold each committed engine tick (plus the production commands
+//! that arrived by then) into the ledger, commit the step under the tick's explicit id,
+//! append the commands the step decided, and let the AI opponents act.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use engine::Rules;
+use events::commit::{commit_explicit, with_retry, Commit};
+use events::dlq::dead_letter;
+use events::{
+    decode, encode, Bus, BusError, Command, EconomyStepCommitted, Envelope, IdSpec, Keys,
+    MatchCreated, PlayerKind, Snapshot, SnapshotOwner, Source, StreamId, TickCommitted, ViewFrame,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::{metric, EconomyConfig, Progress};
+use crate::ai::Ai;
+use crate::{Economy, Input};
+
+/// How an economy loop ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EconomyExit {
+    /// The engine's final tick was folded.
+    Finished { tick: u64 },
+    /// Another instance committed this step first.
+    Fenced,
+    /// Shutdown, or the lease was lost.
+    Cancelled,
+}
+
+/// Why an economy loop gave up (its lease goes idle for another attempt).
+#[derive(Debug, thiserror::Error)]
+pub enum EconomyLoopError {
+    #[error("bus: {0}")]
+    Bus(#[from] BusError),
+    #[error("recovery diverged at tick {tick}: recorded hash {recorded:#x}, re-run {rerun:#x}")]
+    Desync {
+        tick: u64,
+        recorded: u64,
+        rerun: u64,
+    },
+    #[error("encode: {0}")]
+    Encode(#[from] events::EncodeError),
+    #[error("the log is damaged: {0}")]
+    Damaged(String),
+}
+
+/// How long a tick read blocks before the loop checks for cancellation again.
+const TICK_BLOCK: Duration = Duration::from_millis(500);
+/// Command entries scanned backwards to find already-appended economy commands after a
+/// restart.
+const RECENT_COMMANDS_SCANNED: usize = 2_048;
+
+struct Cursors {
+    tick: StreamId,
+    cmd: StreamId,
+    view: StreamId,
+}
+
+fn is_final(tick: &TickCommitted) -> bool {
+    tick.events
+        .iter()
+        .any(|e| matches!(e, events::GameEvent::MatchWon { .. }))
+}
+
+/// Rebuilds the economy from its newest snapshot and its log, and returns the commands
+/// of the last step that may not have been appended yet.
+async fn recover<B: Bus>(
+    bus: &B,
+    keys: &Keys,
+    rules: &Arc<Rules>,
+    setup: &MatchCreated,
+    cancel: &CancellationToken,
+) -> Result<Option<(Economy, Cursors, Vec<(Source, Command)>, bool)>, EconomyLoopError> {
+    let m = &setup.match_id;
+    let (snap_key, eco_key, tick_key, cmd_key) =
+        (keys.snap(m), keys.eco(m), keys.tick(m), keys.cmd(m));
+    let mut economy = None;
+    if let Some(snaps) = with_retry(cancel, || bus.rev_range(&snap_key, 16)).await? {
+        for e in snaps {
+            let Ok(env) = decode::<Snapshot>(&e.payload) else {
+                continue;
+            };
+            if env.body.owner != SnapshotOwner::Economy {
+                continue;
+            }
+            if let Ok(eco) = Economy::restore(rules.clone(), &env.body.state) {
+                if eco.hash() == env.body.hash {
+                    economy = Some((eco, env.body.tick));
+                    break;
+                }
+            }
+        }
+    } else {
+        return Ok(None);
+    }
+    let (mut eco, mut next_tick) = match economy {
+        Some((eco, t)) => (eco, t + 1),
+        None => (Economy::new(rules.clone(), setup), 0),
+    };
+    let mut cursors = Cursors {
+        tick: StreamId::ZERO,
+        cmd: StreamId::ZERO,
+        view: StreamId::ZERO,
+    };
+    let mut pending_out = Vec::new();
+    let mut finished = false;
+    // Cursor up to the snapshot: the last consumed ids of the step at the snapshot.
+    if next_tick > 0 {
+        let at = StreamId::for_tick(next_tick - 1);
+        if let Some(Some(e)) = with_retry(cancel, || bus.range(&eco_key, at, at, 1))
+            .await?
+            .map(|v| v.into_iter().next())
+        {
+            if let Ok(env) = decode::<EconomyStepCommitted>(&e.payload) {
+                advance(&mut cursors, &env.body.consumed);
+            }
+        }
+        cursors.tick = cursors.tick.max(at);
+    }
+    loop {
+        let from = StreamId::for_tick(next_tick);
+        let Some(page) =
+            with_retry(cancel, || bus.range(&eco_key, from, StreamId::MAX, 256)).await?
+        else {
+            return Ok(None);
+        };
+        if page.is_empty() {
+            break;
+        }
+        for e in &page {
+            let recorded = decode::<EconomyStepCommitted>(&e.payload)
+                .map_err(|err| EconomyLoopError::Damaged(format!("eco entry {}: {err}", e.id)))?
+                .body;
+            // consumed[0] is the tick entry, the rest the production commands, in order.
+            let mut ids = recorded
+                .consumed
+                .iter()
+                .filter_map(|s| s.parse::<StreamId>().ok());
+            let Some(tick_id) = ids.next() else {
+                return Err(EconomyLoopError::Damaged(format!(
+                    "eco entry {} names no tick",
+                    e.id
+                )));
+            };
+            let Some(found) =
+                with_retry(cancel, || bus.range(&tick_key, tick_id, tick_id, 1)).await?
+            else {
+                return Ok(None);
+            };
+            let Some(tick) = found
+                .into_iter()
+                .next()
+                .and_then(|t| decode::<TickCommitted>(&t.payload).ok())
+                .map(|env| env.body)
+            else {
+                return Err(EconomyLoopError::Damaged(format!(
+                    "tick entry {tick_id} is gone"
+                )));
+            };
+            let mut inputs = Vec::new();
+            for sid in ids {
+                let Some(found) = with_retry(cancel, || bus.range(&cmd_key, sid, sid, 1)).await?
+                else {
+                    return Ok(None);
+                };
+                let Some(entry) = found.into_iter().next() else {
+                    return Err(EconomyLoopError::Damaged(format!(
+                        "cmd entry {sid} is gone"
+                    )));
+                };
+                if let Ok(envelope) = decode::<Command>(&entry.payload) {
+                    inputs.push(Input {
+                        stream_id: sid.to_string(),
+                        envelope,
+                    });
+                }
+            }
+            let out = eco.step(&tick, &tick_id.to_string(), &inputs);
+            if out.committed.hash != recorded.hash {
+                return Err(EconomyLoopError::Desync {
+                    tick: recorded.tick,
+                    recorded: recorded.hash,
+                    rerun: out.committed.hash,
+                });
+            }
+            advance(&mut cursors, &recorded.consumed);
+            finished = is_final(&tick);
+            pending_out = out.commands;
+            next_tick = recorded.tick + 1;
+        }
+    }
+    Ok(Some((eco, cursors, pending_out, finished)))
+}
+
+/// Moves the cursors past a step's inputs: `consumed[0]` is its tick entry, the rest
+/// its command entries.
+fn advance(c: &mut Cursors, consumed: &[String]) {
+    for (i, id) in consumed.iter().enumerate() {
+        if let Ok(sid) = id.parse::<StreamId>() {
+            if i == 0 {
+                c.tick = c.tick.max(sid);
+            } else {
+                c.cmd = c.cmd.max(sid);
+            }
+        }
+    }
+}
+
+/// Envelopes for the commands a step decided. Their ids are derived from the step, so a
+/// restarted instance recognises which of them already reached the command stream.
+fn command_envelopes(
+    setup: &MatchCreated,
+    tick: u64,
+    cmds: Vec<(Source, Command)>,
+) -> Vec<Envelope<Command>> {
+    cmds.into_iter()
+        .enumerate()
+        .map(|(i, (source, body))| {
+            let mut env = Envelope::new(setup.match_id.clone(), source, body);
+            let mut bytes = [0u8; 16];
+            let h =
+                xxhash_rust::xxh3::xxh3_128(format!("{}:{tick}:{i}", setup.match_id).as_bytes());
+            bytes.copy_from_slice(&h.to_be_bytes());
+            env.id = uuid::Builder::from_custom_bytes(bytes).into_uuid();
+            env
+        })
+        .collect()
+}
+
+async fn append_commands<B: Bus>(
+    bus: &B,
+    keys: &Keys,
+    setup: &MatchCreated,
+    envs: &[Envelope<Command>],
+    skip_existing: bool,
+) -> Result<(), EconomyLoopError> {
+    if envs.is_empty() {
+        return Ok(());
+    }
+    let key = keys.cmd(&setup.match_id);
+    let mut existing = std::collections::BTreeSet::new();
+    if skip_existing {
+        for e in bus.rev_range(&key, RECENT_COMMANDS_SCANNED).await? {
+            if let Ok(env) = decode::<Command>(&e.payload) {
+                existing.insert(env.id);
+            }
+        }
+    }
+    let mut batch = Vec::new();
+    for env in envs.iter().filter(|e| !existing.contains(&e.id)) {
+        batch.push(events::Append {
+            stream: key.clone(),
+            id: IdSpec::Auto,
+            payload: encode(env)?,
+            maxlen: None,
+        });
+    }
+    bus.append_batch(batch).await?;
+    Ok(())
+}
+
+/// Only what `player` sees of a frame: the AI's fogged view.
+fn fogged(frame: &ViewFrame, player: events::PlayerId) -> ViewFrame {
+    let bit = 1u8 << (player.0 & 7);
+    ViewFrame {
+        tick: frame.tick,
+        kind: frame.kind,
+        entities: frame
+            .entities
+            .iter()
+            .filter(|e| e.visible_to & bit != 0)
+            .cloned()
+            .collect(),
+        removed: frame
+            .removed
+            .iter()
+            .filter(|(_, seen)| seen & bit != 0)
+            .cloned()
+            .collect(),
+        tiberium: frame.tiberium.clone(),
+        winner: frame.winner,
+    }
+}
+
+pub(crate) async fn run_match<B: Bus>(
+    bus: B,
+    keys: Keys,
+    rules: Arc<Rules>,
+    config: Arc<EconomyConfig>,
+    setup: MatchCreated,
+    progress: Arc<Progress>,
+    cancel: CancellationToken,
+) -> Result<EconomyExit, EconomyLoopError> {
+    let m = setup.match_id.clone();
+    let Some((mut eco, mut cur, unsent, finished)) =
+        recover(&bus, &keys, &rules, &setup, &cancel).await?
+    else {
+        return Ok(EconomyExit::Cancelled);
+    };
+    let last_tick = cur.tick.tick();
+    append_commands(
+        &bus,
+        &keys,
+        &setup,
+        &command_envelopes(&setup, last_tick, unsent),
+        true,
+    )
+    .await?;
+    if finished {
+        return Ok(EconomyExit::Finished { tick: last_tick });
+    }
+    let mut ais: Vec<(events::PlayerId, Ai)> = if config.run_ai {
+        setup
+            .players
+            .iter()
+            .filter_map(|p| match p.kind {
+                PlayerKind::Ai(d) => Some((
+                    p.id,
+                    Ai::new(p.id, d, rules.clone(), setup.seed ^ u64::from(p.id.0)),
+                )),
+                PlayerKind::Human => None,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // AIs start from the newest keyframe (they only need the present).
+    if !ais.is_empty() {
+        let view_key = keys.view(&m);
+        if let Some(frames) = with_retry(&cancel, || bus.rev_range(&view_key, 200)).await? {
+            if let Some(k) = frames.iter().find_map(|e| {
+                decode::<ViewFrame>(&e.payload)
+                    .ok()
+                    .filter(|f| f.body.kind == events::ViewKind::Keyframe)
+                    .map(|f| (e.id, f.body))
+            }) {
+                cur.view = k.0;
+                for (p, ai) in &mut ais {
+                    ai.observe(&fogged(&k.1, *p));
+                }
+            }
+        }
+    }
+    let (tick_key, cmd_key, eco_key, view_key, snap_key) = (
+        keys.tick(&m),
+        keys.cmd(&m),
+        keys.eco(&m),
+        keys.view(&m),
+        keys.snap(&m),
+    );
+    loop {
+        if cancel.is_cancelled() {
+            return Ok(EconomyExit::Cancelled);
+        }
+        let Some(ticks) = with_retry(&cancel, || {
+            bus.read_after(&tick_key, cur.tick, config.ticks_per_read, Some(TICK_BLOCK))
+        })
+        .await?
+        else {
+            return Ok(EconomyExit::Cancelled);
+        };
+        let behind = ticks.len();
+        for (i, te) in ticks.into_iter().enumerate() {
+            let tick = match decode::<TickCommitted>(&te.payload) {
+                Ok(env) => env.body,
+                Err(err) => {
+                    // Only the engine writes here; a bad entry is kept for operators.
+                    dead_letter(&bus, &keys, &tick_key, None, &te, &err.to_string()).await?;
+                    cur.tick = te.id;
+                    continue;
+                }
+            };
+            // Production commands that have arrived by now are folded with this tick.
+            let Some(cmds) = with_retry(&cancel, || {
+                bus.read_after(&cmd_key, cur.cmd, config.max_commands_per_step, None)
+            })
+            .await?
+            else {
+                return Ok(EconomyExit::Cancelled);
+            };
+            let mut inputs = Vec::new();
+            let mut cmd_cursor = cur.cmd;
+            for ce in cmds {
+                cmd_cursor = ce.id;
+                match decode::<Command>(&ce.payload) {
+                    Ok(env) if env.body.is_production() && env.match_id == m => {
+                        inputs.push(Input {
+                            stream_id: ce.id.to_string(),
+                            envelope: env,
+                        });
+                    }
+                    // Unit orders are the engine's; it dead-letters what does not decode.
+                    _ => {}
+                }
+            }
+            let started = Instant::now();
+            let out = eco.step(&tick, &te.id.to_string(), &inputs);
+            let bytes = encode(&Envelope::new(m.clone(), Source::Economy, out.committed))?;
+            match commit_explicit(
+                &bus,
+                &cancel,
+                &eco_key,
+                StreamId::for_tick(tick.tick),
+                &bytes,
+            )
+            .await?
+            {
+                Commit::Cancelled => return Ok(EconomyExit::Cancelled),
+                Commit::Fenced => return Ok(EconomyExit::Fenced),
+                Commit::Written => {}
+            }
+            cur.tick = te.id;
+            cur.cmd = cmd_cursor;
+            append_commands(
+                &bus,
+                &keys,
+                &setup,
+                &command_envelopes(&setup, tick.tick, out.commands),
+                false,
+            )
+            .await?;
+            metrics::histogram!(metric::STEP_TIME).record(started.elapsed().as_secs_f64() * 1000.0);
+            metrics::counter!(metric::STEPS).increment(1);
+            progress
+                .last_progress_ms
+                .store(events::now_ms(), Ordering::Relaxed);
+            if tick.tick > 0 && tick.tick % config.snapshot_every.max(1) == 0 {
+                let snap = Snapshot {
+                    owner: SnapshotOwner::Economy,
+                    tick: tick.tick,
+                    hash: eco.hash(),
+                    log_id: StreamId::for_tick(tick.tick).to_string(),
+                    state: eco.snapshot(),
+                };
+                let bytes = encode(&Envelope::new(m.clone(), Source::Economy, snap))?;
+                if let Err(e) = bus
+                    .append(&snap_key, IdSpec::Auto, &bytes, Some(config.snap_maxlen))
+                    .await
+                {
+                    tracing::warn!(match_id = %m, error = %e, "snapshot not written");
+                }
+            }
+            if is_final(&tick) {
+                return Ok(EconomyExit::Finished { tick: tick.tick });
+            }
+            // AIs act on the present only: not while catching up on a backlog.
+            let caught_up = i + 1 == behind && behind < config.ticks_per_read;
+            if caught_up && !ais.is_empty() && tick.tick % config.ai_every.max(1) == 0 {
+                let Some(frames) =
+                    with_retry(&cancel, || bus.read_after(&view_key, cur.view, 1_000, None))
+                        .await?
+                else {
+                    return Ok(EconomyExit::Cancelled);
+                };
+                for fe in frames {
+                    cur.view = fe.id;
+                    if let Ok(env) = decode::<ViewFrame>(&fe.payload) {
+                        for (p, ai) in &mut ais {
+                            ai.observe(&fogged(&env.body, *p));
+                        }
+                    }
+                }
+                let mut batch = Vec::new();
+                for (p, ai) in &mut ais {
+                    let Some(ledger) = eco.player(*p) else {
+                        continue;
+                    };
+                    for c in ai.decide(tick.tick, ledger) {
+                        batch.push(events::Append {
+                            stream: cmd_key.clone(),
+                            id: IdSpec::Auto,
+                            payload: encode(&Envelope::new(m.clone(), Source::Bot(*p), c))?,
+                            maxlen: None,
+                        });
+                    }
+                }
+                metrics::counter!(metric::AI_COMMANDS).increment(batch.len() as u64);
+                bus.append_batch(batch).await?;
+            }
+        }
+        let lag = bus
+            .len(&tick_key)
+            .await
+            .map(|n| n.saturating_sub(cur.tick.tick() + 1))
+            .unwrap_or(0);
+        progress.lag.store(lag, Ordering::Relaxed);
+        metrics::gauge!(metric::LAG, "match" => m.to_string()).set(lag as f64);
+    }
+}

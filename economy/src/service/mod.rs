@@ -1,0 +1,141 @@
+//! The economy service: claims matches like the engine (its own consumer group on the
+//! matches stream), folds each committed engine tick and the production commands into the
+//! ledger, commits one economy step per tick under an explicit id (fencing), appends the
+//! commands the ledger decides (spawns, constructions, power, harvester orders), and runs
+//! the match's AI opponents as ordinary command producers on their own fogged view.
+
+mod match_loop;
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::Rules;
+use events::lease::{serve_matches, LeaseConfig, MatchOutcome};
+use events::{Bus, BusError, Keys, MatchId};
+
+pub use match_loop::{EconomyExit, EconomyLoopError};
+
+/// Consumer group of economy instances on the matches stream.
+pub const ECONOMY_GROUP: &str = "economy";
+
+/// Economy service settings; every limit has a name here.
+#[derive(Clone, Debug)]
+pub struct EconomyConfig {
+    /// This instance's consumer name (unique per process).
+    pub consumer: String,
+    /// Most matches run at once by this instance.
+    pub capacity: usize,
+    /// A lease untouched this long is taken over by another instance.
+    pub lease_idle: Duration,
+    /// How often leases are touched and new matches looked for.
+    pub poll: Duration,
+    /// A snapshot is written every this many steps.
+    pub snapshot_every: u64,
+    /// Snapshot stream cap (MAXLEN ~), shared with the engine's snapshots.
+    pub snap_maxlen: usize,
+    /// Tick entries folded per read.
+    pub ticks_per_read: usize,
+    /// Production commands consumed per step at most.
+    pub max_commands_per_step: usize,
+    /// AI opponents decide every this many ticks.
+    pub ai_every: u64,
+    /// Run AI opponents in this instance.
+    pub run_ai: bool,
+}
+
+impl Default for EconomyConfig {
+    fn default() -> Self {
+        Self {
+            consumer: format!("economy-{}", &MatchId::generate().as_str()[20..]),
+            capacity: 64,
+            lease_idle: Duration::from_secs(3),
+            poll: Duration::from_millis(200),
+            snapshot_every: 200,
+            snap_maxlen: 16,
+            ticks_per_read: 256,
+            max_commands_per_step: 256,
+            ai_every: 10,
+            run_ai: true,
+        }
+    }
+}
+
+/// Metric names of the economy service.
+pub mod metric {
+    /// Histogram: one economy step's fold + commit time.
+    pub const STEP_TIME: &str = "economy_step_time_ms";
+    /// Gauge: engine ticks not yet folded (stream consumer lag), summed over matches.
+    pub const LAG: &str = "cnit_stream_lag_entries";
+    /// Counter: economy steps committed.
+    pub const STEPS: &str = "cnit_economy_steps_total";
+    /// Counter: commands issued by AI opponents.
+    pub const AI_COMMANDS: &str = "cnit_ai_commands_total";
+}
+
+/// Liveness facts for `/health` and `/ready`.
+#[derive(Default)]
+pub struct Progress {
+    pub last_progress_ms: std::sync::atomic::AtomicU64,
+    pub matches: std::sync::atomic::AtomicUsize,
+    /// Ticks behind the engine, summed over owned matches.
+    pub lag: std::sync::atomic::AtomicU64,
+}
+
+/// Runs the economy service until `shutdown` completes, then hands every match over.
+pub async fn run<B: Bus>(
+    bus: B,
+    keys: Keys,
+    rules: Arc<Rules>,
+    config: EconomyConfig,
+    progress: Arc<Progress>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), BusError> {
+    let config = Arc::new(config);
+    let lease_config = LeaseConfig {
+        group: ECONOMY_GROUP.into(),
+        consumer: config.consumer.clone(),
+        capacity: config.capacity,
+        idle_timeout: config.lease_idle,
+    };
+    let owned = {
+        let progress = progress.clone();
+        move |n: usize| {
+            progress.matches.store(n, Ordering::Relaxed);
+            if n == 0 {
+                progress
+                    .last_progress_ms
+                    .store(events::now_ms(), Ordering::Relaxed);
+            }
+        }
+    };
+    serve_matches(
+        bus.clone(),
+        keys.clone(),
+        lease_config,
+        config.poll,
+        shutdown,
+        owned,
+        |a, cancel| {
+            let (bus, keys, rules, config, progress) = (
+                bus.clone(),
+                keys.clone(),
+                rules.clone(),
+                config.clone(),
+                progress.clone(),
+            );
+            async move {
+                match match_loop::run_match(bus, keys, rules, config, a.setup, progress, cancel)
+                    .await
+                {
+                    Ok(EconomyExit::Finished { .. }) => MatchOutcome::Finished,
+                    Ok(EconomyExit::Fenced) => MatchOutcome::Fenced,
+                    Ok(EconomyExit::Cancelled) => MatchOutcome::Cancelled,
+                    Err(e) => MatchOutcome::Failed(e.to_string()),
+                }
+            }
+        },
+    )
+    .await
+}
