@@ -427,7 +427,7 @@ pub(crate) async fn run_match<B: Bus>(
             progress
                 .last_progress_ms
                 .store(events::now_ms(), Ordering::Relaxed);
-            if tick.tick > 0 && tick.tick % config.snapshot_every.max(1) == 0 {
+            if tick.tick > 0 && tick.tick.is_multiple_of(config.snapshot_every.max(1)) {
                 let snap = Snapshot {
                     owner: SnapshotOwner::Economy,
                     tick: tick.tick,
@@ -448,7 +448,7 @@ pub(crate) async fn run_match<B: Bus>(
             }
             // AIs act on the present only: not while catching up on a backlog.
             let caught_up = i + 1 == behind && behind < config.ticks_per_read;
-            if caught_up && !ais.is_empty() && tick.tick % config.ai_every.max(1) == 0 {
+            if caught_up && !ais.is_empty() && tick.tick.is_multiple_of(config.ai_every.max(1)) {
                 let Some(frames) =
                     with_retry(&cancel, || bus.read_after(&view_key, cur.view, 1_000, None))
                         .await?

@@ -151,7 +151,7 @@ pub(crate) async fn run_match<B: Bus>(
             Commit::Fenced => return Ok(MatchExit::Fenced),
             Commit::Written => {}
         }
-        let keyframe = force_keyframe || tick % config.keyframe_every.max(1) == 0;
+        let keyframe = force_keyframe || tick.is_multiple_of(config.keyframe_every.max(1));
         let frame = if keyframe { sim.keyframe() } else { out.view };
         if frame.kind == ViewKind::Keyframe {
             metrics::gauge!(metric::ENTITIES, "match" => m.to_string())
@@ -177,7 +177,7 @@ pub(crate) async fn run_match<B: Bus>(
             }
             Err(e) => return Err(e.into()),
         }
-        if tick > 0 && tick % config.snapshot_every.max(1) == 0 {
+        if tick > 0 && tick.is_multiple_of(config.snapshot_every.max(1)) {
             let snap = Snapshot {
                 owner: SnapshotOwner::Engine,
                 tick,
