@@ -27,6 +27,8 @@ export class Sidebar {
     } else {
       me.textContent = 'Spectating';
     }
+    root.querySelector('#credits').hidden = state.me === null;
+    root.querySelector('#power').style.display = state.me === null ? 'none' : '';
     const queues = root.querySelector('#queues');
     queues.innerHTML = '';
     if (state.me === null) return;

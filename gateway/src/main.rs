@@ -134,26 +134,63 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// The engine and economy services, in process.
+/// The engine and economy services, in process, over the same bus as the gateway.
 mod embedded {
+    use std::sync::Arc;
+    use std::time::Duration;
+
     use events::MemoryBus;
     use gateway::GatewayConfig;
+    use tokio::sync::watch;
+    use tokio::task::JoinHandle;
 
-    pub struct Services;
+    /// How long stopping waits for the services to hand their matches over.
+    const STOP_GRACE: Duration = Duration::from_secs(5);
+
+    pub struct Services {
+        stop: watch::Sender<bool>,
+        tasks: Vec<(&'static str, JoinHandle<Result<(), events::BusError>>)>,
+    }
+
+    fn stopped(mut rx: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> {
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
 
     /// Starts engine and economy over the in-memory bus.
     pub fn start(bus: MemoryBus, config: &GatewayConfig) -> Services {
-        let _ = (bus, config);
-        // TODO(embedded): spawn `engine::service::run(bus, keys, config, shutdown)` and
-        // `economy::service::run(bus, keys, config, shutdown)` here once those crates
-        // export them; until then embedded mode serves the lobby and the client but no
-        // match advances past its MatchCreated.
-        tracing::warn!("engine and economy services are not wired in yet: matches will not start");
-        Services
+        let (stop, rx) = watch::channel(false);
+        let engine = tokio::spawn(engine::service::run(
+            bus.clone(),
+            config.keys.clone(),
+            config.rules.clone(),
+            engine::service::EngineConfig::default(),
+            Arc::new(engine::service::Progress::default()),
+            stopped(rx.clone()),
+        ));
+        // TODO(embedded): spawn `economy::service::run(bus, keys, rules, config, progress,
+        // shutdown)` here once the economy crate exports it; until then matches tick
+        // but nobody earns credits, produces, or plays the AI slots.
+        tracing::warn!("the economy service is not wired in yet: no production, no AI");
+        Services {
+            stop,
+            tasks: vec![("engine", engine)],
+        }
     }
 
     impl Services {
-        /// Stops the services and waits for them.
-        pub async fn stop(self) {}
+        /// Stops the services and waits (bounded) for them to finish.
+        pub async fn stop(self) {
+            self.stop.send_replace(true);
+            for (name, task) in self.tasks {
+                match tokio::time::timeout(STOP_GRACE, task).await {
+                    Ok(Ok(Ok(()))) => {}
+                    Ok(Ok(Err(e))) => tracing::error!(service = name, error = %e, "service failed"),
+                    Ok(Err(e)) => tracing::error!(service = name, error = %e, "service panicked"),
+                    Err(_) => tracing::warn!(service = name, "service did not stop in time"),
+                }
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Gateway integration tests: one binary (one link) with a module per concern, all over a
 //! MemoryBus with tokio-tungstenite as the client.
 
+mod ai_match;
 mod common;
 mod fog;
 mod lobby;
