@@ -40,6 +40,7 @@ fn main() {
     let max = 30 * 60 * 20;
     let mut rejected = std::collections::BTreeMap::<String, u32>::new();
     let mut kills = [0u32; 2];
+    let mut income = [0u32; 2];
     for t in 0..max {
         let r = s.step();
         for e in &r.committed.events {
@@ -48,6 +49,9 @@ fn main() {
                     *rejected.entry(format!("{reason:?}")).or_default() += 1;
                 }
                 GameEvent::EntityDestroyed { owner, .. } => kills[usize::from(owner.0 % 2)] += 1,
+                GameEvent::HarvesterUnloaded { owner, credits, .. } => {
+                    income[usize::from(owner.0 % 2)] += credits
+                }
                 _ => {}
             }
         }
@@ -56,6 +60,31 @@ fn main() {
                 println!("tick {t} ({} s): winner {winner:?}", t / 20);
                 println!("rejected: {rejected:?}");
                 return;
+            }
+        }
+        if let Ok(spec) = std::env::var("TRACE") {
+            let mut it = spec.split(',').filter_map(|x| x.parse::<u64>().ok());
+            let (uid, from) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+            if t >= from && t < from + 30 {
+                let st = s.sim.state_mut();
+                if let Some(ent) = st.entity(events::UnitId(uid as u32)) {
+                    let mut q = st.world.query_one::<(
+                        &engine::sim::state::Body,
+                        &engine::sim::state::Mobile,
+                        &engine::sim::state::Harvester,
+                    )>(ent);
+                    if let Ok((b, m, hv)) = q.get() {
+                        println!(
+                            "T{t} pos {:?} step {} next {:?} dest {:?} job {:?} path {:?}",
+                            b.pos,
+                            m.step,
+                            m.path.get(m.step as usize),
+                            m.dest,
+                            hv.job,
+                            m.path
+                        );
+                    }
+                }
             }
         }
         if t % 1200 == 0 {
@@ -74,7 +103,76 @@ fn main() {
                     kills[usize::from(p.id.0)]
                 );
             }
-            println!("{line}");
+            println!("{line} income={income:?}");
+            income = [0, 0];
+            for ai in &s.ais {
+                println!("    P{} {}", ai.player().0, ai.status());
+            }
+            for (id, h) in &s.eco.harvesters().units {
+                let e = s.sim.entity(*id);
+                let st = s.sim.state_mut();
+                if let Some(ent) = st.entity(*id) {
+                    let mut q = st
+                        .world
+                        .query_one::<(&engine::sim::state::Mobile, &engine::sim::state::Harvester)>(
+                            ent,
+                        );
+                    if let Ok((m, hv)) = q.get() {
+                        println!(
+                            "      engine: job {:?} order {:?} dest {:?} stuck {} waiting {} path {} step {} next {:?} first {:?}",
+                            hv.job, m.order, m.dest, m.stuck, m.waiting, m.path.len(), m.step, m.path.get(m.step as usize), m.path.first()
+                        );
+                    }
+                }
+                println!(
+                    "    harvester {id} P{} idle-at {:?} {:?} now {:?} cargo {:?}",
+                    h.owner.0,
+                    h.at,
+                    h.task,
+                    e.as_ref().map(|e| e.pos.cell()),
+                    e.as_ref().map(|e| e.cargo)
+                );
+            }
+            if std::env::var("GRID").is_ok() {
+                let st = s.sim.state_mut();
+                let hs: Vec<events::Cell> = st
+                    .records()
+                    .iter()
+                    .filter(|r| matches!(r.ident.kind, events::EntityKind::Unit(_)))
+                    .map(|r| r.body.pos.cell())
+                    .collect();
+                for y in 2..24u16 {
+                    let mut row = String::new();
+                    for x in 36..64u16 {
+                        let c = events::Cell::new(x, y);
+                        let i = st.map.index(c);
+                        let ch = if hs.contains(&c) {
+                            'u'
+                        } else if st.blocked[i] != 0 {
+                            '#'
+                        } else if !st.map.is_passable(c) {
+                            'X'
+                        } else if st.map.bails(c) > 0 {
+                            '~'
+                        } else {
+                            '.'
+                        };
+                        row.push(ch);
+                    }
+                    println!("      {y:2} {row}");
+                }
+            }
+            for ai in &s.ais {
+                let army: Vec<_> = ai.knowledge().army().map(|(_, a)| a.pos.cell()).collect();
+                let n = army.len().max(1) as u32;
+                let cx = army.iter().map(|c| u32::from(c.x)).sum::<u32>() / n;
+                let cy = army.iter().map(|c| u32::from(c.y)).sum::<u32>() / n;
+                println!(
+                    "    P{} army centre ({cx},{cy}) starts {:?}",
+                    ai.player().0,
+                    s.map.starts
+                );
+            }
         }
     }
     println!("no winner; rejected: {rejected:?}");

@@ -34,32 +34,47 @@ fn cells2(n: i32) -> i64 {
 }
 
 impl Ai {
-    /// The nearest enemy start position not yet found empty.
-    pub(super) fn enemy_start(&self, base: Cell) -> Option<Cell> {
-        let starts = self
+    /// The own start: the map start nearest to the first base seen (remembered, so a
+    /// wave near the enemy's start does not mistake it for home).
+    fn own_start(&mut self, base: Cell) -> Option<Cell> {
+        if self.own_start.is_none() {
+            self.own_start = self.map.as_ref().and_then(|m| {
+                m.starts
+                    .iter()
+                    .min_by_key(|s| (crate::fields::octile(**s, base), **s))
+                    .copied()
+            });
+            if self.own_start.is_none() {
+                self.own_start = Some(base);
+            }
+        }
+        self.own_start
+    }
+
+    /// The enemy start position nearest to `from` that is not yet found empty.
+    pub(super) fn enemy_start(&self, from: Cell) -> Option<Cell> {
+        let own = self.own_start;
+        let mut others: Vec<Cell> = self
             .map
             .as_ref()
             .map(|m| m.starts.clone())
-            .unwrap_or_default();
-        let own = starts
-            .iter()
-            .min_by_key(|s| (crate::fields::octile(**s, base), **s))
-            .copied();
-        let mut others: Vec<Cell> = starts
+            .unwrap_or_default()
             .into_iter()
             .filter(|s| Some(*s) != own && !self.scouted.contains(s))
             .collect();
-        if others.is_empty() && self.map.as_ref().is_none_or(|m| m.starts.is_empty()) {
+        if self.map.as_ref().is_none_or(|m| m.starts.is_empty()) {
             // No map: guess the point-symmetric spot.
-            let n = self.size().saturating_sub(1);
-            let guess = Cell::new(n - base.x.min(n), n - base.y.min(n));
-            if !self.scouted.contains(&guess) {
-                others.push(guess);
+            if let Some(home) = own {
+                let n = self.size().saturating_sub(1);
+                let guess = Cell::new(n - home.x.min(n), n - home.y.min(n));
+                if !self.scouted.contains(&guess) {
+                    others.push(guess);
+                }
             }
         }
         others
             .into_iter()
-            .min_by_key(|s| (crate::fields::octile(*s, base), *s))
+            .min_by_key(|s| (crate::fields::octile(*s, from), *s))
     }
 
     pub(super) fn command_army(
@@ -76,6 +91,9 @@ impl Ai {
             .filter(|(id, _)| !self.wave.contains(id))
             .copied()
             .collect();
+        if let Some(base) = self.base_center(ledger) {
+            self.own_start(base);
+        }
         let Some(base) = self.base_center(ledger) else {
             // No buildings: throw everything at the enemy.
             self.wave.extend(home.iter().map(|(id, _)| *id));

@@ -66,6 +66,8 @@ pub struct Ai {
     waves_sent: u32,
     last_wave_order: u64,
     wave_goal: Option<Cell>,
+    /// The start position of this player (found from its first base).
+    own_start: Option<Cell>,
     /// Enemy start positions found empty.
     scouted: BTreeSet<Cell>,
     defending: Option<Cell>,
@@ -91,6 +93,7 @@ impl Ai {
             waves_sent: 0,
             last_wave_order: 0,
             wave_goal: None,
+            own_start: None,
             scouted: BTreeSet::new(),
             defending: None,
             last_defend_order: 0,
@@ -110,6 +113,20 @@ impl Ai {
 
     pub fn difficulty(&self) -> Difficulty {
         self.difficulty
+    }
+
+    /// A one-line summary for logs and tests: waves, wave size, goal, defence.
+    pub fn status(&self) -> String {
+        format!(
+            "waves={} wave={} goal={:?} defending={:?} ghosts={} enemies={} scouted={}",
+            self.waves_sent,
+            self.wave.len(),
+            self.wave_goal,
+            self.defending,
+            self.know.ghosts.len(),
+            self.know.enemies.len(),
+            self.scouted.len()
+        )
     }
 
     /// What the AI has seen so far.

@@ -66,7 +66,7 @@ pub struct Site<'a> {
 }
 
 /// Free lane kept around every building so units can get out of the base.
-const LANE: i32 = 1;
+const LANE: i32 = 2;
 
 /// The best top-left cell for `kind` near `prefer`, or `None` if nothing fits.
 pub fn choose(site: &Site<'_>, kind: BuildingKind, prefer: Cell) -> Option<Cell> {
