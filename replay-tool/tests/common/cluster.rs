@@ -1,0 +1,977 @@
+//! Multi-process test harness: builds the engine, economy and gateway binaries once per
+//! test process, starts a throwaway persistent Redis and real service processes on
+//! loopback, signals them (SIGKILL, SIGSTOP/SIGCONT, SIGTERM), reads their `/metrics`
+//! and RSS, writes matches, and audits the logs they wrote (tick contiguity, every
+//! command consumed exactly once, dead letters, takeover gaps) and runs `replay-tool
+//! verify` on them.
+//!
+//! Every wait is bounded in time; every process is killed when its [`Service`] drops.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use events::dlq::decode_dead_letter;
+use events::testkit::{unique_prefix, RedisServer};
+use events::{
+    decode, encode, Bus, Difficulty, EconomyStepCommitted, Envelope, IdSpec, Keys, MapSpec,
+    MatchCreated, MatchEvent, MatchId, PlayerId, PlayerKind, PlayerSlot, RedisBus, RedisBusConfig,
+    Source, StreamId, TickCommitted,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// `CNIT_LONG=1` selects the long profiles (more matches, longer runs).
+pub fn long() -> bool {
+    std::env::var("CNIT_LONG").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// A count for the CI profile or the long one.
+pub fn ci_or_long<T>(ci: T, long_value: T) -> T {
+    if long() {
+        long_value
+    } else {
+        ci
+    }
+}
+
+/// Profile the service binaries are built with: `CNIT_CLUSTER_PROFILE=release` for load
+/// and soak runs; by default the `test` profile, whose dependencies `cargo test` has
+/// already built (so the nested build is a link step, not a second dependency build).
+pub fn profile() -> &'static str {
+    static P: OnceLock<String> = OnceLock::new();
+    P.get_or_init(|| std::env::var("CNIT_CLUSTER_PROFILE").unwrap_or_else(|_| "test".into()))
+}
+
+/// Longest wait for the nested `cargo build` (it may queue behind other builds).
+const BUILD_TIMEOUT: Duration = Duration::from_secs(1200);
+
+/// Paths of the service binaries.
+pub struct Bins {
+    pub engine: PathBuf,
+    pub economy: PathBuf,
+    pub gateway: PathBuf,
+    pub replay_tool: PathBuf,
+}
+
+/// Builds `engine`, `economy` and `gateway` (once per test process) into the target
+/// directory this test was built in, and returns their paths.
+pub fn bins() -> &'static Bins {
+    static BINS: OnceLock<Bins> = OnceLock::new();
+    BINS.get_or_init(|| {
+        let replay_tool = PathBuf::from(env!("CARGO_BIN_EXE_replay-tool"));
+        // <target>/<debug|release>/replay-tool
+        let target = replay_tool
+            .parent()
+            .and_then(Path::parent)
+            .expect("replay-tool lives in <target>/<profile>/")
+            .to_path_buf();
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("replay-tool is a workspace member")
+            .to_path_buf();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(&workspace)
+            .args(["build", "--quiet", "--profile", profile()])
+            .args(["-p", "engine", "-p", "economy", "-p", "gateway"])
+            .arg("--target-dir")
+            .arg(&target)
+            .stdin(Stdio::null());
+        let started = Instant::now();
+        let mut child = cmd.spawn().expect("running cargo build for the service binaries");
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("waiting for cargo build") {
+                break s;
+            }
+            if started.elapsed() > BUILD_TIMEOUT {
+                let _ = child.kill();
+                panic!("cargo build of the service binaries took over {BUILD_TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(status.success(), "cargo build of the service binaries failed");
+        let dir = target.join(match profile() {
+            "test" | "dev" => "debug",
+            other => other,
+        });
+        let b = Bins {
+            engine: dir.join("engine"),
+            economy: dir.join("economy"),
+            gateway: dir.join("gateway"),
+            replay_tool,
+        };
+        eprintln!(
+            "service binaries ({} profile) ready in {:.1} s: {}",
+            profile(),
+            started.elapsed().as_secs_f64(),
+            dir.display()
+        );
+        b
+    })
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("probing a free port")
+}
+
+/// Polls `cond` every `every` until it holds or `timeout` passes; true if it held.
+pub async fn wait_until<F, Fut>(timeout: Duration, every: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Which service a process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Engine,
+    Economy,
+    Gateway,
+}
+
+/// One service process.
+pub struct Service {
+    pub kind: Kind,
+    pub name: String,
+    /// Ops address (engine, economy) or listen address (gateway, which serves its
+    /// `/metrics` there too).
+    pub addr: SocketAddr,
+    pub log: PathBuf,
+    bin: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+    pid: u32,
+}
+
+impl Service {
+    fn spawn(kind: Kind, name: &str, bin: &Path, args: Vec<String>, addr: SocketAddr, dir: &Path) -> Self {
+        let mut s = Service {
+            kind,
+            name: name.to_string(),
+            addr,
+            log: dir.join(format!("{name}.log")),
+            bin: bin.to_path_buf(),
+            args,
+            child: None,
+            pid: 0,
+        };
+        s.start();
+        s
+    }
+
+    /// (Re)starts the process with its original arguments; output is appended to its log.
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("opening a service log");
+        let err = log.try_clone().expect("cloning the log handle");
+        let child = Command::new(&self.bin)
+            .args(&self.args)
+            .env("RUST_LOG", std::env::var("CNIT_SERVICE_LOG").unwrap_or_else(|_| "info".into()))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {} ({}): {e}", self.name, self.bin.display()));
+        self.pid = child.id();
+        self.child = Some(child);
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// True while the process runs (a stopped process counts as running).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    fn signal(&self, sig: &str) {
+        if self.child.is_none() {
+            return;
+        }
+        let ok = Command::new("kill")
+            .args(["-s", sig, &self.pid.to_string()])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "kill -s {sig} {} ({}) failed", self.pid, self.name);
+    }
+
+    /// `kill -9`: a crash, no hand-over.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGSTOP: frozen, its leases go idle while it still believes it owns them.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// SIGCONT.
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    /// SIGTERM, then waits up to `timeout` for a clean exit; returns whether it exited
+    /// with status 0 in time (it is killed otherwise).
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        if self.child.is_none() {
+            return false;
+        }
+        self.signal("TERM");
+        let deadline = Instant::now() + timeout;
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return status.success(),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Resident set size in KiB (`VmRSS` of `/proc/<pid>/status`).
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+
+    /// GET a path of the service's HTTP endpoint; `(status, body)`.
+    pub async fn get(&self, path: &str) -> Option<(u16, String)> {
+        http_get(self.addr, path).await
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> Option<String> {
+        match self.get("/metrics").await {
+            Some((200, body)) => Some(body),
+            _ => None,
+        }
+    }
+
+    /// Sum of a metric's samples whose labels contain every `label="value"` of `filter`.
+    pub async fn metric(&self, name: &str, filter: &[&str]) -> f64 {
+        self.metrics()
+            .await
+            .map(|t| metric_sum(&t, name, filter))
+            .unwrap_or(0.0)
+    }
+
+    /// The last lines of the log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if self.pid != 0 && self.child.is_some() {
+            // A frozen process cannot die of SIGKILL until it is continued? It can; but
+            // continue it anyway so nothing lingers half-stopped.
+            let _ = Command::new("kill")
+                .args(["-s", "CONT", &self.pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+        self.kill9();
+    }
+}
+
+/// Sum of the samples of `name` in Prometheus text whose label set contains every
+/// entry of `filter` (each `key="value"`).
+pub fn metric_sum(text: &str, name: &str, filter: &[&str]) -> f64 {
+    let mut sum = 0.0;
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        let (labels, value) = if let Some(r) = rest.strip_prefix('{') {
+            match r.split_once('}') {
+                Some((l, v)) => (l, v),
+                None => continue,
+            }
+        } else if rest.starts_with(' ') {
+            ("", rest)
+        } else {
+            continue;
+        };
+        if filter.iter().all(|f| labels.contains(f)) {
+            sum += value.trim().parse::<f64>().unwrap_or(0.0);
+        }
+    }
+    sum
+}
+
+/// A minimal HTTP/1.1 GET with a 3 s budget.
+pub async fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let fut = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.ok()?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.ok()?;
+        let text = String::from_utf8_lossy(&out).to_string();
+        let status = text.split_whitespace().nth(1)?.parse().ok()?;
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            dechunk(body)
+        } else {
+            body.to_string()
+        };
+        Some((status, body))
+    };
+    tokio::time::timeout(Duration::from_secs(3), fut).await.ok()?
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((len, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n.min(rest.len())]);
+        s = rest.get(n + 2..).unwrap_or("");
+    }
+    out
+}
+
+/// Settings of the service processes of a cluster.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// Lease idle timeout of engines and economies.
+    pub lease_idle: Duration,
+    /// Engines run ticks as fast as they can (else at the match's 20 Hz).
+    pub unpaced: bool,
+    pub engine_capacity: usize,
+    pub economy_capacity: usize,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            lease_idle: Duration::from_millis(1000),
+            unpaced: false,
+            engine_capacity: 64,
+            economy_capacity: 64,
+        }
+    }
+}
+
+/// Secret the gateways of a cluster share, so tokens work on every instance.
+pub const TOKEN_SECRET: &str = "cluster-test-secret";
+
+/// A Redis (append-only persistence) and the service processes over it.
+pub struct Cluster {
+    pub redis: RedisServer,
+    pub url: String,
+    pub keys: Keys,
+    pub bus: RedisBus,
+    pub config: ClusterConfig,
+    pub dir: PathBuf,
+    pub engines: Vec<Service>,
+    pub economies: Vec<Service>,
+    pub gateways: Vec<Service>,
+    /// Every match created by the test, in order.
+    pub matches: Vec<MatchId>,
+}
+
+impl Cluster {
+    /// A persistent Redis and no services yet.
+    pub async fn new(config: ClusterConfig) -> Cluster {
+        let bins = bins();
+        let _ = bins;
+        let redis = RedisServer::start_persistent().expect("a test redis-server");
+        let url = redis.url();
+        let prefix = unique_prefix();
+        let dir = std::env::temp_dir().join(format!("cnit-cluster-{prefix}"));
+        std::fs::create_dir_all(&dir).expect("creating the log dir");
+        let bus = RedisBus::connect(&url, RedisBusConfig::default())
+            .await
+            .expect("connecting to the test redis");
+        Cluster {
+            redis,
+            url,
+            keys: Keys::new(prefix),
+            bus,
+            config,
+            dir,
+            engines: Vec::new(),
+            economies: Vec::new(),
+            gateways: Vec::new(),
+            matches: Vec::new(),
+        }
+    }
+
+    /// A started cluster: `engines` engines, `economies` economies, `gateways` gateways,
+    /// each answering its health check.
+    pub async fn start(config: ClusterConfig, engines: usize, economies: usize, gateways: usize) -> Cluster {
+        let mut c = Cluster::new(config).await;
+        for i in 0..engines {
+            c.add_engine(&format!("engine-{}", (b'a' + i as u8) as char));
+        }
+        for i in 0..economies {
+            c.add_economy(&format!("economy-{}", (b'a' + i as u8) as char));
+        }
+        for i in 0..gateways {
+            c.add_gateway(&format!("gateway-{}", (b'a' + i as u8) as char));
+        }
+        c.wait_healthy().await;
+        c
+    }
+
+    fn common_args(&self, name: &str, capacity: usize) -> Vec<String> {
+        vec![
+            "--redis-url".into(),
+            self.url.clone(),
+            "--prefix".into(),
+            self.keys.prefix().to_string(),
+            "--capacity".into(),
+            capacity.to_string(),
+            "--lease-idle-ms".into(),
+            self.config.lease_idle.as_millis().to_string(),
+            "--consumer".into(),
+            name.to_string(),
+        ]
+    }
+
+    pub fn add_engine(&mut self, name: &str) {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let mut args = self.common_args(name, self.config.engine_capacity);
+        args.extend(["--ops-addr".into(), addr.to_string()]);
+        if self.config.unpaced {
+            args.push("--unpaced".into());
+        }
+        let s = Service::spawn(Kind::Engine, name, &bins().engine, args, addr, &self.dir);
+        self.engines.push(s);
+    }
+
+    pub fn add_economy(&mut self, name: &str) {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let mut args = self.common_args(name, self.config.economy_capacity);
+        args.extend(["--ops-addr".into(), addr.to_string()]);
+        let s = Service::spawn(Kind::Economy, name, &bins().economy, args, addr, &self.dir);
+        self.economies.push(s);
+    }
+
+    pub fn add_gateway(&mut self, name: &str) {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let args = vec![
+            "--listen".into(),
+            addr.to_string(),
+            "--redis-url".into(),
+            self.url.clone(),
+            "--prefix".into(),
+            self.keys.prefix().to_string(),
+            "--token-secret".into(),
+            TOKEN_SECRET.into(),
+        ];
+        let s = Service::spawn(Kind::Gateway, name, &bins().gateway, args, addr, &self.dir);
+        self.gateways.push(s);
+    }
+
+    /// Every service process, for sampling.
+    pub fn services(&self) -> impl Iterator<Item = &Service> {
+        self.engines
+            .iter()
+            .chain(&self.economies)
+            .chain(&self.gateways)
+    }
+
+    /// Waits (at most 30 s) until every running service answers `/health`.
+    pub async fn wait_healthy(&mut self) {
+        for s in self
+            .engines
+            .iter_mut()
+            .chain(self.economies.iter_mut())
+            .chain(self.gateways.iter_mut())
+        {
+            let addr = s.addr;
+            let ok = wait_until(Duration::from_secs(30), Duration::from_millis(50), || async move {
+                matches!(http_get(addr, "/health").await, Some((200, _)))
+            })
+            .await;
+            if !ok {
+                let running = s.is_running();
+                panic!(
+                    "{} did not answer /health within 30 s (running: {running}); log:\n{}",
+                    s.name,
+                    s.log_tail(30)
+                );
+            }
+        }
+    }
+
+    /// Appends a `MatchCreated` for an AI-vs-AI match on a `size`×`size` map.
+    pub async fn create_ai_match(&mut self, name: &str, seed: u64, size: u16) -> MatchId {
+        self.create_match(
+            name,
+            seed,
+            size,
+            vec![
+                PlayerKind::Ai(Difficulty::Hard),
+                PlayerKind::Ai(Difficulty::Normal),
+            ],
+        )
+        .await
+    }
+
+    /// Appends a `MatchCreated` with these player kinds (ids 0..).
+    pub async fn create_match(&mut self, name: &str, seed: u64, size: u16, kinds: Vec<PlayerKind>) -> MatchId {
+        let m = MatchId::new(name).expect("a valid match id");
+        let setup = match_setup(&m, seed, size, kinds);
+        let env = Envelope::new(m.clone(), Source::System, MatchEvent::MatchCreated(setup));
+        self.bus
+            .append(&self.keys.matches(), IdSpec::Auto, &encode(&env).unwrap(), None)
+            .await
+            .expect("appending MatchCreated");
+        self.matches.push(m.clone());
+        m
+    }
+
+    /// Committed ticks of a match.
+    pub async fn ticks(&self, m: &MatchId) -> u64 {
+        self.bus.len(&self.keys.tick(m)).await.unwrap_or(0)
+    }
+
+    /// Waits until every match has at least `n` ticks; panics with logs after `timeout`.
+    pub async fn wait_ticks(&self, matches: &[MatchId], n: u64, timeout: Duration) {
+        let ok = wait_until(timeout, Duration::from_millis(100), || async {
+            for m in matches {
+                if self.ticks(m).await < n {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+        if !ok {
+            let mut counts = Vec::new();
+            for m in matches {
+                counts.push(format!("{m}: {}", self.ticks(m).await));
+            }
+            panic!(
+                "not every match reached {n} ticks within {timeout:?}: {}\n{}",
+                counts.join(", "),
+                self.logs(20)
+            );
+        }
+    }
+
+    /// Waits until the economy has committed at least `n` steps of every match.
+    pub async fn wait_steps(&self, matches: &[MatchId], n: u64, timeout: Duration) {
+        let ok = wait_until(timeout, Duration::from_millis(100), || async {
+            for m in matches {
+                if self.bus.len(&self.keys.eco(m)).await.unwrap_or(0) < n {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+        assert!(ok, "economy steps stayed below {n} for {timeout:?}\n{}", self.logs(20));
+    }
+
+    /// The consumer each match's lease is pending for in `group` (`engine`/`economy`).
+    pub async fn owners(&self, group: &str) -> BTreeMap<MatchId, String> {
+        let matches = self.match_leases().await;
+        let mut out = BTreeMap::new();
+        if let Ok(pending) = self.bus.pending(&self.keys.matches(), group, 100_000).await {
+            for p in pending {
+                if let Some(m) = matches.get(&p.id) {
+                    out.insert(m.clone(), p.consumer);
+                }
+            }
+        }
+        out
+    }
+
+    /// Lease id → match, from the matches stream.
+    pub async fn match_leases(&self) -> BTreeMap<StreamId, MatchId> {
+        let entries = self
+            .bus
+            .range(&self.keys.matches(), StreamId::ZERO, StreamId::MAX, 100_000)
+            .await
+            .unwrap_or_default();
+        entries
+            .into_iter()
+            .filter_map(|e| match decode::<MatchEvent>(&e.payload).ok()?.body {
+                MatchEvent::MatchCreated(c) => Some((e.id, c.match_id)),
+                MatchEvent::MatchEnded(_) => None,
+            })
+            .collect()
+    }
+
+    /// Matches that have a `MatchEnded` entry.
+    pub async fn ended(&self) -> BTreeSet<MatchId> {
+        let entries = self
+            .bus
+            .range(&self.keys.matches(), StreamId::ZERO, StreamId::MAX, 100_000)
+            .await
+            .unwrap_or_default();
+        entries
+            .into_iter()
+            .filter_map(|e| match decode::<MatchEvent>(&e.payload).ok()?.body {
+                MatchEvent::MatchEnded(x) => Some(x.match_id),
+                MatchEvent::MatchCreated(_) => None,
+            })
+            .collect()
+    }
+
+    /// The last lines of every service log, for failure messages.
+    pub fn logs(&self, lines: usize) -> String {
+        let mut out = String::new();
+        for s in self.services() {
+            out.push_str(&format!("--- {} ---\n{}\n", s.name, s.log_tail(lines)));
+        }
+        out
+    }
+
+    /// Stops every service gracefully: economies first (so no new command appears),
+    /// then, after the engines have had `drain` to apply what is left, engines and
+    /// gateways. Returns the names of services that did not exit cleanly.
+    pub async fn stop_all(&mut self, drain: Duration) -> Vec<String> {
+        let mut unclean = Vec::new();
+        for s in &mut self.economies {
+            if s.is_running() && !s.terminate(Duration::from_secs(15)) {
+                unclean.push(s.name.clone());
+            }
+        }
+        tokio::time::sleep(drain).await;
+        for s in self.engines.iter_mut().chain(self.gateways.iter_mut()) {
+            if s.is_running() && !s.terminate(Duration::from_secs(15)) {
+                unclean.push(s.name.clone());
+            }
+        }
+        unclean
+    }
+
+    /// `replay-tool verify` of a match in this cluster's Redis.
+    pub fn verify(&self, m: &MatchId) -> Verified {
+        let out = Command::new(&bins().replay_tool)
+            .args(["--redis-url", &self.url, "--prefix", self.keys.prefix()])
+            .args(["verify", "--match", m.as_str(), "--json"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("running replay-tool verify");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        let checked = |s: &str| json[s]["ticks_checked"].as_u64().unwrap_or(0);
+        Verified {
+            ok: out.status.success(),
+            engine_ticks: checked("engine"),
+            economy_ticks: checked("economy"),
+            output: format!("{text}\n{}", String::from_utf8_lossy(&out.stderr)),
+        }
+    }
+
+    /// Audits a match's log: see [`Audit`].
+    pub async fn audit(&self, m: &MatchId) -> Audit {
+        audit(&self.bus, &self.keys, m).await
+    }
+
+    /// Appends a command envelope to a match's cmd stream.
+    pub async fn append_command(&self, env: &Envelope<events::Command>) -> StreamId {
+        self.bus
+            .append(&self.keys.cmd(&env.match_id), IdSpec::Auto, &encode(env).unwrap(), None)
+            .await
+            .expect("appending a command")
+    }
+
+    /// Appends raw bytes to a match's cmd stream, as a foreign producer would.
+    pub async fn append_raw(&self, m: &MatchId, bytes: &[u8]) -> StreamId {
+        self.bus
+            .append(&self.keys.cmd(m), IdSpec::Auto, bytes, None)
+            .await
+            .expect("appending raw bytes")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Services go before Redis (fields drop in declaration order otherwise).
+        self.engines.clear();
+        self.economies.clear();
+        self.gateways.clear();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("service logs kept in {}", self.dir.display());
+        }
+    }
+}
+
+/// The result of `replay-tool verify`.
+#[derive(Debug)]
+pub struct Verified {
+    pub ok: bool,
+    pub engine_ticks: u64,
+    pub economy_ticks: u64,
+    pub output: String,
+}
+
+/// A match setup: 20 Hz, players `0..` of the given kinds.
+pub fn match_setup(m: &MatchId, seed: u64, size: u16, kinds: Vec<PlayerKind>) -> MatchCreated {
+    MatchCreated {
+        match_id: m.clone(),
+        seed,
+        map: MapSpec { size, seed },
+        players: kinds
+            .into_iter()
+            .enumerate()
+            .map(|(i, kind)| PlayerSlot {
+                id: PlayerId(i as u8),
+                name: format!("p{i}"),
+                kind,
+            })
+            .collect(),
+        tick_hz: 20,
+    }
+}
+
+/// What a match's log says about delivery guarantees.
+#[derive(Debug, Default, Clone)]
+pub struct Audit {
+    /// Tick entries.
+    pub ticks: u64,
+    /// Tick entries whose id is not `for_tick(position)` or whose body names another tick
+    /// (a gap or a double commit).
+    pub tick_id_errors: u64,
+    /// Economy steps, and those out of place.
+    pub steps: u64,
+    pub step_id_errors: u64,
+    /// Command entries in the stream.
+    pub commands: u64,
+    /// Unit and economy-only commands listed in some tick's applied list.
+    pub applied: u64,
+    /// Production commands consumed by some economy step.
+    pub production_consumed: u64,
+    /// Production commands after the economy's last consumed one (appended after its
+    /// last step: the tail a stopped economy leaves, not a loss).
+    pub production_tail: u64,
+    /// Unit orders appended after the match's final tick (not lost: the match was over).
+    pub after_end: u64,
+    /// Command entries that did not decode (or named another match): dead letters.
+    pub undecodable: u64,
+    /// Of those, how many have a dead letter in the DLQ.
+    pub dead_lettered: u64,
+    /// Dead letters for this match's cmd stream, counting repeats.
+    pub dlq_entries: u64,
+    /// Commands applied or consumed by two ticks/steps.
+    pub duplicates: Vec<String>,
+    /// Commands neither applied, consumed, nor dead-lettered (and not in the tail).
+    pub lost: Vec<String>,
+    /// Largest gap between consecutive tick commits (envelope send times), and the tick
+    /// that followed it.
+    pub max_tick_gap_ms: u64,
+    pub max_gap_tick: u64,
+    /// Send times of every tick commit (ms since the epoch), by tick.
+    pub tick_times: Vec<u64>,
+}
+
+impl Audit {
+    /// Nothing lost, nothing doubled, every tick and step once and in place.
+    pub fn clean(&self) -> bool {
+        self.tick_id_errors == 0
+            && self.step_id_errors == 0
+            && self.duplicates.is_empty()
+            && self.lost.is_empty()
+            && self.dead_lettered == self.undecodable
+    }
+
+    /// The gaps between consecutive tick commits longer than `min_ms`: `(tick, gap)`.
+    pub fn gaps_over(&self, min_ms: u64) -> Vec<(u64, u64)> {
+        self.tick_times
+            .windows(2)
+            .enumerate()
+            .filter_map(|(i, w)| {
+                let gap = w[1].saturating_sub(w[0]);
+                (gap > min_ms).then_some((i as u64 + 1, gap))
+            })
+            .collect()
+    }
+}
+
+const READ_ALL: usize = 10_000_000;
+
+/// Audits a match: ticks and economy steps are contiguous (`for_tick(n)` at position n),
+/// every decodable command of the match is applied by exactly one tick (unit and
+/// economy-only orders) or consumed by exactly one economy step (production), every
+/// undecodable one is in the DLQ.
+pub async fn audit<B: Bus>(bus: &B, keys: &Keys, m: &MatchId) -> Audit {
+    let mut a = Audit::default();
+    let ticks = bus
+        .range(&keys.tick(m), StreamId::ZERO, StreamId::MAX, READ_ALL)
+        .await
+        .expect("reading ticks");
+    let mut applied: BTreeMap<String, u32> = BTreeMap::new();
+    let mut last_ms = None;
+    for (n, e) in ticks.iter().enumerate() {
+        a.ticks += 1;
+        let Ok(env) = decode::<TickCommitted>(&e.payload) else {
+            a.tick_id_errors += 1;
+            continue;
+        };
+        if e.id != StreamId::for_tick(n as u64) || env.body.tick != n as u64 {
+            a.tick_id_errors += 1;
+        }
+        for c in &env.body.applied {
+            *applied.entry(c.stream_id.clone()).or_default() += 1;
+        }
+        a.tick_times.push(env.sent_ms);
+        if let Some(prev) = last_ms {
+            let gap = env.sent_ms.saturating_sub(prev);
+            if gap > a.max_tick_gap_ms {
+                a.max_tick_gap_ms = gap;
+                a.max_gap_tick = n as u64;
+            }
+        }
+        last_ms = Some(env.sent_ms);
+    }
+    let steps = bus
+        .range(&keys.eco(m), StreamId::ZERO, StreamId::MAX, READ_ALL)
+        .await
+        .expect("reading steps");
+    let mut consumed: BTreeMap<String, u32> = BTreeMap::new();
+    for (n, e) in steps.iter().enumerate() {
+        a.steps += 1;
+        let Ok(env) = decode::<EconomyStepCommitted>(&e.payload) else {
+            a.step_id_errors += 1;
+            continue;
+        };
+        if e.id != StreamId::for_tick(n as u64) || env.body.tick != n as u64 {
+            a.step_id_errors += 1;
+        }
+        for c in env.body.consumed.iter().skip(1) {
+            *consumed.entry(c.clone()).or_default() += 1;
+        }
+    }
+    let dlq = bus
+        .range(&keys.dlq(), StreamId::ZERO, StreamId::MAX, READ_ALL)
+        .await
+        .unwrap_or_default();
+    let cmd_key = keys.cmd(m);
+    let mut dead: BTreeSet<String> = BTreeSet::new();
+    for e in &dlq {
+        if let Some(l) = decode_dead_letter(&e.payload) {
+            if l.source_stream == cmd_key {
+                a.dlq_entries += 1;
+                dead.insert(l.entry_id);
+            }
+        }
+    }
+    let cmds = bus
+        .range(&cmd_key, StreamId::ZERO, StreamId::MAX, READ_ALL)
+        .await
+        .expect("reading commands");
+    let ended = ticks.last().and_then(|e| decode::<TickCommitted>(&e.payload).ok()).is_some_and(|t| {
+        t.body
+            .events
+            .iter()
+            .any(|ev| matches!(ev, events::GameEvent::MatchWon { .. }))
+    });
+    let last_applied = cmds
+        .iter()
+        .filter(|e| applied.contains_key(&e.id.to_string()))
+        .map(|e| e.id)
+        .max()
+        .unwrap_or(StreamId::ZERO);
+    let last_consumed_production = cmds
+        .iter()
+        .filter(|e| consumed.contains_key(&e.id.to_string()))
+        .map(|e| e.id)
+        .max()
+        .unwrap_or(StreamId::ZERO);
+    for e in &cmds {
+        a.commands += 1;
+        let id = e.id.to_string();
+        match decode::<events::Command>(&e.payload) {
+            Ok(env) if env.match_id == *m => {
+                if env.body.is_production() {
+                    match consumed.get(&id) {
+                        Some(1) => a.production_consumed += 1,
+                        Some(_) => a.duplicates.push(id),
+                        None if e.id > last_consumed_production => a.production_tail += 1,
+                        None => a.lost.push(format!("{id} ({})", env.body.name())),
+                    }
+                } else {
+                    match applied.get(&id) {
+                        Some(1) => a.applied += 1,
+                        Some(_) => a.duplicates.push(id),
+                        None if ended && e.id > last_applied => a.after_end += 1,
+                        None => a.lost.push(format!("{id} ({})", env.body.name())),
+                    }
+                }
+            }
+            _ => {
+                a.undecodable += 1;
+                if dead.contains(&id) {
+                    a.dead_lettered += 1;
+                } else {
+                    a.lost.push(format!("{id} (undecodable, not in the DLQ)"));
+                }
+            }
+        }
+    }
+    a
+}
+
+/// Least-squares slope of `(seconds, KiB)` samples, in KiB per 10 minutes.
+pub fn growth_kib_per_10min(samples: &[(f64, u64)]) -> f64 {
+    if samples.len() < 2 {
+        return 0.0;
+    }
+    let n = samples.len() as f64;
+    let mx = samples.iter().map(|s| s.0).sum::<f64>() / n;
+    let my = samples.iter().map(|s| s.1 as f64).sum::<f64>() / n;
+    let num: f64 = samples.iter().map(|s| (s.0 - mx) * (s.1 as f64 - my)).sum();
+    let den: f64 = samples.iter().map(|s| (s.0 - mx) * (s.0 - mx)).sum();
+    if den == 0.0 {
+        return 0.0;
+    }
+    num / den * 600.0
+}
