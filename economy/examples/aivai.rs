@@ -41,6 +41,7 @@ fn main() {
     let mut rejected = std::collections::BTreeMap::<String, u32>::new();
     let mut kills = [0u32; 2];
     let mut income = [0u32; 2];
+    let mut last_pos = std::collections::BTreeMap::new();
     for t in 0..max {
         let r = s.step();
         for e in &r.committed.events {
@@ -86,6 +87,29 @@ fn main() {
                     }
                 }
             }
+        }
+        if t % 100 == 0 {
+            let st = s.sim.state_mut();
+            let mut now = std::collections::BTreeMap::new();
+            for (id, e) in st.index.clone() {
+                let mut q = st
+                    .world
+                    .query_one::<(&engine::sim::state::Body, &engine::sim::state::Mobile)>(e);
+                if let Ok((b, m)) = q.get() {
+                    if m.dest.is_some() {
+                        now.insert(id, b.pos);
+                    }
+                }
+            }
+            let frozen: Vec<_> = now
+                .iter()
+                .filter(|(id, p)| last_pos.get(*id) == Some(*p))
+                .map(|(id, p)| (*id, p.cell()))
+                .collect();
+            if !frozen.is_empty() && std::env::var("FROZEN").is_ok() {
+                println!("  t={} frozen with a destination: {frozen:?}", t / 20);
+            }
+            last_pos = now;
         }
         if t % 1200 == 0 {
             let mut line = format!("t={}s", t / 20);
@@ -176,4 +200,7 @@ fn main() {
         }
     }
     println!("no winner; rejected: {rejected:?}");
+    for p in s.eco.players() {
+        println!("P{} buildings {:?}", p.id.0, p.buildings);
+    }
 }

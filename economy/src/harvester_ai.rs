@@ -25,6 +25,15 @@ const THREAT_MEMORY_S: u64 = 60;
 const THREAT_RADIUS_CELLS: u16 = 8;
 /// A fleeing harvester runs for this long before it is sent harvesting again.
 const FLEE_S: u64 = 8;
+/// A harvester that reports nothing (full, unloading, idle) for this long while it
+/// should be busy is assumed jammed (e.g. head-on against another unit in a lane): it is
+/// nudged aside, then re-ordered (to another field if it was harvesting).
+const WATCHDOG_S: u64 = 60;
+/// How far (cells) and how long a nudge goes before the harvester is re-ordered.
+const NUDGE_CELLS: i32 = 3;
+const NUDGE_S: u64 = 4;
+/// The field a jammed harvester was bound for has its score divided by this once.
+const AVOID_DIVISOR: u64 = 8;
 /// Fixed-point scale of field scores.
 const SCORE_SCALE: u64 = 10_000;
 
@@ -43,6 +52,12 @@ pub enum Task {
         until: u64,
         field: Option<FieldId>,
     },
+    /// Moved aside by the watchdog; `returning` says what to resume.
+    Nudged {
+        until: u64,
+        field: Option<FieldId>,
+        returning: bool,
+    },
 }
 
 impl Task {
@@ -50,7 +65,9 @@ impl Task {
         match self {
             Task::Idle => None,
             Task::Harvesting { field } => Some(field),
-            Task::Returning { field } | Task::Fleeing { field, .. } => field,
+            Task::Returning { field }
+            | Task::Fleeing { field, .. }
+            | Task::Nudged { field, .. } => field,
         }
     }
 }
@@ -62,6 +79,10 @@ pub struct Harvester {
     /// Last known cell (spawn or idle report).
     pub at: Cell,
     pub task: Task,
+    /// Tick of its last report or order.
+    pub since: u64,
+    /// A field to avoid on the next choice (the watchdog's nudge).
+    pub avoid: Option<FieldId>,
 }
 
 /// Harvester AI state: part of the hashed economy state.
@@ -72,6 +93,8 @@ pub struct HarvesterAi {
     threats: BTreeMap<(PlayerId, FieldId), u64>,
     /// Harvesters to (re)order at the end of this step.
     pending: BTreeSet<UnitId>,
+    /// The tick being folded.
+    now: u64,
 }
 
 /// What the harvester AI reads from the rest of the economy when it decides.
@@ -84,11 +107,38 @@ pub struct World<'a> {
     pub buildings: &'a [(PlayerId, BuildingKind, Cell)],
 }
 
+/// A cell a few cells from `at` in a direction that varies with the unit and the time,
+/// so two jammed harvesters are pushed different ways.
+fn nudge(at: Cell, id: UnitId, tick: u64, size: u16) -> Cell {
+    const DIRS: [(i32, i32); 8] = [
+        (1, 0),
+        (1, 1),
+        (0, 1),
+        (-1, 1),
+        (-1, 0),
+        (-1, -1),
+        (0, -1),
+        (1, -1),
+    ];
+    let k = (u64::from(id.0).wrapping_mul(5) + tick / 7) % 8;
+    let (dx, dy) = DIRS[k as usize];
+    let n = i32::from(size.max(1)) - 1;
+    Cell::new(
+        (i32::from(at.x) + dx * NUDGE_CELLS).clamp(0, n) as u16,
+        (i32::from(at.y) + dy * NUDGE_CELLS).clamp(0, n) as u16,
+    )
+}
+
 fn seconds(rules: &Rules, s: u64) -> u64 {
     s * u64::from(rules.tick_hz)
 }
 
 impl HarvesterAi {
+    /// Starts folding a tick.
+    pub fn begin(&mut self, tick: u64) {
+        self.now = tick;
+    }
+
     pub fn spawned(&mut self, id: UnitId, owner: PlayerId, at: Cell) {
         self.units.insert(
             id,
@@ -96,9 +146,18 @@ impl HarvesterAi {
                 owner,
                 at,
                 task: Task::Idle,
+                since: self.now,
+                avoid: None,
             },
         );
         self.pending.insert(id);
+    }
+
+    /// The harvester is making progress (it unloaded a bail).
+    pub fn progressed(&mut self, id: UnitId) {
+        if let Some(h) = self.units.get_mut(&id) {
+            h.since = self.now;
+        }
     }
 
     /// The engine reports the harvester idle: after unloading, or when its field ran
@@ -111,15 +170,19 @@ impl HarvesterAi {
         is_dry: impl Fn(FieldId) -> bool,
         out: &mut Vec<Command>,
     ) {
+        let now = self.now;
         let h = self.units.entry(id).or_insert(Harvester {
             owner,
             at,
             task: Task::Idle,
+            since: now,
+            avoid: None,
         });
         h.at = at;
+        h.since = now;
         match h.task {
             // A fleeing harvester stays away until its time is up.
-            Task::Fleeing { .. } => {}
+            Task::Fleeing { .. } | Task::Nudged { .. } => {}
             Task::Harvesting { field } if is_dry(field) => {
                 h.task = Task::Returning { field: None };
                 self.pending.remove(&id);
@@ -142,6 +205,7 @@ impl HarvesterAi {
     /// Full: back to the nearest own refinery (the engine picks it).
     pub fn full(&mut self, id: UnitId, out: &mut Vec<Command>) {
         if let Some(h) = self.units.get_mut(&id) {
+            h.since = self.now;
             h.task = Task::Returning {
                 field: h.task.field(),
             };
@@ -198,16 +262,53 @@ impl HarvesterAi {
         }
     }
 
-    /// Forgets threats that expired and queues fleeing harvesters whose time is up.
-    pub fn tick(&mut self, tick: u64) {
+    /// Forgets threats that expired, queues fleeing harvesters whose time is up, and
+    /// nudges harvesters that went quiet for too long, then re-orders them.
+    pub fn tick(&mut self, rules: &Rules, size: u16, out: &mut Vec<Command>) {
+        let tick = self.now;
+        let watchdog = seconds(rules, WATCHDOG_S);
         self.threats.retain(|_, until| *until > tick);
+        let mut returning = Vec::new();
         for (id, h) in self.units.iter_mut() {
-            if let Task::Fleeing { until, .. } = h.task {
-                if until <= tick {
+            match h.task {
+                Task::Fleeing { until, .. } if until <= tick => {
                     h.task = Task::Idle;
                     self.pending.insert(*id);
                 }
+                Task::Nudged {
+                    until,
+                    field,
+                    returning: back,
+                } if until <= tick => {
+                    h.since = tick;
+                    if back {
+                        h.task = Task::Returning { field };
+                        returning.push(*id);
+                    } else {
+                        h.task = Task::Idle;
+                        h.avoid = field;
+                        self.pending.insert(*id);
+                    }
+                }
+                Task::Harvesting { .. } | Task::Returning { .. } if tick >= h.since + watchdog => {
+                    h.since = tick;
+                    h.task = Task::Nudged {
+                        until: tick + seconds(rules, NUDGE_S),
+                        field: h.task.field(),
+                        returning: matches!(h.task, Task::Returning { .. }),
+                    };
+                    out.push(Command::MoveUnits(MoveUnits {
+                        units: vec![*id],
+                        to: nudge(h.at, *id, tick, size),
+                    }));
+                }
+                _ => {}
             }
+        }
+        if !returning.is_empty() {
+            out.push(Command::ReturnToRefinery(ReturnToRefinery {
+                units: returning,
+            }));
         }
     }
 
@@ -219,7 +320,12 @@ impl HarvesterAi {
             let Some(h) = self.units.get(&id).copied() else {
                 continue;
             };
-            match self.choose(world, id, &h) {
+            let choice = self.choose(world, id, &h);
+            if let Some(u) = self.units.get_mut(&id) {
+                u.avoid = None;
+                u.since = world.tick;
+            }
+            match choice {
                 Some((field, at)) => {
                     if let Some(u) = self.units.get_mut(&id) {
                         u.task = Task::Harvesting { field };
@@ -268,6 +374,9 @@ impl HarvesterAi {
             score /= 1 + CONGESTION_DIVISOR_STEP * others;
             if threatened {
                 score /= THREAT_DIVISOR;
+            }
+            if h.avoid == Some(fid) {
+                score /= AVOID_DIVISOR;
             }
             if best.is_none_or(|(s, _)| score > s) {
                 best = Some((score, fid));
@@ -339,7 +448,8 @@ mod tests {
         out.clear();
         ai.attacked(&r, UnitId(1), 6, Some(Cell::new(5, 5)), &mut out);
         assert!(out.is_empty(), "no second flight while fleeing");
-        ai.tick(5 + seconds(&r, FLEE_S));
+        ai.begin(5 + seconds(&r, FLEE_S));
+        ai.tick(&r, 64, &mut Vec::new());
         out.clear();
         let mut w = World {
             rules: &r,

@@ -274,6 +274,7 @@ impl Economy {
             .map(|(p, l)| (*p, l.credits))
             .collect();
         let mut dry_fields = BTreeSet::new();
+        self.state.harvesters.begin(tick.tick);
 
         for e in &tick.events {
             self.fold(tick.tick, e, &mut out, &mut dry_fields);
@@ -286,7 +287,9 @@ impl Economy {
         }
         self.update_power(&mut out);
         self.produce(tick.tick, &mut out);
-        self.state.harvesters.tick(tick.tick);
+        self.state
+            .harvesters
+            .tick(&self.rules, self.geo.size(), &mut out.commands);
         self.order_harvesters(tick.tick, &mut out);
 
         for (p, l) in &self.state.players {
@@ -401,10 +404,16 @@ impl Economy {
                     }
                 }
             }
-            GameEvent::HarvesterUnloaded { owner, credits, .. } => {
+            GameEvent::HarvesterUnloaded {
+                unit,
+                owner,
+                credits,
+                ..
+            } => {
                 if let Some(l) = self.state.players.get_mut(owner) {
                     l.credits = l.credits.saturating_add(u64::from(*credits));
                 }
+                self.state.harvesters.progressed(*unit);
             }
             GameEvent::HarvesterFull { unit, .. } => {
                 self.state.harvesters.full(*unit, &mut out.commands)

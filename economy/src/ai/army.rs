@@ -19,6 +19,8 @@ const CLOSE_CELLS: i32 = 8;
 /// A wave this close (cells) to an enemy start and seeing no building there marks it
 /// as scouted.
 const SCOUTED_CELLS: i32 = 5;
+/// A search goal not reached within this many seconds is given up.
+const SEARCH_GOAL_S: u64 = 60;
 /// Home units gather this many cells from the yard towards the enemy.
 const RALLY_CELLS: i32 = 6;
 
@@ -227,14 +229,20 @@ impl Ai {
         let goal = match self.enemy_start(here) {
             Some(s) => s,
             None => {
-                // Everything scouted and nothing known: search at random.
-                let n = u64::from(self.size());
+                // Everything scouted and nothing known: sweep the part of the map seen
+                // longest ago.
                 let reached = self
                     .wave_goal
                     .is_none_or(|g| dist2(g.center(), centre) <= cells2(SCOUTED_CELLS));
-                if reached {
-                    let c = self.random_passable(n);
-                    self.wave_goal = Some(c);
+                let hz = u64::from(self.rules.tick_hz.max(1));
+                let stale = tick >= self.goal_since + SEARCH_GOAL_S * hz;
+                if reached || stale {
+                    if let (Some(g), true) = (self.wave_goal, stale) {
+                        // Could not get there: count it as seen so the sweep moves on.
+                        self.mark_cell_seen(g, tick);
+                    }
+                    self.wave_goal = self.stalest_sector(here);
+                    self.goal_since = tick;
                 }
                 self.wave_goal.unwrap_or(here)
             }
@@ -242,16 +250,64 @@ impl Ai {
         out.push(Command::AttackMove(AttackMove { units, to: goal }));
     }
 
-    fn random_passable(&mut self, n: u64) -> Cell {
-        for _ in 0..32 {
-            let c = Cell::new(self.rng.below(n) as u16, self.rng.below(n) as u16);
-            if self.map.as_ref().is_none_or(|m| m.is_passable(c)) {
-                return c;
+    /// Marks the sectors the own entities stand in as seen now.
+    pub(super) fn mark_seen(&mut self, tick: u64) {
+        let n = self.sectors_per_side();
+        if self.seen.len() != n * n {
+            self.seen = vec![0; n * n];
+        }
+        for s in self.know.own.values() {
+            let c = s.pos.cell();
+            let (x, y) = (usize::from(c.x) / SECTOR, usize::from(c.y) / SECTOR);
+            if x < n && y < n {
+                self.seen[y * n + x] = tick + 1;
             }
         }
-        Cell::new((n / 2) as u16, (n / 2) as u16)
+    }
+
+    fn mark_cell_seen(&mut self, c: Cell, tick: u64) {
+        let n = self.sectors_per_side();
+        let i = usize::from(c.y) / SECTOR * n + usize::from(c.x) / SECTOR;
+        if let Some(s) = self.seen.get_mut(i) {
+            *s = tick + 1;
+        }
+    }
+
+    fn sectors_per_side(&self) -> usize {
+        usize::from(self.size()).div_ceil(SECTOR)
+    }
+
+    /// A passable cell in the sector seen longest ago (nearest to `from` among equals).
+    fn stalest_sector(&self, from: Cell) -> Option<Cell> {
+        let n = self.sectors_per_side();
+        let size = self.size();
+        let mut best: Option<(u64, u32, Cell)> = None;
+        for (i, seen) in self.seen.iter().enumerate() {
+            let (sx, sy) = ((i % n) * SECTOR, (i / n) * SECTOR);
+            let cell = (0..SECTOR * SECTOR)
+                .map(|k| {
+                    // From the sector's centre outwards, roughly.
+                    let (dx, dy) = (
+                        (k + SECTOR / 2) % SECTOR,
+                        (k / SECTOR + SECTOR / 2) % SECTOR,
+                    );
+                    Cell::new((sx + dx) as u16, (sy + dy) as u16)
+                })
+                .find(|c| {
+                    c.x < size && c.y < size && self.map.as_ref().is_none_or(|m| m.is_passable(*c))
+                });
+            let Some(cell) = cell else { continue };
+            let key = (*seen, crate::fields::octile(cell, from), cell);
+            if best.is_none_or(|b| key < b) {
+                best = Some(key);
+            }
+        }
+        best.map(|(_, _, c)| c)
     }
 }
+
+/// Side of the exploration sectors, in cells.
+const SECTOR: usize = 8;
 
 /// `cells` cells from `from` towards `to`, on the map.
 fn step_toward(from: Cell, to: Cell, cells: i32, size: u16) -> Cell {

@@ -168,12 +168,17 @@ impl Ai {
         wants_building: bool,
         out: &mut Vec<Command>,
     ) {
-        let reserve = if wants_building {
+        let building = wants_building
+            || ledger
+                .queue(QueueKind::Buildings)
+                .is_some_and(|j| !j.is_ready());
+        let reserve = if building {
             u64::from(self.profile.building_reserve)
         } else {
             0
         };
-        let spendable = ledger.credits > reserve;
+        let army = self.know.army().count() as u32;
+        let spendable = ledger.credits > reserve && army < self.profile.max_army;
         if ledger.owns(BuildingKind::WarFactory) && ledger.queue(QueueKind::Vehicles).is_none() {
             let harvesters = self.know.own_units(UnitKind::Harvester).count() as u32;
             let refineries = ledger.count(BuildingKind::Refinery);

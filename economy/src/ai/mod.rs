@@ -66,12 +66,16 @@ pub struct Ai {
     waves_sent: u32,
     last_wave_order: u64,
     wave_goal: Option<Cell>,
+    /// Tick the current search goal was chosen.
+    goal_since: u64,
     /// The start position of this player (found from its first base).
     own_start: Option<Cell>,
     /// Enemy start positions found empty.
     scouted: BTreeSet<Cell>,
     defending: Option<Cell>,
     last_defend_order: u64,
+    /// Per exploration sector: 1 + the last tick an own entity stood in it (0: never).
+    seen: Vec<u64>,
     last_rally: u64,
 }
 
@@ -93,10 +97,12 @@ impl Ai {
             waves_sent: 0,
             last_wave_order: 0,
             wave_goal: None,
+            goal_since: 0,
             own_start: None,
             scouted: BTreeSet::new(),
             defending: None,
             last_defend_order: 0,
+            seen: Vec::new(),
             last_rally: 0,
         }
     }
@@ -147,6 +153,7 @@ impl Ai {
         }
         self.next_think = tick + u64::from(self.rules.ticks(self.profile.think_ms).max(1));
         self.know.prune_ghosts(&self.rules);
+        self.mark_seen(tick);
         let mut out = Vec::new();
         self.place_ready(tick, ledger, &mut out);
         let wants_building = self.queue_building(ledger, &mut out);

@@ -28,8 +28,11 @@ pub struct Profile {
     pub all_in_s: u32,
     /// Enemies within this many cells of a building count as an attack on the base.
     pub defend_radius: u16,
-    /// Credits kept back from army production while the base still wants a building.
+    /// Credits kept back from army production while a building is in production: the
+    /// base (refineries, factories) comes first.
     pub building_reserve: u32,
+    /// Combat units the AI keeps at most (an easy AI stops building at this size).
+    pub max_army: u32,
 }
 
 use BuildingKind::*;
@@ -54,6 +57,7 @@ const EASY: Profile = Profile {
     all_in_s: 1500,
     defend_radius: 8,
     building_reserve: 0,
+    max_army: 10,
 };
 
 const NORMAL: Profile = Profile {
@@ -78,6 +82,7 @@ const NORMAL: Profile = Profile {
     all_in_s: 1200,
     defend_radius: 10,
     building_reserve: 600,
+    max_army: 30,
 };
 
 const HARD: Profile = Profile {
@@ -97,14 +102,15 @@ const HARD: Profile = Profile {
     ],
     harvesters: 5,
     power_margin_pct: 30,
-    infantry: &[(Rifleman, 1), (RocketSoldier, 2)],
+    infantry: &[(RocketSoldier, 1)],
     vehicles: &[(MediumTank, 3), (LightTank, 1), (HeavyTank, 1)],
-    first_wave_s: 300,
-    wave_size: 10,
+    first_wave_s: 420,
+    wave_size: 12,
     wave_growth: 4,
     all_in_s: 900,
     defend_radius: 12,
     building_reserve: 800,
+    max_army: 80,
 };
 
 impl Profile {
