@@ -975,3 +975,53 @@ pub fn growth_kib_per_10min(samples: &[(f64, u64)]) -> f64 {
     }
     num / den * 600.0
 }
+
+/// Runs the cluster tests of one test binary one at a time (they share two cores and
+/// their timings are measured): hold the guard for the whole test.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Send times (ms since the epoch) of every economy step of a match, by tick.
+pub async fn step_times<B: Bus>(bus: &B, keys: &Keys, m: &MatchId) -> Vec<u64> {
+    bus.range(&keys.eco(m), StreamId::ZERO, StreamId::MAX, READ_ALL)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| decode::<EconomyStepCommitted>(&e.payload).ok())
+        .map(|env| env.sent_ms)
+        .collect()
+}
+
+/// The hand-over around `at_ms` in a series of commit times: the last commit before it,
+/// the first after it, and the gap between them (ms).
+pub fn gap_around(times: &[u64], at_ms: u64) -> Option<(u64, u64, u64)> {
+    let before = times.iter().copied().filter(|&t| t <= at_ms).max()?;
+    let after = times.iter().copied().filter(|&t| t > at_ms).min()?;
+    Some((before, after, after - before))
+}
+
+/// The longest gap between consecutive commits inside `[from_ms, to_ms]`.
+pub fn max_gap_within(times: &[u64], from_ms: u64, to_ms: u64) -> u64 {
+    let inside: Vec<u64> = times
+        .iter()
+        .copied()
+        .filter(|&t| t >= from_ms && t <= to_ms)
+        .collect();
+    inside
+        .windows(2)
+        .map(|w| w[1].saturating_sub(w[0]))
+        .max()
+        .unwrap_or(0)
+}
+
+/// A command a bot of player 0 could send: an empty Stop (the engine lists it as applied
+/// and rejects it, which is all the no-loss check needs).
+pub fn probe_command(m: &MatchId) -> Envelope<events::Command> {
+    Envelope::new(
+        m.clone(),
+        Source::Bot(PlayerId(0)),
+        events::Command::Stop(events::cmd::Stop { units: vec![] }),
+    )
+}
