@@ -26,7 +26,8 @@ async fn matches_spread_over_two_engines_and_every_match_verifies() {
     };
     let mut c = Cluster::start(config, 2, 2, 2).await;
     for i in 0..n {
-        c.create_ai_match(&format!("scale-{i}"), 100 + i as u64, 32).await;
+        c.create_ai_match(&format!("scale-{i}"), 100 + i as u64, 32)
+            .await;
     }
     let matches = c.matches.clone();
     let gateways: Vec<_> = c.gateways.iter().map(|g| g.addr).collect();
@@ -62,7 +63,8 @@ async fn matches_spread_over_two_engines_and_every_match_verifies() {
     for e in &c.engines {
         owned_metric.push((
             e.name.clone(),
-            e.metric("cnit_matches_owned", &["service=\"engine\""]).await,
+            e.metric("cnit_matches_owned", &["service=\"engine\""])
+                .await,
         ));
     }
     eprintln!("engine leases (XPENDING): {per_engine:?}; cnit_matches_owned: {owned_metric:?}");
@@ -71,7 +73,10 @@ async fn matches_spread_over_two_engines_and_every_match_verifies() {
     assert_eq!(per_engine.len(), 2, "matches spread over both engines");
     assert_eq!(economy_owners.len(), n, "every match has an economy");
     assert_eq!(per_economy.len(), 2, "matches spread over both economies");
-    assert!(owned_metric.iter().all(|(_, v)| *v > 0.0), "both engines report owned matches");
+    assert!(
+        owned_metric.iter().all(|(_, v)| *v > 0.0),
+        "both engines report owned matches"
+    );
 
     c.wait_ticks(&matches, ticks, Duration::from_secs(ticks / 20 * 4 + 60))
         .await;
@@ -79,12 +84,23 @@ async fn matches_spread_over_two_engines_and_every_match_verifies() {
     for v in viewers {
         let r = v.await.expect("viewer task");
         let (dups, gaps) = r.violations();
-        assert!(dups.is_empty() && gaps.is_empty(), "spectator: duplicates {dups:?}, gaps {gaps:?}");
-        assert!(r.ticks.len() as u64 > ticks / 2, "spectator saw {} ticks", r.ticks.len());
+        assert!(
+            dups.is_empty() && gaps.is_empty(),
+            "spectator: duplicates {dups:?}, gaps {gaps:?}"
+        );
+        assert!(
+            r.ticks.len() as u64 > ticks / 2,
+            "spectator saw {} ticks",
+            r.ticks.len()
+        );
         seen.push(r.ticks.len());
     }
     let unclean = c.stop_all(Duration::from_millis(500)).await;
-    assert!(unclean.is_empty(), "services did not stop cleanly: {unclean:?}\n{}", c.logs(20));
+    assert!(
+        unclean.is_empty(),
+        "services did not stop cleanly: {unclean:?}\n{}",
+        c.logs(20)
+    );
 
     let mut total = (0, 0, 0, 0);
     for m in &matches {

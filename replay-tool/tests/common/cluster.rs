@@ -82,7 +82,9 @@ pub fn bins() -> &'static Bins {
             .arg(&target)
             .stdin(Stdio::null());
         let started = Instant::now();
-        let mut child = cmd.spawn().expect("running cargo build for the service binaries");
+        let mut child = cmd
+            .spawn()
+            .expect("running cargo build for the service binaries");
         let status = loop {
             if let Some(s) = child.try_wait().expect("waiting for cargo build") {
                 break s;
@@ -93,7 +95,10 @@ pub fn bins() -> &'static Bins {
             }
             std::thread::sleep(Duration::from_millis(100));
         };
-        assert!(status.success(), "cargo build of the service binaries failed");
+        assert!(
+            status.success(),
+            "cargo build of the service binaries failed"
+        );
         let dir = target.join(match profile() {
             "test" | "dev" => "debug",
             other => other,
@@ -163,7 +168,14 @@ pub struct Service {
 }
 
 impl Service {
-    fn spawn(kind: Kind, name: &str, bin: &Path, args: Vec<String>, addr: SocketAddr, dir: &Path) -> Self {
+    fn spawn(
+        kind: Kind,
+        name: &str,
+        bin: &Path,
+        args: Vec<String>,
+        addr: SocketAddr,
+        dir: &Path,
+    ) -> Self {
         let mut s = Service {
             kind,
             name: name.to_string(),
@@ -188,7 +200,10 @@ impl Service {
         let err = log.try_clone().expect("cloning the log handle");
         let child = Command::new(&self.bin)
             .args(&self.args)
-            .env("RUST_LOG", std::env::var("CNIT_SERVICE_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("CNIT_SERVICE_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)
@@ -357,14 +372,19 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
         let text = String::from_utf8_lossy(&out).to_string();
         let status = text.split_whitespace().nth(1)?.parse().ok()?;
         let (head, body) = text.split_once("\r\n\r\n")?;
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
             dechunk(body)
         } else {
             body.to_string()
         };
         Some((status, body))
     };
-    tokio::time::timeout(Duration::from_secs(3), fut).await.ok()?
+    tokio::time::timeout(Duration::from_secs(3), fut)
+        .await
+        .ok()?
 }
 
 fn dechunk(mut s: &str) -> String {
@@ -449,7 +469,12 @@ impl Cluster {
 
     /// A started cluster: `engines` engines, `economies` economies, `gateways` gateways,
     /// each answering its health check.
-    pub async fn start(config: ClusterConfig, engines: usize, economies: usize, gateways: usize) -> Cluster {
+    pub async fn start(
+        config: ClusterConfig,
+        engines: usize,
+        economies: usize,
+        gateways: usize,
+    ) -> Cluster {
         let mut c = Cluster::new(config).await;
         for i in 0..engines {
             c.add_engine(&format!("engine-{}", (b'a' + i as u8) as char));
@@ -531,9 +556,11 @@ impl Cluster {
             .chain(self.gateways.iter_mut())
         {
             let addr = s.addr;
-            let ok = wait_until(Duration::from_secs(30), Duration::from_millis(50), || async move {
-                matches!(http_get(addr, "/health").await, Some((200, _)))
-            })
+            let ok = wait_until(
+                Duration::from_secs(30),
+                Duration::from_millis(50),
+                || async move { matches!(http_get(addr, "/health").await, Some((200, _))) },
+            )
             .await;
             if !ok {
                 let running = s.is_running();
@@ -561,12 +588,23 @@ impl Cluster {
     }
 
     /// Appends a `MatchCreated` with these player kinds (ids 0..).
-    pub async fn create_match(&mut self, name: &str, seed: u64, size: u16, kinds: Vec<PlayerKind>) -> MatchId {
+    pub async fn create_match(
+        &mut self,
+        name: &str,
+        seed: u64,
+        size: u16,
+        kinds: Vec<PlayerKind>,
+    ) -> MatchId {
         let m = MatchId::new(name).expect("a valid match id");
         let setup = match_setup(&m, seed, size, kinds);
         let env = Envelope::new(m.clone(), Source::System, MatchEvent::MatchCreated(setup));
         self.bus
-            .append(&self.keys.matches(), IdSpec::Auto, &encode(&env).unwrap(), None)
+            .append(
+                &self.keys.matches(),
+                IdSpec::Auto,
+                &encode(&env).unwrap(),
+                None,
+            )
             .await
             .expect("appending MatchCreated");
         self.matches.push(m.clone());
@@ -613,7 +651,11 @@ impl Cluster {
             true
         })
         .await;
-        assert!(ok, "economy steps stayed below {n} for {timeout:?}\n{}", self.logs(20));
+        assert!(
+            ok,
+            "economy steps stayed below {n} for {timeout:?}\n{}",
+            self.logs(20)
+        );
     }
 
     /// The consumer each match's lease is pending for in `group` (`engine`/`economy`).
@@ -699,7 +741,8 @@ impl Cluster {
             .output()
             .expect("running replay-tool verify");
         let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        let json: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
         let checked = |s: &str| json[s]["ticks_checked"].as_u64().unwrap_or(0);
         Verified {
             ok: out.status.success(),
@@ -717,7 +760,12 @@ impl Cluster {
     /// Appends a command envelope to a match's cmd stream.
     pub async fn append_command(&self, env: &Envelope<events::Command>) -> StreamId {
         self.bus
-            .append(&self.keys.cmd(&env.match_id), IdSpec::Auto, &encode(env).unwrap(), None)
+            .append(
+                &self.keys.cmd(&env.match_id),
+                IdSpec::Auto,
+                &encode(env).unwrap(),
+                None,
+            )
             .await
             .expect("appending a command")
     }
@@ -908,12 +956,15 @@ pub async fn audit<B: Bus>(bus: &B, keys: &Keys, m: &MatchId) -> Audit {
         .range(&cmd_key, StreamId::ZERO, StreamId::MAX, READ_ALL)
         .await
         .expect("reading commands");
-    let ended = ticks.last().and_then(|e| decode::<TickCommitted>(&e.payload).ok()).is_some_and(|t| {
-        t.body
-            .events
-            .iter()
-            .any(|ev| matches!(ev, events::GameEvent::MatchWon { .. }))
-    });
+    let ended = ticks
+        .last()
+        .and_then(|e| decode::<TickCommitted>(&e.payload).ok())
+        .is_some_and(|t| {
+            t.body
+                .events
+                .iter()
+                .any(|ev| matches!(ev, events::GameEvent::MatchWon { .. }))
+        });
     let last_applied = cmds
         .iter()
         .filter(|e| applied.contains_key(&e.id.to_string()))

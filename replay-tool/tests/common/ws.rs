@@ -25,7 +25,12 @@ pub enum Role {
 /// Connects a WebSocket to a gateway (3 s budget).
 pub async fn connect(addr: SocketAddr) -> Option<Ws> {
     let url = format!("ws://{addr}/ws");
-    match tokio::time::timeout(Duration::from_secs(3), tokio_tungstenite::connect_async(url)).await {
+    match tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio_tungstenite::connect_async(url),
+    )
+    .await
+    {
         Ok(Ok((ws, _))) => Some(ws),
         _ => None,
     }
@@ -67,7 +72,9 @@ pub async fn handshake(ws: &mut Ws, role: &Role, last_tick: Option<u64>) -> Resu
     if !send(ws, json!({"t": "hello", "protocol": 1})).await {
         return Err("send hello".into());
     }
-    let ok = next_json(ws, Duration::from_secs(5)).await?.ok_or("no hello_ok")?;
+    let ok = next_json(ws, Duration::from_secs(5))
+        .await?
+        .ok_or("no hello_ok")?;
     if ok["t"] != "hello_ok" {
         return Err(format!("expected hello_ok, got {ok}"));
     }
@@ -80,7 +87,9 @@ pub async fn handshake(ws: &mut Ws, role: &Role, last_tick: Option<u64>) -> Resu
     if !send(ws, join).await {
         return Err("send join".into());
     }
-    let w = next_json(ws, Duration::from_secs(10)).await?.ok_or("no welcome")?;
+    let w = next_json(ws, Duration::from_secs(10))
+        .await?
+        .ok_or("no welcome")?;
     if w["t"] != "welcome" {
         return Err(format!("expected welcome, got {w}"));
     }
