@@ -115,11 +115,13 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A hub for a match; `initial_tiberium` is the generated map's tiberium.
+    /// A hub for a match; `initial_tiberium` is the generated map's tiberium and
+    /// `starting_credits` every player's balance before the economy reports a change.
     pub fn new(
         created: Arc<MatchCreated>,
         welcome: Arc<Welcome>,
         initial_tiberium: &[WireTiberium],
+        starting_credits: i64,
     ) -> Self {
         let mut humans = [false; MAX_PLAYERS];
         for p in &created.players {
@@ -133,6 +135,17 @@ impl Hub {
             tiberium: initial_tiberium
                 .iter()
                 .map(|t| ((t[0], t[1]), (t[2] as u8, t[3] != 0)))
+                .collect(),
+            ledgers: created
+                .players
+                .iter()
+                .map(|p| {
+                    let l = WireLedger {
+                        credits: starting_credits,
+                        ..WireLedger::default()
+                    };
+                    (p.id.0, l)
+                })
                 .collect(),
             ..HubState::default()
         };

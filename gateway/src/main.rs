@@ -169,13 +169,17 @@ mod embedded {
             Arc::new(engine::service::Progress::default()),
             stopped(rx.clone()),
         ));
-        // TODO(embedded): spawn `economy::service::run(bus, keys, rules, config, progress,
-        // shutdown)` here once the economy crate exports it; until then matches tick
-        // but nobody earns credits, produces, or plays the AI slots.
-        tracing::warn!("the economy service is not wired in yet: no production, no AI");
+        let economy = tokio::spawn(economy::service::run(
+            bus,
+            config.keys.clone(),
+            config.rules.clone(),
+            economy::service::EconomyConfig::default(),
+            Arc::new(economy::service::Progress::default()),
+            stopped(rx),
+        ));
         Services {
             stop,
-            tasks: vec![("engine", engine)],
+            tasks: vec![("engine", engine), ("economy", economy)],
         }
     }
 

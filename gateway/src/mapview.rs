@@ -62,9 +62,10 @@ pub fn welcome(created: &MatchCreated, rules: &Rules) -> Result<Welcome, MapErro
 }
 
 /// A hub for a match whose welcome was already built.
-pub fn hub(created: Arc<MatchCreated>, welcome: Welcome) -> Hub {
+pub fn hub(created: Arc<MatchCreated>, welcome: Welcome, rules: &Rules) -> Hub {
     let tiberium = welcome.map.tiberium.clone();
-    Hub::new(created, Arc::new(welcome), &tiberium)
+    let credits = i64::from(rules.economy.starting_credits);
+    Hub::new(created, Arc::new(welcome), &tiberium, credits)
 }
 
 #[cfg(test)]

@@ -306,13 +306,14 @@ impl<B: Bus> Session<B> {
         let (hub, rx) = match gw.hubs.subscribe_existing(&mid) {
             Some(found) => found,
             None => {
-                let (c, rules) = (created.clone(), gw.rules.clone());
+                let (c, r) = (created.clone(), gw.rules.clone());
                 let built =
-                    tokio::task::spawn_blocking(move || crate::mapview::welcome(&c, &rules)).await;
+                    tokio::task::spawn_blocking(move || crate::mapview::welcome(&c, &r)).await;
+                let rules = gw.rules.clone();
                 match built {
                     Ok(Ok(w)) => gw
                         .hubs
-                        .subscribe(&mid, move || crate::mapview::hub(created, w)),
+                        .subscribe(&mid, move || crate::mapview::hub(created, w, &rules)),
                     Ok(Err(e)) => {
                         self.error(
                             "unavailable",

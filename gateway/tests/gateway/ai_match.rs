@@ -45,7 +45,7 @@ async fn a_whole_ai_match_never_leaks_an_entity_through_the_fog() {
         p.kind = PlayerKind::Human;
     }
     let welcome = gateway::mapview::welcome(&as_humans, &rules).unwrap();
-    let hub = gateway::mapview::hub(Arc::new(as_humans), welcome);
+    let hub = gateway::mapview::hub(Arc::new(as_humans), welcome, &rules);
     let mut rx = hub.subscribe();
 
     // The engine's truth: every live entity's current mask.

@@ -47,7 +47,9 @@ async fn join_gets_welcome_keyframe_ledger_and_commands_round_trip() {
         .map(|e| e["id"].as_u64().unwrap())
         .collect();
     assert_eq!(ids, vec![1], "the enemy rifleman is in the fog");
-    assert_eq!(recv(&mut ws).await["t"], "ledger");
+    let ledger = recv(&mut ws).await;
+    assert_eq!(ledger["t"], "ledger");
+    assert_eq!(ledger["credits"], 5000, "the rules' starting credits");
 
     // A delta moves our unit.
     let mut moved = unit(1, 0, UnitKind::Rifleman, (4, 3), 0b01);
