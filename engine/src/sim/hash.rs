@@ -161,6 +161,7 @@ fn entity(state: &State, e: hecs::Entity, w: &mut W<'_>) {
         w.bool(m.waiting);
         w.u32(m.token);
         w.u16(m.stuck);
+        w.u32(m.last_dist);
     }
     if let Some(wp) = wp {
         w.u8(2);

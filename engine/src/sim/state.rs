@@ -74,6 +74,8 @@ pub struct Mobile {
     pub token: u32,
     /// Ticks without progress (repath, then give up).
     pub stuck: u16,
+    /// Distance to the current waypoint after the last step (progress detection).
+    pub last_dist: u32,
     /// Digest of `path`, kept so the per-tick state hash covers every waypoint without
     /// rehashing them all (derived: recomputed on restore).
     #[serde(skip)]
@@ -86,12 +88,14 @@ impl Mobile {
         self.path_digest = path_digest(&path);
         self.path = path;
         self.step = step;
+        self.last_dist = u32::MAX;
     }
 
     pub fn clear_path(&mut self) {
         self.path.clear();
         self.path_digest = 0;
         self.step = 0;
+        self.last_dist = u32::MAX;
     }
 }
 

@@ -50,6 +50,11 @@ pub const CHASE_SLACK: u16 = 2;
 /// Ticks without progress before a unit asks for a new path, and before it gives up.
 pub const REPATH_AFTER: u16 = 10;
 pub const GIVE_UP_AFTER: u16 = 60;
+/// A unit inside its destination cell that has made no progress for this many ticks
+/// (others stand on the centre) counts as arrived.
+pub const SETTLE_AFTER: u16 = 3;
+/// Within this distance of the destination's centre a unit has arrived.
+pub const ARRIVE_RADIUS: i64 = (CELL / 4) as i64;
 /// Ground units closer than this push each other apart.
 pub const SEPARATION: i32 = CELL / 2;
 /// Most a unit is pushed per tick by separation.
@@ -176,6 +181,7 @@ pub fn spawn_unit(state: &mut State, owner: PlayerId, kind: UnitKind, at: Cell) 
             waiting: false,
             token: 0,
             stuck: 0,
+            last_dist: u32::MAX,
             path_digest: 0,
         },
         Sight {

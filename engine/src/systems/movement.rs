@@ -5,8 +5,8 @@
 use events::{Cell, PlayerId, Pos, UnitId};
 
 use super::{
-    harvest, nearest_free, set_dest, spatial, FREE_CELL_SEARCH, GIVE_UP_AFTER, MAX_PUSH,
-    PATH_NODES_PER_TICK, PATH_REQUESTS_PER_TICK, REPATH_AFTER, SEPARATION,
+    harvest, nearest_free, set_dest, spatial, ARRIVE_RADIUS, FREE_CELL_SEARCH, GIVE_UP_AFTER,
+    MAX_PUSH, PATH_NODES_PER_TICK, PATH_REQUESTS_PER_TICK, REPATH_AFTER, SEPARATION, SETTLE_AFTER,
 };
 use crate::fixed::{chebyshev, facing, isqrt};
 use crate::path::{can_step, search};
@@ -165,58 +165,84 @@ fn fail(state: &mut State, id: UnitId, e: hecs::Entity) {
 
 /// Steps every moving unit towards its next waypoint. A unit's step reads only its own
 /// state and the static grids, so hecs order does not matter.
+///
+/// Intermediate waypoints count as passed once the unit is inside their cell (from there
+/// the straight line to the next one never cuts a corner); the last one once the unit is
+/// within [`ARRIVE_RADIUS`] of its centre, or inside its cell and no longer getting closer
+/// (another unit stands there).
 fn step(state: &mut State) {
     let map = &state.map;
     let blocked = &state.blocked;
-    let max = i32::from(map.size) * events::CELL - 1;
+    let max = i64::from(map.size) * i64::from(events::CELL) - 1;
     for (body, m) in state.world.query_mut::<(&mut Body, &mut Mobile)>() {
         if m.dest.is_none() || m.path.is_empty() {
             continue;
+        }
+        // Skip waypoints already reached.
+        while (m.step as usize) + 1 < m.path.len() && body.pos.cell() == m.path[m.step as usize] {
+            m.step += 1;
+            m.last_dist = u32::MAX;
         }
         let Some(&wp) = m.path.get(m.step as usize) else {
             arrive(m);
             continue;
         };
+        let last = m.step as usize + 1 >= m.path.len();
         let target = wp.center();
         let (dx, dy) = (
             i64::from(target.x) - i64::from(body.pos.x),
             i64::from(target.y) - i64::from(body.pos.y),
         );
         let dist = isqrt((dx * dx + dy * dy) as u64) as i64;
+        if last && dist <= ARRIVE_RADIUS {
+            arrive(m);
+            continue;
+        }
+        // Progress detection: separation or a blocker may hold a unit in place.
+        if dist >= i64::from(m.last_dist) {
+            m.stuck = m.stuck.saturating_add(1);
+        } else {
+            m.stuck = 0;
+        }
+        m.last_dist = dist.min(i64::from(u32::MAX - 1)) as u32;
+        if last && body.pos.cell() == wp && m.stuck >= SETTLE_AFTER {
+            arrive(m);
+            continue;
+        }
+        if m.stuck >= GIVE_UP_AFTER {
+            set_dest(m, None);
+            if matches!(m.order, Order::Move | Order::AttackMove { .. }) {
+                m.order = Order::Idle;
+            }
+            continue;
+        }
+        if m.stuck > 0 && m.stuck.is_multiple_of(REPATH_AFTER) {
+            // Ask again from here; the movement phase of the next tick queues it.
+            let stuck = m.stuck;
+            m.clear_path();
+            m.stuck = stuck;
+            m.waiting = false;
+            continue;
+        }
         let speed = i64::from(m.speed);
         let next = if dist <= speed {
             target
         } else {
             Pos::new(
-                (i64::from(body.pos.x) + dx * speed / dist).clamp(0, i64::from(max)) as i32,
-                (i64::from(body.pos.y) + dy * speed / dist).clamp(0, i64::from(max)) as i32,
+                (i64::from(body.pos.x) + dx * speed / dist).clamp(0, max) as i32,
+                (i64::from(body.pos.y) + dy * speed / dist).clamp(0, max) as i32,
             )
         };
         let (a, b) = (body.pos.cell(), next.cell());
         if a != b && !can_step(map, blocked, a, b) {
-            m.stuck = m.stuck.saturating_add(1);
-            if m.stuck >= GIVE_UP_AFTER {
-                set_dest(m, None);
-                if matches!(m.order, Order::Move | Order::AttackMove { .. }) {
-                    m.order = Order::Idle;
-                }
-            } else if m.stuck.is_multiple_of(REPATH_AFTER) {
-                // Ask again from here; the movement phase of the next tick queues it.
-                m.clear_path();
-                m.waiting = false;
-            }
             continue;
         }
         if let Some(f) = facing(dx as i32, dy as i32) {
             body.facing = f;
         }
         body.pos = next;
-        m.stuck = 0;
-        if next == target {
-            m.step += 1;
-            if m.step as usize >= m.path.len() {
-                arrive(m);
-            }
+        if last && next == target {
+            arrive(m);
         }
     }
 }
