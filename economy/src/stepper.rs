@@ -85,6 +85,43 @@ impl Stepper {
         })
     }
 
+    /// A match on a hand-made engine map (players take its starts in slot order).
+    pub fn on_map(rules: Arc<Rules>, setup: &MatchCreated, map: engine::Map) -> Stepper {
+        let rules = rules_for_rate(rules, setup.tick_hz);
+        let view = Arc::new(MapView::from_engine(&map));
+        let ids: Vec<PlayerId> = setup.players.iter().map(|p| p.id).collect();
+        let sim = Sim::with_map(rules.clone(), map, &ids, setup.seed);
+        let eco = Economy::with_map(rules.clone(), setup, &view);
+        let ais = setup
+            .players
+            .iter()
+            .filter_map(|p| match p.kind {
+                PlayerKind::Ai(d) => Some(
+                    Ai::new(
+                        p.id,
+                        d,
+                        rules.clone(),
+                        setup.seed ^ (u64::from(p.id.0) << 32),
+                    )
+                    .with_map(view.clone()),
+                ),
+                PlayerKind::Human => None,
+            })
+            .collect();
+        Stepper {
+            rules,
+            setup: setup.clone(),
+            sim,
+            eco,
+            ais,
+            map: view,
+            pending: Vec::new(),
+            seq: 0,
+            log: Vec::new(),
+            hashes: Vec::new(),
+        }
+    }
+
     /// The tick the next [`Stepper::step`] runs.
     pub fn tick(&self) -> u64 {
         self.sim.next_tick()
