@@ -152,10 +152,8 @@ mod embedded {
         tasks: Vec<(&'static str, JoinHandle<Result<(), events::BusError>>)>,
     }
 
-    fn stopped(mut rx: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> {
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
+    async fn stopped(mut rx: watch::Receiver<bool>) {
+        let _ = rx.wait_for(|s| *s).await;
     }
 
     /// Starts engine and economy over the in-memory bus.

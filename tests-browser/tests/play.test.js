@@ -94,6 +94,15 @@ test('play vs AI: box-select, move, build and place a Power Plant', { timeout: 1
     }, null, { what: 'the power plant on the map', timeout: 20000 });
     await until(page, () => (window.__game.ledger?.power_output ?? 0) >= 100, null, { what: 'power output' });
     await shot(page, 'power-plant-placed');
+
+    // Drop the socket: the client reconnects by itself and resumes without a gap.
+    const before = await page.evaluate(() => ({ tick: window.__game.tick, frames: window.__game.state.framesApplied }));
+    await page.evaluate(() => window.__game.dropConnection());
+    await until(page, () => window.__game.reconnects >= 1, null, { what: 'a reconnect' });
+    await until(page, (t) => window.__game.tick > t + 40, before.tick, { what: 'ticks after the reconnect' });
+    const after = await page.evaluate(() => ({ tick: window.__game.tick, frames: window.__game.state.framesApplied, gaps: window.__game.state.gaps }));
+    assert.equal(after.gaps, 0, 'no tick was skipped across the reconnect');
+    assert.equal(after.frames - before.frames, after.tick - before.tick, 'every tick applied exactly once');
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

@@ -22,8 +22,9 @@ test('watch AI vs AI as a spectator', { timeout: 120000 }, async () => {
     }, null, { what: 'entities of both players' });
     assert.ok(owners.length >= 2);
     assert.equal(await page.locator('button.item').count(), 0, 'spectators get no build buttons');
-    // Let the AIs play a little, then take a picture.
-    await new Promise((r) => setTimeout(r, 5000));
+    // The AIs build: wait for a building beyond the two construction yards.
+    await until(page, () => window.__game.entities().filter((e) => e.building).length >= 3, null,
+      { what: 'an AI to build', timeout: 60000 });
     await shot(page, 'spectator');
     const lobby = await page.evaluate(() => fetch('/api/matches').then((r) => r.json()));
     assert.ok(lobby.live.length >= 1);

@@ -113,7 +113,7 @@ async fn a_whole_ai_match_never_leaks_an_entity_through_the_fog() {
             );
         }
         // A joiner's keyframe obeys the same rule.
-        if view.tick % 1000 == 0 {
+        if view.tick.is_multiple_of(1000) {
             for p in 0..2u8 {
                 let start = hub.start(Audience::Player(PlayerId(p)), None);
                 let v: Value = serde_json::from_str(&start.frames[0]).unwrap();
