@@ -313,3 +313,39 @@ async fn telemetry_feeds_the_metrics() {
     assert!(body.contains("gateway_ws_sessions"), "{body}");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_and_counted() {
+    let gw = TestGateway::start().await;
+    let m = gw.create_match().await;
+    gw.write_view(&m, frame(0, ViewKind::Keyframe, vec![], vec![]))
+        .await;
+    let (mut ws, _) = gw.spectate(&m, None).await;
+    // ~40 KB per frame; the client reads nothing while hundreds are written.
+    let big: Vec<events::EntityView> = (0..300)
+        .map(|i| unit(i, (i % 2) as u8, UnitKind::HeavyTank, (1, 1), 0b11))
+        .collect();
+    for t in 1..900u64 {
+        gw.write_view(&m, frame(t, ViewKind::Keyframe, big.clone(), vec![]))
+            .await;
+        if t % 50 == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    // Draining what was buffered ends in a close, not in tick 899.
+    let mut last = 0;
+    let mut too_slow = false;
+    while let Some(v) = try_recv(&mut ws, Duration::from_secs(5)).await {
+        if let Some(t) = v["tick"].as_u64() {
+            last = t;
+        }
+        too_slow |= v["code"] == "too_slow";
+    }
+    assert!(last < 899, "a client that never read got every frame");
+    let (_, metrics) = gw.http("GET", "/metrics", None).await;
+    assert!(
+        metrics.contains("gateway_slow_clients_dropped_total"),
+        "the drop is counted (too_slow notice seen: {too_slow})"
+    );
+    gw.stop().await;
+}
