@@ -28,10 +28,11 @@ export class Camera {
     this.y = cy * this.cellPx - this.vh / 2;
     this.clamp(state);
   }
+  // Keeps the map on screen; a map smaller than the view is centred.
   clamp(state) {
     const maxX = state.w * this.cellPx - this.vw, maxY = state.h * this.cellPx - this.vh;
-    this.x = Math.max(Math.min(this.x, maxX), Math.min(0, maxX));
-    this.y = Math.max(Math.min(this.y, maxY), Math.min(0, maxY));
+    this.x = maxX < 0 ? maxX / 2 : Math.max(0, Math.min(this.x, maxX));
+    this.y = maxY < 0 ? maxY / 2 : Math.max(0, Math.min(this.y, maxY));
   }
 }
 

@@ -34,6 +34,32 @@ test('play vs AI: box-select, move, build and place a Power Plant', { timeout: 1
     const selected = await page.evaluate(() => window.__game.selection);
     assert.deepEqual([...selected].sort(), units.map((u) => u.id).sort(), 'box selection holds the starting units');
 
+    // Control groups, click, shift-add, ctrl-toggle and double-click select.
+    const ids = units.map((u) => u.id).sort();
+    const sel = async () => (await page.evaluate(() => window.__game.selection)).sort();
+    await page.keyboard.down('Control');
+    await page.keyboard.press('Digit1');
+    await page.keyboard.up('Control');
+    const p0 = await page.evaluate((id) => window.__game.screenOf(id), ids[0]);
+    const p1 = await page.evaluate((id) => window.__game.screenOf(id), ids[1]);
+    await page.mouse.click(p0.x, p0.y);
+    assert.deepEqual(await sel(), [ids[0]], 'click selects one unit');
+    await page.keyboard.down('Shift');
+    await page.mouse.click(p1.x, p1.y);
+    await page.keyboard.up('Shift');
+    assert.deepEqual(await sel(), [ids[0], ids[1]].sort(), 'shift-click adds');
+    await page.keyboard.down('Control');
+    await page.mouse.click(p0.x, p0.y);
+    await page.keyboard.up('Control');
+    assert.deepEqual(await sel(), [ids[1]], 'ctrl-click toggles');
+    await page.keyboard.press('Digit1');
+    assert.deepEqual(await sel(), ids, 'group 1 recalled');
+    await page.mouse.click(p0.x, p0.y);
+    await page.mouse.dblclick(p0.x, p0.y);
+    const same = (await page.evaluate(() => window.__game.entities()))
+      .filter((e) => e.owner === 0 && !e.building && e.kind === units[0].kind).length;
+    assert.equal((await sel()).length, same, 'double-click selects every visible unit of that type');
+
     // Right-click a clear, explored cell a few cells away: the units move there.
     const target = await page.evaluate((ids) => {
       const s = window.__game.state;
