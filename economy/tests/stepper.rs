@@ -97,3 +97,47 @@ fn the_same_seed_plays_the_same_match() {
     }
     assert_eq!(a.hashes, b.hashes);
 }
+
+#[test]
+fn an_economy_restored_from_a_snapshot_mid_match_continues_with_the_same_hashes() {
+    use economy::{Economy, Input};
+    use engine::sim::Sim;
+
+    let rules = Arc::new(Rules::standard());
+    let setup = ai_match(6, Difficulty::Hard, Difficulty::Easy);
+    let mut live = Stepper::new(rules.clone(), &setup).expect("setup");
+    for _ in 0..4000 {
+        live.step();
+    }
+    // Re-run the log; halfway, swap the economy for one restored from its snapshot
+    // (the map comes back from the match spec the snapshot carries).
+    let mut sim = Sim::new(rules.clone(), &setup).expect("setup");
+    let mut eco = Economy::new(rules.clone(), &setup);
+    for (i, inputs) in live.log.iter().enumerate() {
+        if i == 2000 {
+            let bytes = eco.snapshot();
+            let back = Economy::restore(rules.clone(), &bytes).expect("restores");
+            assert_eq!(back.hash(), eco.hash());
+            eco = back;
+        }
+        let out = sim.step(inputs);
+        let production: Vec<Input> = inputs
+            .iter()
+            .filter(|i| i.envelope.body.is_production())
+            .map(|i| Input {
+                stream_id: i.stream_id.clone(),
+                envelope: i.envelope.clone(),
+            })
+            .collect();
+        let r = eco.step(
+            &out.committed,
+            &format!("{}-0", out.committed.tick + 1),
+            &production,
+        );
+        assert_eq!(
+            (out.committed.hash, r.committed.hash),
+            live.hashes[i],
+            "tick {i}"
+        );
+    }
+}
