@@ -69,43 +69,19 @@ async fn main() -> anyhow::Result<()> {
         config.consumer = c;
     }
     let progress = Arc::new(Progress::default());
-    let checks = readiness_checks(bus.clone(), progress.clone());
+    let checks = vec![
+        ops::redis_check(bus.clone()),
+        economy_loop_check(progress.clone()),
+    ];
     let listener = tokio::net::TcpListener::bind(&args.ops_addr)
         .await
         .with_context(|| format!("binding {}", args.ops_addr))?;
-    tracing::info!(addr = %listener.local_addr()?, "ops endpoint listening");
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let ops_server = tokio::spawn({
-        let stop = stopped(stop_rx.clone());
-        async move {
-            axum::serve(listener, ops::router("economy", metrics, checks))
-                .with_graceful_shutdown(stop)
-                .await
-        }
-    });
-    let watch = tokio::spawn(ops::memory_watch(
-        "economy",
-        Duration::from_secs(15),
-        40,
-        5.0 * 1024.0 * 1024.0,
-        stopped(stop_rx.clone()),
-    ));
-    let svc = service::run(
-        bus,
-        Keys::new(args.prefix),
-        Arc::new(rules),
-        config,
-        progress,
-        ops::shutdown_signal(),
-    )
-    .await;
-    let _ = stop_tx.send(true);
-    let _ = ops_server.await;
-    let _ = watch.await;
-    svc.context("economy service failed")?;
+    let keys = Keys::new(args.prefix);
+    ops::run_with_ops("economy", listener, metrics, checks, |shutdown| {
+        service::run(bus, keys, Arc::new(rules), config, progress, shutdown)
+    })
+    .await
+    .context("economy service failed")?;
     tracing::info!("economy stopped");
     Ok(())
 }
@@ -113,26 +89,9 @@ async fn main() -> anyhow::Result<()> {
 /// Ticks the economy may lag behind the engine and still report ready.
 const MAX_READY_LAG: u64 = 200;
 
-/// `/ready`: Redis answers, the economy keeps up with the engine, and its loops progress.
-fn readiness_checks(bus: RedisBus, progress: Arc<Progress>) -> Vec<Check> {
-    let redis: Check = Arc::new(move || {
-        let bus = bus.clone();
-        Box::pin(async move {
-            match bus.ping().await {
-                Ok(()) => CheckResult {
-                    name: "redis",
-                    ok: true,
-                    detail: "PONG".into(),
-                },
-                Err(e) => CheckResult {
-                    name: "redis",
-                    ok: false,
-                    detail: e.to_string(),
-                },
-            }
-        })
-    });
-    let ticking: Check = Arc::new(move || {
+/// `/ready`: the economy keeps up with the engine and its loops progress.
+fn economy_loop_check(progress: Arc<Progress>) -> Check {
+    Arc::new(move || {
         let progress = progress.clone();
         Box::pin(async move {
             let last = progress.last_progress_ms.load(Ordering::Relaxed);
@@ -147,6 +106,5 @@ fn readiness_checks(bus: RedisBus, progress: Arc<Progress>) -> Vec<Check> {
                 ),
             }
         })
-    });
-    vec![redis, ticking]
+    })
 }

@@ -281,6 +281,33 @@ mod tests {
     }
 }
 
+/// Liveness facts of a leased service, for `/health` and `/ready`.
+#[derive(Default, Debug)]
+pub struct Progress {
+    /// Milliseconds since the epoch of the last commit by any match, or of the last
+    /// poll while the instance owns no match.
+    pub last_progress_ms: std::sync::atomic::AtomicU64,
+    /// Matches owned now.
+    pub matches: std::sync::atomic::AtomicUsize,
+    /// Entries behind the service's input (the economy's ticks behind the engine).
+    pub lag: std::sync::atomic::AtomicU64,
+}
+
+impl Progress {
+    /// A commit happened now.
+    pub fn advanced(&self) {
+        self.last_progress_ms
+            .store(crate::now_ms(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn owned(&self, n: usize) {
+        self.matches.store(n, std::sync::atomic::Ordering::Relaxed);
+        if n == 0 {
+            self.advanced();
+        }
+    }
+}
+
 /// How one match's run ended, as far as its lease is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MatchOutcome {
@@ -320,7 +347,7 @@ pub async fn serve_matches<B, F, Fut>(
     config: LeaseConfig,
     poll: Duration,
     shutdown: impl std::future::Future<Output = ()>,
-    on_owned: impl Fn(usize),
+    progress: std::sync::Arc<Progress>,
     mut start: F,
 ) -> Result<(), BusError>
 where
@@ -402,7 +429,7 @@ where
                     },
                     Err(e) => tracing::warn!(error = %e, "acquiring matches failed"),
                 }
-                on_owned(running.len());
+                progress.owned(running.len());
                 if sampled.elapsed() >= PENDING_SAMPLE_EVERY {
                     sampled = tokio::time::Instant::now();
                     if let Ok(p) = bus.pending(&keys.matches(), &config.group, 100_000).await {

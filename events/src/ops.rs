@@ -243,6 +243,78 @@ pub async fn memory_watch(
     }
 }
 
+/// Memory-growth detector settings of the service binaries: a sample every 15 s, a
+/// 10-minute window, and a warning above 5 MB/min of sustained growth.
+pub const MEMORY_SAMPLE_EVERY: Duration = Duration::from_secs(15);
+/// Samples kept by the memory-growth detector.
+pub const MEMORY_WINDOW: usize = 40;
+/// Growth (bytes per minute) above which the detector warns.
+pub const MEMORY_WARN_BYTES_PER_MINUTE: f64 = 5.0 * 1024.0 * 1024.0;
+
+/// `/ready` check: Redis answers PING.
+pub fn redis_check(bus: crate::RedisBus) -> Check {
+    Arc::new(move || {
+        let bus = bus.clone();
+        Box::pin(async move {
+            match bus.ping().await {
+                Ok(()) => CheckResult {
+                    name: "redis",
+                    ok: true,
+                    detail: "PONG".into(),
+                },
+                Err(e) => CheckResult {
+                    name: "redis",
+                    ok: false,
+                    detail: e.to_string(),
+                },
+            }
+        })
+    })
+}
+
+/// Runs a service binary's main future next to its ops endpoint (on `listener`) and the
+/// memory-growth detector, stopping both once the service has stopped. The service
+/// itself is handed the Ctrl-C/SIGTERM future and drains on it.
+pub async fn run_with_ops<F, Fut, T>(
+    service: &'static str,
+    listener: tokio::net::TcpListener,
+    metrics: PrometheusHandle,
+    checks: Vec<Check>,
+    run: F,
+) -> T
+where
+    F: FnOnce(Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(service, %addr, "ops endpoint listening");
+    }
+    let ops_server = tokio::spawn({
+        let stop = stopped(stop_rx.clone());
+        async move {
+            axum::serve(listener, router(service, metrics, checks))
+                .with_graceful_shutdown(stop)
+                .await
+        }
+    });
+    let watch = tokio::spawn(memory_watch(
+        service,
+        MEMORY_SAMPLE_EVERY,
+        MEMORY_WINDOW,
+        MEMORY_WARN_BYTES_PER_MINUTE,
+        stopped(stop_rx.clone()),
+    ));
+    let out = run(Box::pin(shutdown_signal())).await;
+    let _ = stop_tx.send(true);
+    let _ = ops_server.await;
+    let _ = watch.await;
+    out
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

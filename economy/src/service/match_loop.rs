@@ -285,7 +285,26 @@ fn fogged(frame: &ViewFrame, player: events::PlayerId) -> ViewFrame {
     }
 }
 
-pub(crate) async fn run_match<B: Bus>(
+/// Runs one match to its end and says how, for its lease.
+pub(crate) async fn run<B: Bus>(
+    bus: B,
+    keys: Keys,
+    rules: Arc<Rules>,
+    config: Arc<EconomyConfig>,
+    setup: MatchCreated,
+    progress: Arc<Progress>,
+    cancel: CancellationToken,
+) -> events::lease::MatchOutcome {
+    use events::lease::MatchOutcome;
+    match run_match(bus, keys, rules, config, setup, progress, cancel).await {
+        Ok(EconomyExit::Finished { .. }) => MatchOutcome::Finished,
+        Ok(EconomyExit::Fenced) => MatchOutcome::Fenced,
+        Ok(EconomyExit::Cancelled) => MatchOutcome::Cancelled,
+        Err(e) => MatchOutcome::Failed(e.to_string()),
+    }
+}
+
+async fn run_match<B: Bus>(
     bus: B,
     keys: Keys,
     rules: Arc<Rules>,
@@ -424,9 +443,7 @@ pub(crate) async fn run_match<B: Bus>(
             .await?;
             metrics::histogram!(metric::STEP_TIME).record(started.elapsed().as_secs_f64() * 1000.0);
             metrics::counter!(metric::STEPS).increment(1);
-            progress
-                .last_progress_ms
-                .store(events::now_ms(), Ordering::Relaxed);
+            progress.advanced();
             if tick.tick > 0 && tick.tick.is_multiple_of(config.snapshot_every.max(1)) {
                 let snap = Snapshot {
                     owner: SnapshotOwner::Economy,

@@ -7,12 +7,12 @@
 mod match_loop;
 
 use std::future::Future;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use engine::Rules;
-use events::lease::{serve_matches, LeaseConfig, MatchOutcome};
+pub use events::lease::Progress;
+use events::lease::{serve_matches, LeaseConfig};
 use events::{Bus, BusError, Keys, MatchId};
 
 pub use match_loop::{EconomyExit, EconomyLoopError};
@@ -74,15 +74,6 @@ pub mod metric {
     pub const AI_COMMANDS: &str = "cnit_ai_commands_total";
 }
 
-/// Liveness facts for `/health` and `/ready`.
-#[derive(Default)]
-pub struct Progress {
-    pub last_progress_ms: std::sync::atomic::AtomicU64,
-    pub matches: std::sync::atomic::AtomicUsize,
-    /// Ticks behind the engine, summed over owned matches.
-    pub lag: std::sync::atomic::AtomicU64,
-}
-
 /// Runs the economy service until `shutdown` completes, then hands every match over.
 pub async fn run<B: Bus>(
     bus: B,
@@ -99,42 +90,23 @@ pub async fn run<B: Bus>(
         capacity: config.capacity,
         idle_timeout: config.lease_idle,
     };
-    let owned = {
-        let progress = progress.clone();
-        move |n: usize| {
-            progress.matches.store(n, Ordering::Relaxed);
-            if n == 0 {
-                progress
-                    .last_progress_ms
-                    .store(events::now_ms(), Ordering::Relaxed);
-            }
-        }
-    };
     serve_matches(
         bus.clone(),
         keys.clone(),
         lease_config,
         config.poll,
         shutdown,
-        owned,
+        progress.clone(),
         |a, cancel| {
-            let (bus, keys, rules, config, progress) = (
+            match_loop::run(
                 bus.clone(),
                 keys.clone(),
                 rules.clone(),
                 config.clone(),
+                a.setup,
                 progress.clone(),
-            );
-            async move {
-                match match_loop::run_match(bus, keys, rules, config, a.setup, progress, cancel)
-                    .await
-                {
-                    Ok(EconomyExit::Finished { .. }) => MatchOutcome::Finished,
-                    Ok(EconomyExit::Fenced) => MatchOutcome::Fenced,
-                    Ok(EconomyExit::Cancelled) => MatchOutcome::Cancelled,
-                    Err(e) => MatchOutcome::Failed(e.to_string()),
-                }
-            }
+                cancel,
+            )
         },
     )
     .await

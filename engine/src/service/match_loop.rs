@@ -1,7 +1,6 @@
 //! One match's tick loop: read commands, step the simulation, commit the tick under its
 //! explicit id, then write the view frame and, now and then, a snapshot.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,7 +45,26 @@ pub enum MatchLoopError {
     Encode(#[from] events::EncodeError),
 }
 
-pub(crate) async fn run_match<B: Bus>(
+/// Runs one match to its end and says how, for its lease.
+pub(crate) async fn run<B: Bus>(
+    bus: B,
+    keys: Keys,
+    rules: Arc<Rules>,
+    config: Arc<EngineConfig>,
+    setup: MatchCreated,
+    progress: Arc<Progress>,
+    cancel: CancellationToken,
+) -> events::lease::MatchOutcome {
+    use events::lease::MatchOutcome;
+    match run_match(bus, keys, rules, config, setup, progress, cancel).await {
+        Ok(MatchExit::Finished { .. }) => MatchOutcome::Finished,
+        Ok(MatchExit::Fenced) => MatchOutcome::Fenced,
+        Ok(MatchExit::Cancelled) => MatchOutcome::Cancelled,
+        Err(e) => MatchOutcome::Failed(e.to_string()),
+    }
+}
+
+async fn run_match<B: Bus>(
     bus: B,
     keys: Keys,
     rules: Arc<Rules>,
@@ -195,9 +213,7 @@ pub(crate) async fn run_match<B: Bus>(
         }
         metrics::histogram!(metric::FRAME_TIME).record(started.elapsed().as_secs_f64() * 1000.0);
         metrics::counter!(metric::TICKS).increment(1);
-        progress
-            .last_progress_ms
-            .store(events::now_ms(), Ordering::Relaxed);
+        progress.advanced();
         if let Some(winner) = winner {
             let ended = MatchEvent::MatchEnded(MatchEnded {
                 match_id: m.clone(),

@@ -7,11 +7,11 @@ mod match_loop;
 mod recover;
 
 use std::future::Future;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use events::lease::{serve_matches, LeaseConfig, MatchOutcome};
+pub use events::lease::Progress;
+use events::lease::{serve_matches, LeaseConfig};
 use events::{Bus, BusError, Keys};
 
 use crate::rules::Rules;
@@ -91,15 +91,6 @@ pub mod metric {
     pub const DESYNCS: &str = "cnit_recovery_desyncs_total";
 }
 
-/// Liveness facts the service exports for `/health` and `/ready`.
-#[derive(Default)]
-pub struct Progress {
-    /// Milliseconds since the epoch of the last tick committed by any match, or of the
-    /// last poll when idle.
-    pub last_progress_ms: std::sync::atomic::AtomicU64,
-    pub matches: std::sync::atomic::AtomicUsize,
-}
-
 /// Runs the engine service until `shutdown` completes, then hands every match over.
 pub async fn run<B: Bus>(
     bus: B,
@@ -116,42 +107,23 @@ pub async fn run<B: Bus>(
         capacity: config.capacity,
         idle_timeout: config.lease_idle,
     };
-    let owned = {
-        let progress = progress.clone();
-        move |n: usize| {
-            progress.matches.store(n, Ordering::Relaxed);
-            if n == 0 {
-                progress
-                    .last_progress_ms
-                    .store(events::now_ms(), Ordering::Relaxed);
-            }
-        }
-    };
     serve_matches(
         bus.clone(),
         keys.clone(),
         lease_config,
         config.poll,
         shutdown,
-        owned,
+        progress.clone(),
         |a, cancel| {
-            let (bus, keys, rules, config, progress) = (
+            match_loop::run(
                 bus.clone(),
                 keys.clone(),
                 rules.clone(),
                 config.clone(),
+                a.setup,
                 progress.clone(),
-            );
-            async move {
-                match match_loop::run_match(bus, keys, rules, config, a.setup, progress, cancel)
-                    .await
-                {
-                    Ok(MatchExit::Finished { .. }) => MatchOutcome::Finished,
-                    Ok(MatchExit::Fenced) => MatchOutcome::Fenced,
-                    Ok(MatchExit::Cancelled) => MatchOutcome::Cancelled,
-                    Err(e) => MatchOutcome::Failed(e.to_string()),
-                }
-            }
+                cancel,
+            )
         },
     )
     .await
