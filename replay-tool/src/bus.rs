@@ -147,9 +147,12 @@ pub async fn load<B: Bus>(bus: &B, keys: &Keys, m: &MatchId) -> Result<Recording
     if streams.matches.is_empty() {
         return Err(Error::NoMatch(m.to_string()));
     }
-    streams.cmd = read_stream(bus, &keys.cmd(m)).await?;
-    streams.tick = read_stream(bus, &keys.tick(m)).await?;
+    // Consumers before what they consume: on a live match, every economy step read
+    // names a tick already committed, and every tick read names commands already in
+    // the cmd stream, so the snapshot of the log read here is self-contained.
     streams.eco = read_stream(bus, &keys.eco(m)).await?;
+    streams.tick = read_stream(bus, &keys.tick(m)).await?;
+    streams.cmd = read_stream(bus, &keys.cmd(m)).await?;
     streams.snap = read_stream(bus, &keys.snap(m)).await?;
     Recording::from_streams(streams)
 }

@@ -70,6 +70,10 @@ enum Cmd {
         /// Store the body uncompressed.
         #[arg(long)]
         no_compress: bool,
+        /// Keep an engine state every this many ticks in the file, so seeks are fast
+        /// from the first (0: none; the live snap stream holds only the last few).
+        #[arg(long, default_value_t = DEFAULT_SEEK_INDEX)]
+        seek_index: u64,
     },
     /// Import a replay file into Redis.
     Import {
@@ -123,6 +127,9 @@ enum Cmd {
         /// Ticks between in-memory snapshots.
         #[arg(long, default_value_t = replay_tool::seek::DEFAULT_INTERVAL)]
         interval: u64,
+        /// Ignore the seek states stored in the file (as for a match read from Redis).
+        #[arg(long)]
+        no_file_index: bool,
     },
     /// Per player income, units built and lost, actions per minute; CSV and SVG.
     Stats {
@@ -155,8 +162,15 @@ enum Cmd {
         all_snapshots: bool,
         #[arg(long)]
         no_compress: bool,
+        /// As for `export`.
+        #[arg(long, default_value_t = DEFAULT_SEEK_INDEX)]
+        seek_index: u64,
     },
 }
+
+/// Ticks between the engine states `export` and `record` keep in the file: at ~100 us a
+/// tick, a seek then re-runs at most ~60 ms; the states add ~15% to a compressed file.
+const DEFAULT_SEEK_INDEX: u64 = 600;
 
 /// Progress bars on standard error (hidden when it is not a terminal).
 struct Bars {
@@ -586,6 +600,12 @@ fn cmd_seek(cli: &Cli, rec: Recording, interval: u64) -> Result<()> {
         hms(rec.seconds()),
         rec.log.snaps_of(replay_tool::Service::Engine).count()
     );
+    if !rec.streams.seek_index.is_empty() {
+        println!(
+            "  the file holds {} seek states (seek_index)",
+            rec.streams.seek_index.len()
+        );
+    }
     let mut cold = Seeker::<EngineRun>::new(rec.clone(), rules.clone()).with_interval(interval);
     let d = time(&mut || cold.keyframe(mid).map(|_| ()))?;
     println!(
@@ -679,6 +699,7 @@ fn cmd_record(
     difficulty: &str,
     all_snapshots: bool,
     compress: bool,
+    seek_index: u64,
 ) -> Result<()> {
     let d = match difficulty {
         "easy" => events::Difficulty::Easy,
@@ -696,7 +717,8 @@ fn cmd_record(
     let started = Instant::now();
     let winner = r.run(minutes * 60 * u64::from(setup.tick_hz), &bars)?;
     let ticks = r.next_tick();
-    let rec = r.finish()?;
+    let mut rec = r.finish()?;
+    rec.build_seek_index(&rules(cli)?, seek_index, &bars)?;
     let size = rec.to_file(out, compress)?;
     println!(
         "recorded {} ticks ({}) in {:.1} s: {}; {} ({} bytes, {:.0} bytes per minute)",
@@ -765,10 +787,12 @@ async fn run(cli: &Cli) -> Result<ExitCode> {
             match_id,
             out,
             no_compress,
+            seek_index,
         } => {
             let m = MatchId::new(match_id.clone())?;
             let bus = redis(cli).await?;
-            let rec = Recording::from_bus(&bus, &Keys::new(&cli.prefix), &m).await?;
+            let mut rec = Recording::from_bus(&bus, &Keys::new(&cli.prefix), &m).await?;
+            rec.build_seek_index(&rules(cli)?, *seek_index, &Bars::new())?;
             let size = rec.to_file(out, !no_compress)?;
             println!(
                 "exported match {m}: {} ticks ({}), {} commands, {} snapshots -> {} ({size} bytes, {:.0} bytes per minute)",
@@ -814,6 +838,13 @@ async fn run(cli: &Cli) -> Result<ExitCode> {
                     "ended": h.ended,
                     "ticks": h.ticks,
                     "entries": h.entries,
+                "payload_bytes": {
+                    "matches": rec.streams.matches.iter().map(|e| e.payload.len()).sum::<usize>(),
+                    "cmd": rec.streams.cmd.iter().map(|e| e.payload.len()).sum::<usize>(),
+                    "tick": rec.streams.tick.iter().map(|e| e.payload.len()).sum::<usize>(),
+                    "eco": rec.streams.eco.iter().map(|e| e.payload.len()).sum::<usize>(),
+                    "snap": rec.streams.snap.iter().map(|e| e.payload.len()).sum::<usize>(),
+                },
                     "exported_ms": h.exported_ms,
                     "compressed": h.compressed,
                 }))?
@@ -836,7 +867,17 @@ async fn run(cli: &Cli) -> Result<ExitCode> {
             json,
         } => cmd_state(cli, load(cli, source).await?, *tick, *entity, *json)?,
         Cmd::Bench { source, json } => cmd_bench(cli, &load(cli, source).await?, *json)?,
-        Cmd::Seek { source, interval } => cmd_seek(cli, load(cli, source).await?, *interval)?,
+        Cmd::Seek {
+            source,
+            interval,
+            no_file_index,
+        } => {
+            let mut rec = load(cli, source).await?;
+            if *no_file_index {
+                rec.streams.seek_index.clear();
+            }
+            cmd_seek(cli, rec, *interval)?
+        }
         Cmd::Stats {
             source,
             csv,
@@ -856,6 +897,7 @@ async fn run(cli: &Cli) -> Result<ExitCode> {
             difficulty,
             all_snapshots,
             no_compress,
+            seek_index,
         } => cmd_record(
             cli,
             out,
@@ -865,6 +907,7 @@ async fn run(cli: &Cli) -> Result<ExitCode> {
             difficulty,
             *all_snapshots,
             !no_compress,
+            *seek_index,
         )?,
     }
     Ok(ExitCode::SUCCESS)

@@ -45,6 +45,20 @@ pub struct Streams {
     pub tick: Vec<RawEntry>,
     pub eco: Vec<RawEntry>,
     pub snap: Vec<RawEntry>,
+    /// Not a stream: engine states an exporter added (see
+    /// [`Recording::build_seek_index`]) so that seeks into a file are fast from the first
+    /// one, although the live snap stream kept only the last few snapshots. Never
+    /// imported into a bus.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seek_index: Vec<SeekPoint>,
+}
+
+/// An engine state after tick `tick` (`Sim::snapshot` bytes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeekPoint {
+    pub tick: u64,
+    #[serde(with = "serde_bytes")]
+    pub state: Vec<u8>,
 }
 
 /// A decoded snapshot entry.
@@ -255,6 +269,35 @@ impl Recording {
                 snaps,
             },
         })
+    }
+
+    /// Re-runs the engine once and keeps its state every `every` ticks in
+    /// [`Streams::seek_index`] (replacing any index held), for files whose seeks must be
+    /// fast without a first pass. Returns the number of states kept.
+    pub fn build_seek_index(
+        &mut self,
+        rules: &Arc<engine::Rules>,
+        every: u64,
+        progress: &dyn crate::progress::Progress,
+    ) -> Result<usize> {
+        self.streams.seek_index.clear();
+        if every == 0 {
+            return Ok(0);
+        }
+        let recorded: std::collections::BTreeSet<u64> =
+            self.log.snaps_of(Service::Engine).map(|s| s.tick).collect();
+        let mut seeker = crate::seek::EngineSeeker::new(Arc::new(self.clone()), rules.clone())
+            .with_interval(every);
+        seeker.index_all(progress)?;
+        self.streams.seek_index = seeker
+            .snapshots()
+            .filter(|(t, _)| *t % every == 0 && !recorded.contains(t))
+            .map(|(tick, state)| SeekPoint {
+                tick,
+                state: state.to_vec(),
+            })
+            .collect();
+        Ok(self.streams.seek_index.len())
     }
 
     /// Ticks recorded (0 when the match never started).

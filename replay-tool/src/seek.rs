@@ -43,6 +43,14 @@ impl<M: Machine> Seeker<M> {
                 index.insert(s.tick, s.state.clone());
             }
         }
+        if M::SERVICE == crate::Service::Engine {
+            // Checked when used: one that fails to restore is dropped then.
+            for p in &rec.streams.seek_index {
+                index
+                    .entry(p.tick)
+                    .or_insert_with(|| Arc::new(p.state.clone()));
+            }
+        }
         Self {
             rec,
             rules,
@@ -69,6 +77,11 @@ impl<M: Machine> Seeker<M> {
 
     pub fn rules(&self) -> &Arc<Rules> {
         &self.rules
+    }
+
+    /// The snapshots held, by the tick they are after.
+    pub fn snapshots(&self) -> impl Iterator<Item = (u64, &Arc<Vec<u8>>)> {
+        self.index.iter().map(|(t, s)| (*t, s))
     }
 
     /// Snapshots held (recorded and built).

@@ -50,7 +50,10 @@ fn verify_exit_codes_and_report() {
     let o = tool(&["verify", s(&badf)]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
-    assert!(out.contains(&format!("engine diverges at tick {tick}")), "{out}");
+    assert!(
+        out.contains(&format!("engine diverges at tick {tick}")),
+        "{out}"
+    );
     assert!(out.contains(&format!("entity {unit} mobile.dest")), "{out}");
     assert!(out.contains(&id.to_string()), "the input is listed: {out}");
 
@@ -82,10 +85,7 @@ fn state_at_a_tick_as_table_and_json() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["tick"], 210);
     assert_eq!(v["engine"]["tick"], 210);
-    assert_eq!(
-        v["engine"]["hash"],
-        rec.log.tick(210).expect("tick").hash
-    );
+    assert_eq!(v["engine"]["hash"], rec.log.tick(210).expect("tick").hash);
     let unit = script.units[0];
     let e = &v["engine"]["parts"][format!("entity {unit}")];
     assert!(e["mobile"].is_object(), "{e}");
@@ -123,14 +123,20 @@ fn stats_csv_and_svg() {
         .filter(|r| r[1] == "0")
         .map(|r| r[11].parse::<u64>().expect("number"))
         .sum();
-    assert_eq!(p0_actions, script.moves.len() as u64 + script.production.len() as u64);
+    assert_eq!(
+        p0_actions,
+        script.moves.len() as u64 + script.production.len() as u64
+    );
     let p1_actions: u64 = rows
         .iter()
         .filter(|r| r[1] == "1")
         .map(|r| r[11].parse::<u64>().expect("number"))
         .sum();
     assert!(p1_actions > 0, "the AI acts");
-    let spent: u64 = rows.iter().map(|r| r[4].parse::<u64>().expect("number")).sum();
+    let spent: u64 = rows
+        .iter()
+        .map(|r| r[4].parse::<u64>().expect("number"))
+        .sum();
     assert!(spent > 0, "production was paid for");
     let chart = std::fs::read_to_string(&svg).expect("svg");
     assert!(chart.starts_with("<svg"));

@@ -82,7 +82,8 @@ fn regenerate_v1_fixture() {
                 },
             })
             .expect("encode v1");
-            r.push_encoded(bytes).expect("v1 decodes through the upcaster");
+            r.push_encoded(bytes)
+                .expect("v1 decodes through the upcaster");
         }
         if r.next_tick() == 150 {
             r.push(

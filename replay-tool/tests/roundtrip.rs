@@ -148,7 +148,9 @@ fn redis_round_trip_under_a_new_id() {
             .expect("load");
         assert_eq!(same.streams.cmd, rec.streams.cmd);
         assert_eq!(same.streams.tick, rec.streams.tick);
-        let copy = Recording::from_bus(&bus, &keys, &new_id).await.expect("load");
+        let copy = Recording::from_bus(&bus, &keys, &new_id)
+            .await
+            .expect("load");
         let r = verify(&copy, &rules(), &VerifyOptions::default(), &NoProgress).expect("verify");
         assert!(r.ok(), "{:#?}", r.first_divergence());
         assert!(matches!(

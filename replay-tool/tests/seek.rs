@@ -29,7 +29,11 @@ fn seeks_land_on_the_recorded_hash() {
     for t in [0, 1, 63, 64, 130, 250, 399, 400, 401, 499] {
         let m = s.at(t).expect("seek");
         assert_eq!(m.next_tick(), t + 1);
-        assert_eq!(Some(m.hash()), EngineRun::recorded_hash(&rec.log, t), "tick {t}");
+        assert_eq!(
+            Some(m.hash()),
+            EngineRun::recorded_hash(&rec.log, t),
+            "tick {t}"
+        );
     }
     s.index_all(&NoProgress).expect("index");
     assert!(s.indexed() >= 7);
@@ -38,18 +42,29 @@ fn seeks_land_on_the_recorded_hash() {
     assert_eq!(Some(m.hash()), EngineRun::recorded_hash(&rec.log, 333));
     assert!(matches!(
         s.at(500),
-        Err(replay_tool::Error::TickOutOfRange { asked: 500, last: 499 })
+        Err(replay_tool::Error::TickOutOfRange {
+            asked: 500,
+            last: 499
+        })
     ));
 
     let mut e = Seeker::<EconomyRun>::new(rec.clone(), rules());
     for t in [0, 150, 450] {
         let m = e.at(t).expect("seek");
-        assert_eq!(Some(m.hash()), EconomyRun::recorded_hash(&rec.log, t), "tick {t}");
+        assert_eq!(
+            Some(m.hash()),
+            EconomyRun::recorded_hash(&rec.log, t),
+            "tick {t}"
+        );
     }
 }
 
 /// Applies a delta (or a keyframe) to a client-side picture.
-fn apply(world: &mut BTreeMap<UnitId, EntityView>, tib: &mut BTreeMap<(u16, u16), u8>, f: &ViewFrame) {
+fn apply(
+    world: &mut BTreeMap<UnitId, EntityView>,
+    tib: &mut BTreeMap<(u16, u16), u8>,
+    f: &ViewFrame,
+) {
     if f.kind == events::ViewKind::Keyframe {
         world.clear();
         tib.clear();

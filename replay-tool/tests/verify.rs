@@ -38,7 +38,10 @@ fn from_a_snapshot_only_the_rest_is_checked() {
     let r = verify(&rec, &rules(), &opts, &NoProgress).expect("verify");
     assert!(r.ok());
     let e = r.engine.expect("engine");
-    assert_eq!(e.first_tick, 251, "the snapshot after tick 250 is the nearest");
+    assert_eq!(
+        e.first_tick, 251,
+        "the snapshot after tick 250 is the nearest"
+    );
     assert_eq!(e.ticks_checked, rec.tick_count() - 251);
 }
 
@@ -64,14 +67,16 @@ fn a_perturbed_move_is_named_at_its_tick_with_the_unit_and_component() {
     assert_eq!(d.basis, Basis::SnapshotAt { tick });
     assert_eq!(d.kind, Kind::State);
     assert!(
-        d.inputs.iter().any(|i| i.stream_id == id.to_string() && i.command.contains("MoveUnits")),
+        d.inputs
+            .iter()
+            .any(|i| i.stream_id == id.to_string() && i.command.contains("MoveUnits")),
         "the report lists the perturbed input: {:?}",
         d.inputs
     );
     assert!(
-        d.differences
-            .iter()
-            .any(|x| x.entity() == Some(unit) && x.component() == "mobile" && x.path.starts_with("mobile.dest")),
+        d.differences.iter().any(|x| x.entity() == Some(unit)
+            && x.component() == "mobile"
+            && x.path.starts_with("mobile.dest")),
         "the unit's destination differs: {:#?}",
         d.differences
     );

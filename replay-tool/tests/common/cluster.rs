@@ -616,6 +616,11 @@ impl Cluster {
         self.bus.len(&self.keys.tick(m)).await.unwrap_or(0)
     }
 
+    /// Committed economy steps of a match.
+    pub async fn bus_len_eco(&self, m: &MatchId) -> u64 {
+        self.bus.len(&self.keys.eco(m)).await.unwrap_or(0)
+    }
+
     /// Waits until every match has at least `n` ticks; panics with logs after `timeout`.
     pub async fn wait_ticks(&self, matches: &[MatchId], n: u64, timeout: Duration) {
         let ok = wait_until(timeout, Duration::from_millis(100), || async {
@@ -759,23 +764,22 @@ impl Cluster {
 
     /// Appends a command envelope to a match's cmd stream.
     pub async fn append_command(&self, env: &Envelope<events::Command>) -> StreamId {
-        self.bus
-            .append(
-                &self.keys.cmd(&env.match_id),
-                IdSpec::Auto,
-                &encode(env).unwrap(),
-                None,
-            )
-            .await
-            .expect("appending a command")
+        self.append_raw(&env.match_id, &encode(env).unwrap()).await
     }
 
-    /// Appends raw bytes to a match's cmd stream, as a foreign producer would.
+    /// Appends raw bytes to a match's cmd stream, as a foreign producer would. Retries a
+    /// transient failure (the first command on a connection Redis dropped fails once
+    /// before the connection manager reconnects) for up to 10 s.
     pub async fn append_raw(&self, m: &MatchId, bytes: &[u8]) -> StreamId {
-        self.bus
-            .append(&self.keys.cmd(m), IdSpec::Auto, bytes, None)
-            .await
-            .expect("appending raw bytes")
+        let key = self.keys.cmd(m);
+        for _ in 0..100 {
+            match self.bus.append(&key, IdSpec::Auto, bytes, None).await {
+                Ok(id) => return id,
+                Err(e) if e.is_transient() => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(e) => panic!("appending to {key}: {e}"),
+            }
+        }
+        panic!("appending to {key}: Redis unavailable for 10 s");
     }
 }
 

@@ -114,6 +114,11 @@ pub struct Received {
     pub first_entities: Vec<(u32, u8)>,
     /// Milliseconds from losing a socket to the first frame from the next gateway.
     pub reconnect_ms: Vec<u64>,
+    /// Commands sent, event ids acknowledged, rejection codes, error codes.
+    pub commands_sent: u64,
+    pub acked: Vec<String>,
+    pub rejected: Vec<String>,
+    pub errors: Vec<String>,
 }
 
 impl Received {
@@ -139,6 +144,16 @@ impl Received {
     }
 }
 
+/// Options of a viewer.
+#[derive(Clone, Debug)]
+pub struct ViewOptions {
+    /// Stop after receiving this tick.
+    pub until: u64,
+    pub deadline: Instant,
+    /// Players: send a `stop` order for one of their own units this often.
+    pub command_every: Option<Duration>,
+}
+
 /// Views a match through `gateways` (starting at index `first`) until it has seen tick
 /// `until` or `deadline` passes; on a lost socket it reconnects to the next gateway
 /// (backoff 100 ms) and resumes from its last tick.
@@ -149,88 +164,142 @@ pub async fn view(
     until: u64,
     deadline: Instant,
 ) -> Received {
+    view_with(
+        role,
+        gateways,
+        first,
+        ViewOptions {
+            until,
+            deadline,
+            command_every: None,
+        },
+    )
+    .await
+}
+
+/// [`view`] with options: a player viewer can also send commands, and records the
+/// event ids the gateway acknowledged.
+pub async fn view_with(
+    role: Role,
+    gateways: Vec<SocketAddr>,
+    first: usize,
+    o: ViewOptions,
+) -> Received {
     let mut r = Received::default();
     let mut cur = first % gateways.len();
     let mut lost_at: Option<Instant> = None;
-    let mut attempt = 0u32;
-    while Instant::now() < deadline {
+    let mut seq = 0u64;
+    let player = match &role {
+        Role::Player { token } => token.split('.').nth(2).and_then(|p| p.parse::<u8>().ok()),
+        Role::Spectator { .. } => None,
+    };
+    while Instant::now() < o.deadline {
         let Some(mut ws) = connect(gateways[cur]).await else {
             cur = (cur + 1) % gateways.len();
-            attempt += 1;
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
         let last = r.last();
-        let welcome = match handshake(&mut ws, &role, last).await {
-            Ok(w) => w,
-            Err(e) => {
-                r.drops.push(format!("handshake on {}: {e}", gateways[cur]));
-                cur = (cur + 1) % gateways.len();
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let _ = welcome;
+        if let Err(e) = handshake(&mut ws, &role, last).await {
+            r.drops.push(format!("handshake on {}: {e}", gateways[cur]));
+            cur = (cur + 1) % gateways.len();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        let (mut sink, mut stream) = ws.split();
         let mut first_frame = true;
-        loop {
-            if Instant::now() >= deadline {
+        let mut orders =
+            tokio::time::interval(o.command_every.unwrap_or(Duration::from_secs(3600)));
+        orders.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        orders.tick().await;
+        let why: String = loop {
+            let now = Instant::now();
+            if now >= o.deadline {
                 return r;
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match next_json(&mut ws, left.min(Duration::from_secs(5))).await {
-                Ok(Some(v)) => {
-                    let t = v["t"].as_str().unwrap_or("");
-                    if t == "keyframe" || t == "delta" {
-                        let tick = v["tick"].as_u64().unwrap_or(0);
-                        let key = t == "keyframe";
-                        if first_frame && last.is_some() {
-                            if key {
-                                r.keyframe_resumes += 1;
-                            } else {
-                                r.resumed += 1;
-                            }
-                            if let Some(at) = lost_at.take() {
-                                r.reconnect_ms.push(at.elapsed().as_millis() as u64);
-                            }
-                        }
-                        if key && r.first_entities.is_empty() {
-                            if let Some(es) = v["entities"].as_array() {
-                                r.first_entities = es
-                                    .iter()
-                                    .map(|e| {
-                                        (
-                                            e["id"].as_u64().unwrap_or(0) as u32,
-                                            e["owner"].as_u64().unwrap_or(0) as u8,
-                                        )
-                                    })
-                                    .collect();
-                            }
-                        }
-                        first_frame = false;
-                        r.ticks.push((tick, key));
-                        if tick >= until {
-                            let _ = ws.close(None).await;
-                            return r;
+            let wait = o
+                .deadline
+                .saturating_duration_since(now)
+                .min(Duration::from_secs(5));
+            let msg = tokio::select! {
+                m = tokio::time::timeout(wait, stream.next()) => m,
+                _ = orders.tick(), if o.command_every.is_some() => {
+                    let mine = r.first_entities.iter().find(|(_, owner)| Some(*owner) == player);
+                    if let Some((id, _)) = mine {
+                        seq += 1;
+                        let cmd = json!({"t": "cmd", "seq": seq, "cmd": {"kind": "stop", "units": [id]}});
+                        if sink.send(Message::Text(cmd.to_string().into())).await.is_ok() {
+                            r.commands_sent += 1;
                         }
                     }
+                    continue;
                 }
-                Ok(None) => {
-                    // No frame for 5 s: treat the socket as dead.
-                    r.drops.push(format!("silent for 5 s on {}", gateways[cur]));
-                    break;
+            };
+            let msg = match msg {
+                Err(_) => break format!("silent for 5 s on {}", gateways[cur]),
+                Ok(None) => break format!("{}: stream ended", gateways[cur]),
+                Ok(Some(Err(e))) => break format!("{}: {e}", gateways[cur]),
+                Ok(Some(Ok(m))) => m,
+            };
+            let text = match msg {
+                Message::Text(t) => t,
+                Message::Close(c) => break format!("{}: closed {c:?}", gateways[cur]),
+                _ => continue,
+            };
+            let Ok(v) = serde_json::from_str::<Value>(&text) else {
+                r.errors.push(format!("not json: {text}"));
+                continue;
+            };
+            match v["t"].as_str().unwrap_or("") {
+                "ping" => {
+                    let pong = json!({"t": "pong", "id": v["id"].clone()});
+                    let _ = sink.send(Message::Text(pong.to_string().into())).await;
                 }
-                Err(e) => {
-                    r.drops.push(format!("{}: {e}", gateways[cur]));
-                    break;
+                "ack" => r.acked.push(v["id"].as_str().unwrap_or("").to_string()),
+                "rejected" => r
+                    .rejected
+                    .push(v["code"].as_str().unwrap_or("").to_string()),
+                "error" => r.errors.push(v["code"].as_str().unwrap_or("").to_string()),
+                t @ ("keyframe" | "delta") => {
+                    let tick = v["tick"].as_u64().unwrap_or(0);
+                    let key = t == "keyframe";
+                    if first_frame && last.is_some() {
+                        if key {
+                            r.keyframe_resumes += 1;
+                        } else {
+                            r.resumed += 1;
+                        }
+                        if let Some(at) = lost_at.take() {
+                            r.reconnect_ms.push(at.elapsed().as_millis() as u64);
+                        }
+                    }
+                    if key && r.first_entities.is_empty() {
+                        if let Some(es) = v["entities"].as_array() {
+                            r.first_entities = es
+                                .iter()
+                                .map(|e| {
+                                    (
+                                        e["id"].as_u64().unwrap_or(0) as u32,
+                                        e["owner"].as_u64().unwrap_or(0) as u8,
+                                    )
+                                })
+                                .collect();
+                        }
+                    }
+                    first_frame = false;
+                    r.ticks.push((tick, key));
+                    if tick >= o.until {
+                        let _ = sink.close().await;
+                        return r;
+                    }
                 }
+                _ => {}
             }
-        }
+        };
+        r.drops.push(why);
         r.reconnects += 1;
         lost_at = Some(Instant::now());
         cur = (cur + 1) % gateways.len();
-        attempt += 1;
-        let _ = attempt;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     r
