@@ -2,70 +2,44 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use economy::service::{self, EconomyConfig, Progress};
-use engine::Rules;
-use events::ops::{self, Check, CheckResult};
-use events::{Keys, RedisBus, RedisBusConfig};
+use events::ops::{self, Check, CheckResult, ServiceArgs, ServiceSetup};
 
-/// Runs the economy (ledger, production, harvester AI, AI opponents) of the matches this instance claims.
+/// Runs the economy (ledger, production, harvester AI, AI opponents) of the matches this
+/// instance claims.
 #[derive(Parser, Debug)]
 #[command(name = "economy", version)]
 struct Args {
-    /// Redis URL.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    redis_url: String,
-    /// Stream key prefix.
-    #[arg(long, env = "CNIT_PREFIX", default_value = events::keys::DEFAULT_PREFIX)]
-    prefix: String,
-    /// Address of the ops endpoint (/health, /ready, /metrics).
-    #[arg(long, env = "CNIT_OPS_ADDR", default_value = "0.0.0.0:9102")]
-    ops_addr: String,
-    /// Most matches this instance runs.
-    #[arg(long, env = "CNIT_CAPACITY", default_value_t = 64)]
-    capacity: usize,
-    /// Lease idle timeout in milliseconds before another instance takes a match over.
-    #[arg(long, env = "CNIT_LEASE_IDLE_MS", default_value_t = 3000)]
-    lease_idle_ms: u64,
-    /// Consumer name (defaults to a random one).
-    #[arg(long, env = "CNIT_CONSUMER")]
-    consumer: Option<String>,
+    #[command(flatten)]
+    service: ServiceArgs,
     /// Do not run AI opponents in this instance.
     #[arg(long)]
     no_ai: bool,
-    /// Rules file (defaults to the built-in rules).
-    #[arg(long, env = "CNIT_RULES")]
-    rules: Option<std::path::PathBuf>,
 }
+
+/// The ops endpoint's address unless `--ops-addr` says otherwise.
+const DEFAULT_OPS_ADDR: &str = "0.0.0.0:9102";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let args = Args::parse();
-    let rules = match &args.rules {
-        Some(p) => Rules::from_toml(
-            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-        )?,
-        None => Rules::standard(),
-    };
-    let metrics = ops::install_metrics().map_err(anyhow::Error::msg)?;
-    let bus = RedisBus::connect(&args.redis_url, RedisBusConfig::default())
-        .await
-        .with_context(|| format!("connecting to {}", args.redis_url))?;
+    let rules = engine::service::load_rules(args.service.rules.as_deref())?;
+    let ServiceSetup {
+        bus,
+        keys,
+        listener,
+        metrics,
+    } = args.service.setup(DEFAULT_OPS_ADDR).await?;
     let mut config = EconomyConfig {
-        capacity: args.capacity,
-        lease_idle: Duration::from_millis(args.lease_idle_ms),
+        capacity: args.service.capacity,
+        lease_idle: args.service.lease_idle(),
         run_ai: !args.no_ai,
         ..EconomyConfig::default()
     };
-    if let Some(c) = args.consumer {
+    if let Some(c) = args.service.consumer {
         config.consumer = c;
     }
     let progress = Arc::new(Progress::default());
@@ -73,10 +47,6 @@ async fn main() -> anyhow::Result<()> {
         ops::redis_check(bus.clone()),
         economy_loop_check(progress.clone()),
     ];
-    let listener = tokio::net::TcpListener::bind(&args.ops_addr)
-        .await
-        .with_context(|| format!("binding {}", args.ops_addr))?;
-    let keys = Keys::new(args.prefix);
     ops::run_with_ops("economy", listener, metrics, checks, |shutdown| {
         service::run(bus, keys, Arc::new(rules), config, progress, shutdown)
     })

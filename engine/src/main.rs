@@ -2,66 +2,39 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use engine::service::{self, EngineConfig, Pace, Progress};
-use engine::Rules;
-use events::ops::{self, Check, CheckResult};
-use events::{Keys, RedisBus, RedisBusConfig};
+use events::ops::{self, Check, CheckResult, ServiceArgs, ServiceSetup};
 
 /// Runs the deterministic simulation of the matches this instance claims.
 #[derive(Parser, Debug)]
 #[command(name = "engine", version)]
 struct Args {
-    /// Redis URL.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    redis_url: String,
-    /// Stream key prefix.
-    #[arg(long, env = "CNIT_PREFIX", default_value = events::keys::DEFAULT_PREFIX)]
-    prefix: String,
-    /// Address of the ops endpoint (/health, /ready, /metrics).
-    #[arg(long, env = "CNIT_OPS_ADDR", default_value = "0.0.0.0:9101")]
-    ops_addr: String,
-    /// Most matches this instance runs.
-    #[arg(long, env = "CNIT_CAPACITY", default_value_t = 64)]
-    capacity: usize,
-    /// Lease idle timeout in milliseconds before another instance takes a match over.
-    #[arg(long, env = "CNIT_LEASE_IDLE_MS", default_value_t = 3000)]
-    lease_idle_ms: u64,
-    /// Consumer name (defaults to a random one).
-    #[arg(long, env = "CNIT_CONSUMER")]
-    consumer: Option<String>,
+    #[command(flatten)]
+    service: ServiceArgs,
     /// Run ticks as fast as possible instead of at the match's tick rate.
     #[arg(long)]
     unpaced: bool,
-    /// Rules file (defaults to the built-in rules).
-    #[arg(long, env = "CNIT_RULES")]
-    rules: Option<std::path::PathBuf>,
 }
+
+/// The ops endpoint's address unless `--ops-addr` says otherwise.
+const DEFAULT_OPS_ADDR: &str = "0.0.0.0:9101";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let args = Args::parse();
-    let rules = match &args.rules {
-        Some(p) => Rules::from_toml(
-            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-        )?,
-        None => Rules::standard(),
-    };
-    let metrics = ops::install_metrics().map_err(anyhow::Error::msg)?;
-    let bus = RedisBus::connect(&args.redis_url, RedisBusConfig::default())
-        .await
-        .with_context(|| format!("connecting to {}", args.redis_url))?;
+    let rules = service::load_rules(args.service.rules.as_deref())?;
+    let ServiceSetup {
+        bus,
+        keys,
+        listener,
+        metrics,
+    } = args.service.setup(DEFAULT_OPS_ADDR).await?;
     let mut config = EngineConfig {
-        capacity: args.capacity,
-        lease_idle: Duration::from_millis(args.lease_idle_ms),
+        capacity: args.service.capacity,
+        lease_idle: args.service.lease_idle(),
         pace: if args.unpaced {
             Pace::Unpaced
         } else {
@@ -69,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
         },
         ..EngineConfig::default()
     };
-    if let Some(c) = args.consumer {
+    if let Some(c) = args.service.consumer {
         config.consumer = c;
     }
     let progress = Arc::new(Progress::default());
@@ -77,10 +50,6 @@ async fn main() -> anyhow::Result<()> {
         ops::redis_check(bus.clone()),
         tick_loop_check(progress.clone()),
     ];
-    let listener = tokio::net::TcpListener::bind(&args.ops_addr)
-        .await
-        .with_context(|| format!("binding {}", args.ops_addr))?;
-    let keys = Keys::new(args.prefix);
     ops::run_with_ops("engine", listener, metrics, checks, |shutdown| {
         service::run(bus, keys, Arc::new(rules), config, progress, shutdown)
     })
