@@ -311,66 +311,7 @@ impl Hub {
 
     fn build_frame(&self, st: &HubState, frame: &ViewFrame) -> Frame {
         let build = |aud: Audience| -> Utf8Bytes {
-            let msg = match frame.kind {
-                ViewKind::Keyframe => {
-                    // The keyframe's entity and tiberium lists replace the client's.
-                    let tib: BTreeMap<(u16, u16), (u8, bool)> = frame
-                        .tiberium
-                        .iter()
-                        .filter(|t| t.bails > 0)
-                        .map(|t| ((t.cell.x, t.cell.y), (t.bails, t.blue)))
-                        .collect();
-                    ServerMsg::Keyframe(Keyframe {
-                        tick: frame.tick,
-                        entities: frame
-                            .entities
-                            .iter()
-                            .filter(|e| aud.sees(e.visible_to))
-                            .map(convert::entity)
-                            .collect(),
-                        tiberium: tiberium_list(&tib),
-                        game_over: frame.winner.is_some(),
-                        winner: frame.winner.flatten().map(|p| p.0),
-                    })
-                }
-                ViewKind::Delta => {
-                    let mut entities = Vec::new();
-                    let mut hidden = Vec::new();
-                    for e in &frame.entities {
-                        if aud.sees(e.visible_to) {
-                            entities.push(convert::entity(e));
-                        } else if st
-                            .entities
-                            .get(&e.id)
-                            .is_some_and(|old| aud.sees(old.visible_to))
-                        {
-                            hidden.push(e.id.0);
-                        }
-                    }
-                    let mut removed = Vec::new();
-                    for (id, mask) in &frame.removed {
-                        if aud.sees(*mask) {
-                            removed.push(id.0);
-                        } else if st
-                            .entities
-                            .get(id)
-                            .is_some_and(|old| aud.sees(old.visible_to))
-                        {
-                            hidden.push(id.0);
-                        }
-                    }
-                    ServerMsg::Delta(Delta {
-                        tick: frame.tick,
-                        entities,
-                        hidden,
-                        removed,
-                        tiberium: frame.tiberium.iter().map(convert::tiberium).collect(),
-                        game_over: frame.winner.is_some(),
-                        winner: frame.winner.flatten().map(|p| p.0),
-                    })
-                }
-            };
-            msg.to_json().into()
+            audience_msg(&st.entities, frame, aud).to_json().into()
         };
         let mut players: [Option<Utf8Bytes>; MAX_PLAYERS] = Default::default();
         for (i, slot) in players.iter_mut().enumerate() {
@@ -495,6 +436,71 @@ impl Hub {
             self.send(msg);
         }
     }
+}
+
+/// One view frame as `aud` may see it; `known` is the picture before the frame (to tell
+/// which entities just left the audience's vision).
+fn audience_msg(
+    known: &BTreeMap<UnitId, EntityView>,
+    frame: &ViewFrame,
+    aud: Audience,
+) -> ServerMsg {
+    match frame.kind {
+        ViewKind::Keyframe => {
+            // The keyframe's entity and tiberium lists replace the client's.
+            let tib: BTreeMap<(u16, u16), (u8, bool)> = frame
+                .tiberium
+                .iter()
+                .filter(|t| t.bails > 0)
+                .map(|t| ((t.cell.x, t.cell.y), (t.bails, t.blue)))
+                .collect();
+            ServerMsg::Keyframe(Keyframe {
+                tick: frame.tick,
+                entities: frame
+                    .entities
+                    .iter()
+                    .filter(|e| aud.sees(e.visible_to))
+                    .map(convert::entity)
+                    .collect(),
+                tiberium: tiberium_list(&tib),
+                game_over: frame.winner.is_some(),
+                winner: frame.winner.flatten().map(|p| p.0),
+            })
+        }
+        ViewKind::Delta => {
+            let mut entities = Vec::new();
+            let mut hidden = Vec::new();
+            for e in &frame.entities {
+                if aud.sees(e.visible_to) {
+                    entities.push(convert::entity(e));
+                } else if known.get(&e.id).is_some_and(|old| aud.sees(old.visible_to)) {
+                    hidden.push(e.id.0);
+                }
+            }
+            let mut removed = Vec::new();
+            for (id, mask) in &frame.removed {
+                if aud.sees(*mask) {
+                    removed.push(id.0);
+                } else if known.get(id).is_some_and(|old| aud.sees(old.visible_to)) {
+                    hidden.push(id.0);
+                }
+            }
+            ServerMsg::Delta(Delta {
+                tick: frame.tick,
+                entities,
+                hidden,
+                removed,
+                tiberium: frame.tiberium.iter().map(convert::tiberium).collect(),
+                game_over: frame.winner.is_some(),
+                winner: frame.winner.flatten().map(|p| p.0),
+            })
+        }
+    }
+}
+
+/// A view frame as a spectator sees it (everything), for replays.
+pub fn spectator_frame(frame: &ViewFrame) -> ServerMsg {
+    audience_msg(&BTreeMap::new(), frame, Audience::Spectator)
 }
 
 fn ledger_text(l: WireLedger) -> Utf8Bytes {

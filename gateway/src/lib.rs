@@ -13,6 +13,7 @@ pub mod limits;
 pub mod lobby;
 pub mod mapview;
 pub mod metrics;
+pub mod replay;
 pub mod session;
 pub mod token;
 pub mod wire;

@@ -58,6 +58,7 @@ pub fn welcome(created: &MatchCreated, rules: &Rules) -> Result<Welcome, MapErro
         players: created.players.iter().map(convert::player).collect(),
         map: wire_map(&map),
         rules: convert::rules(rules),
+        replay: None,
     })
 }
 

@@ -24,7 +24,8 @@ use crate::limits::{
     SERVER_PING_INTERVAL,
 };
 use crate::metrics as m;
-use crate::wire::{ClientMsg, ServerMsg, WireCommand, CLIENT_MSG_TYPES};
+use crate::replay::Replay;
+use crate::wire::{ClientMsg, ReplayInfo, ServerMsg, WireCommand, CLIENT_MSG_TYPES};
 use crate::{convert, Gateway};
 
 /// Why a session ended.
@@ -86,6 +87,12 @@ pub fn parse(text: &str) -> Result<ClientMsg, (&'static str, String)> {
     serde_json::from_value(v).map_err(|e| ("malformed", format!("bad {t} frame: {e}")))
 }
 
+/// What a handshake ended in.
+enum Attached {
+    Live(Joined),
+    Replay(Box<Replay>),
+}
+
 struct Joined {
     hub: Arc<Hub>,
     rx: broadcast::Receiver<Arc<HubMsg>>,
@@ -123,7 +130,8 @@ pub async fn handle<B: Bus>(gw: Arc<Gateway<B>>, socket: WebSocket, permit: Owne
         last_heard: Instant::now(),
     };
     let exit = match s.handshake(&mut stream).await {
-        Ok(joined) => s.serve(&mut stream, joined).await,
+        Ok(Attached::Live(joined)) => s.serve(&mut stream, joined).await,
+        Ok(Attached::Replay(replay)) => s.serve_replay(&mut stream, replay).await,
         Err(e) => e,
     };
     tracing::debug!(?exit, "session ended");
@@ -195,7 +203,7 @@ impl<B: Bus> Session<B> {
         }
     }
 
-    async fn handshake(&mut self, stream: &mut SplitStream<WebSocket>) -> Result<Joined, Exit> {
+    async fn handshake(&mut self, stream: &mut SplitStream<WebSocket>) -> Result<Attached, Exit> {
         let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
         let mut shutdown = self.gw.shutdown.clone();
         loop {
@@ -253,7 +261,7 @@ impl<B: Bus> Session<B> {
                         .attach(grant.match_id, Audience::Player(grant.player), last_tick)
                         .await?
                     {
-                        return Ok(j);
+                        return Ok(Attached::Live(j));
                     }
                 }
                 ClientMsg::Spectate {
@@ -264,8 +272,20 @@ impl<B: Bus> Session<B> {
                         self.error("unknown_match", "not a match id")?;
                         continue;
                     };
+                    let ended = self
+                        .gw
+                        .lobby
+                        .get(&mid)
+                        .await
+                        .is_ok_and(|m| m.status == "ended");
+                    if ended {
+                        if let Some(r) = self.start_replay(mid, last_tick).await? {
+                            return Ok(Attached::Replay(r));
+                        }
+                        continue;
+                    }
                     if let Some(j) = self.attach(mid, Audience::Spectator, last_tick).await? {
-                        return Ok(j);
+                        return Ok(Attached::Live(j));
                     }
                 }
                 ClientMsg::Ping { id } => self.send(&ServerMsg::Pong { id })?,
@@ -276,6 +296,9 @@ impl<B: Bus> Session<B> {
                 } => telemetry(&selection_latency_ms, &frame_ms),
                 ClientMsg::Cmd { seq, .. } => {
                     self.reject(seq, "not_joined", "join a match first")?;
+                }
+                ClientMsg::Replay { .. } => {
+                    self.error("not_joined", "spectate a recorded match first")?;
                 }
             }
         }
@@ -505,6 +528,178 @@ impl<B: Bus> Session<B> {
                 Ok(())
             }
             ClientMsg::Cmd { seq, cmd } => self.command(seq, &cmd, j).await,
+            ClientMsg::Replay { .. } => self.error("not_a_replay", "this match is live"),
+        }
+    }
+
+    /// Loads a recorded match and sends its welcome (and, on a resume, the keyframe at
+    /// the client's tick); `Ok(None)` when it cannot be replayed (the client was told).
+    async fn start_replay(
+        &mut self,
+        mid: MatchId,
+        last_tick: Option<u64>,
+    ) -> Result<Option<Box<Replay>>, Exit> {
+        let created = match self.gw.lobby.created(&mid).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.error("unknown_match", e.to_string())?;
+                return Ok(None);
+            }
+        };
+        let gw = self.gw.clone();
+        let mut replay =
+            match Replay::load(&gw.bus, &gw.keys, gw.rules.clone(), &mid, created.tick_hz).await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.error("unavailable", e.to_string())?;
+                    return Ok(None);
+                }
+            };
+        let (c, r) = (created.clone(), gw.rules.clone());
+        let mut welcome =
+            match tokio::task::spawn_blocking(move || crate::mapview::welcome(&c, &r)).await {
+                Ok(Ok(w)) => w,
+                Ok(Err(e)) => {
+                    self.error(
+                        "unavailable",
+                        format!("the match's map cannot be built: {e}"),
+                    )?;
+                    return Ok(None);
+                }
+                Err(e) => {
+                    self.error("internal", e.to_string())?;
+                    return Ok(None);
+                }
+            };
+        welcome.role = "spectator".into();
+        welcome.player = None;
+        welcome.replay = Some(ReplayInfo {
+            last_tick: replay.last_tick,
+            tick_hz: replay.tick_hz,
+        });
+        self.send(&ServerMsg::Welcome(Box::new(welcome)))?;
+        if let Some(t) = last_tick {
+            match replay.seek(t).await {
+                Ok(f) => self.send(&crate::hub::spectator_frame(&f))?,
+                Err(e) => {
+                    self.error("unavailable", e.to_string())?;
+                    return Ok(None);
+                }
+            }
+        }
+        self.send(&replay.state())?;
+        metrics::counter!(m::SESSIONS_TOTAL, "role" => "replay").increment(1);
+        Ok(Some(Box::new(replay)))
+    }
+
+    async fn serve_replay(
+        &mut self,
+        stream: &mut SplitStream<WebSocket>,
+        mut r: Box<Replay>,
+    ) -> Exit {
+        let mut shutdown = self.gw.shutdown.clone();
+        let mut ping = tokio::time::interval(SERVER_PING_INTERVAL);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next_at = Instant::now();
+        loop {
+            let due = r.playing && !r.ended;
+            let step = tokio::select! {
+                msg = stream.next() => {
+                    let was_playing = r.playing;
+                    let res = self.on_replay_client(msg, &mut r).await;
+                    if r.playing && !was_playing {
+                        next_at = Instant::now();
+                    }
+                    res
+                }
+                _ = tokio::time::sleep_until(next_at), if due => {
+                    let res = self.replay_step(&mut r).await;
+                    next_at += r.period();
+                    let now = Instant::now();
+                    if next_at + Duration::from_secs(1) < now {
+                        // Fell behind (slow re-run): do not burst to catch up.
+                        next_at = now;
+                    }
+                    res
+                }
+                _ = ping.tick() => self.on_ping(),
+                _ = shutdown.changed() => {
+                    let _ = self.error("shutting_down", "the gateway is shutting down");
+                    Err(Exit::Shutdown)
+                }
+            };
+            if let Err(e) = step {
+                return e;
+            }
+        }
+    }
+
+    async fn replay_step(&mut self, r: &mut Replay) -> Result<(), Exit> {
+        match r.next().await {
+            Ok(Some(frame)) => self.send(&crate::hub::spectator_frame(&frame)),
+            Ok(None) => self.send(&r.state()),
+            Err(e) => {
+                let _ = self.error("unavailable", e.to_string());
+                Err(Exit::Refused)
+            }
+        }
+    }
+
+    async fn on_replay_client(
+        &mut self,
+        msg: Option<Result<Message, axum::Error>>,
+        r: &mut Replay,
+    ) -> Result<(), Exit> {
+        let Some(text) = self.text_of(msg)? else {
+            return Ok(());
+        };
+        let parsed = match parse(&text) {
+            Ok(p) => p,
+            Err((code, message)) => return self.error(code, message),
+        };
+        match parsed {
+            ClientMsg::Replay {
+                action,
+                speed,
+                seek,
+            } => {
+                match action.as_deref() {
+                    Some("play") => r.playing = !r.ended || seek.is_some(),
+                    Some("pause") => r.playing = false,
+                    Some(other) => {
+                        return self.error("malformed", format!("unknown replay action {other:?}"))
+                    }
+                    None => {}
+                }
+                if let Some(s) = speed {
+                    r.set_speed(s);
+                }
+                if let Some(t) = seek {
+                    match r.seek(t).await {
+                        Ok(f) => self.send(&crate::hub::spectator_frame(&f))?,
+                        Err(e) => return self.error("unavailable", e.to_string()),
+                    }
+                }
+                self.send(&r.state())
+            }
+            ClientMsg::Hello { .. } | ClientMsg::Join { .. } | ClientMsg::Spectate { .. } => {
+                self.error("already_joined", "this connection is already in a match")
+            }
+            ClientMsg::Ping { id } => self.send(&ServerMsg::Pong { id }),
+            ClientMsg::Pong { id } => {
+                self.pong(id);
+                Ok(())
+            }
+            ClientMsg::Telemetry {
+                selection_latency_ms,
+                frame_ms,
+            } => {
+                telemetry(&selection_latency_ms, &frame_ms);
+                Ok(())
+            }
+            ClientMsg::Cmd { seq, .. } => {
+                self.reject(seq, "read_only", "a replay cannot be commanded")
+            }
         }
     }
 

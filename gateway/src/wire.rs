@@ -38,10 +38,20 @@ pub enum ClientMsg {
         #[serde(default)]
         frame_ms: Vec<f64>,
     },
+    /// Replay controls (recorded matches only): `action` `play` / `pause`, a `speed`
+    /// factor, or a tick to `seek` to.
+    Replay {
+        #[serde(default)]
+        action: Option<String>,
+        #[serde(default)]
+        speed: Option<f64>,
+        #[serde(default)]
+        seek: Option<u64>,
+    },
 }
 
 /// The `t` values a client may send, for telling an unknown frame from a malformed one.
-pub const CLIENT_MSG_TYPES: [&str; 7] = [
+pub const CLIENT_MSG_TYPES: [&str; 8] = [
     "hello",
     "join",
     "spectate",
@@ -49,6 +59,7 @@ pub const CLIENT_MSG_TYPES: [&str; 7] = [
     "ping",
     "pong",
     "telemetry",
+    "replay",
 ];
 
 /// A command as the browser sends it. Cells are `[x, y]`, units are entity ids.
@@ -231,6 +242,13 @@ pub enum ServerMsg {
     Pong {
         id: u64,
     },
+    /// Where a replay stands (after every control and at its end).
+    ReplayState {
+        playing: bool,
+        speed: f64,
+        tick: Option<u64>,
+        last_tick: u64,
+    },
     Error {
         code: String,
         message: String,
@@ -269,6 +287,16 @@ pub struct Welcome {
     pub players: Vec<WirePlayer>,
     pub map: WireMap,
     pub rules: WireRules,
+    /// Present when this is a replay of a recorded match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<ReplayInfo>,
+}
+
+/// A recorded match being replayed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplayInfo {
+    pub last_tick: u64,
+    pub tick_hz: u32,
 }
 
 /// Every entity this audience sees at `tick`, and the whole current tiberium.

@@ -7,4 +7,5 @@ mod fog;
 mod lobby;
 mod protocol;
 mod reconnect;
+mod replay;
 mod security;

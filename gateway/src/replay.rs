@@ -1,0 +1,125 @@
+//! Replays of recorded matches: the match's durable log is loaded from the bus and re-run
+//! with the replay tool's `Playback` (the view stream is a capped projection, so a replay
+//! regenerates it), paced by the session at the match's tick rate times a speed factor.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::Rules;
+use events::{Bus, Keys, MatchId, ViewFrame};
+use replay_tool::Playback;
+
+use crate::wire::ServerMsg;
+
+/// Slowest and fastest replay speed factors.
+pub const MIN_SPEED: f64 = 0.25;
+pub const MAX_SPEED: f64 = 16.0;
+
+/// Why a replay cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The log could not be read or re-run.
+    #[error("replay: {0}")]
+    Log(String),
+    /// The blocking re-run task died.
+    #[error("replay task failed: {0}")]
+    Task(String),
+}
+
+/// A recorded match being watched by one session.
+pub struct Replay {
+    pub match_id: MatchId,
+    playback: Option<Playback>,
+    pub last_tick: u64,
+    pub tick_hz: u32,
+    pub playing: bool,
+    pub speed: f64,
+    pub ended: bool,
+    position: Option<u64>,
+}
+
+impl Replay {
+    /// Loads a match's log from the bus.
+    pub async fn load<B: Bus>(
+        bus: &B,
+        keys: &Keys,
+        rules: Arc<Rules>,
+        m: &MatchId,
+        tick_hz: u32,
+    ) -> Result<Self, ReplayError> {
+        let rec = replay_tool::bus::load(bus, keys, m)
+            .await
+            .map_err(|e| ReplayError::Log(e.to_string()))?;
+        let playback = Playback::new(Arc::new(rec), rules);
+        let last_tick = playback.last_tick().unwrap_or(0);
+        Ok(Self {
+            match_id: m.clone(),
+            playback: Some(playback),
+            last_tick,
+            tick_hz: tick_hz.max(1),
+            playing: true,
+            speed: 1.0,
+            ended: false,
+            position: None,
+        })
+    }
+
+    /// Runs `f` on the playback off the async workers (re-running ticks is CPU work).
+    async fn with_playback<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Playback) -> replay_tool::Result<T> + Send + 'static,
+    ) -> Result<T, ReplayError> {
+        let mut pb = self
+            .playback
+            .take()
+            .ok_or_else(|| ReplayError::Task("playback lost by an earlier failure".into()))?;
+        let (pb, res) = tokio::task::spawn_blocking(move || {
+            let r = f(&mut pb);
+            (pb, r)
+        })
+        .await
+        .map_err(|e| ReplayError::Task(e.to_string()))?;
+        self.position = pb.position();
+        self.playback = Some(pb);
+        res.map_err(|e| ReplayError::Log(e.to_string()))
+    }
+
+    /// The next tick's frame, or `None` at the end of the recording.
+    pub async fn next(&mut self) -> Result<Option<ViewFrame>, ReplayError> {
+        let frame = self.with_playback(|pb| pb.next_frame()).await?;
+        if frame.is_none() {
+            self.ended = true;
+            self.playing = false;
+        }
+        Ok(frame)
+    }
+
+    /// Jumps to just after `tick` (clamped to the recording) and returns its keyframe.
+    pub async fn seek(&mut self, tick: u64) -> Result<ViewFrame, ReplayError> {
+        let tick = tick.min(self.last_tick);
+        let frame = self.with_playback(move |pb| pb.seek(tick)).await?;
+        self.ended = false;
+        Ok(frame)
+    }
+
+    /// Time between two frames at the current speed.
+    pub fn period(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / (f64::from(self.tick_hz) * self.speed))
+    }
+
+    pub fn set_speed(&mut self, speed: f64) {
+        if speed.is_finite() {
+            self.speed = speed.clamp(MIN_SPEED, MAX_SPEED);
+        }
+    }
+
+    /// Where the replay stands, for the client's controls.
+    pub fn state(&self) -> ServerMsg {
+        ServerMsg::ReplayState {
+            playing: self.playing,
+            speed: self.speed,
+            tick: self.position,
+            last_tick: self.last_tick,
+        }
+    }
+}
