@@ -122,6 +122,18 @@ fn near_in(map: &Map, c: Cell, comp: u32) -> Option<Cell> {
     None
 }
 
+/// Prints the median tick time of each battle.
+fn report_medians() {
+    println!("median tick times (fresh battle, {WARM_UP_TICKS} warm-up ticks):");
+    for size in [128u16, 256] {
+        for units in [100usize, 1_000, 10_000] {
+            let n = if units >= 10_000 { 100 } else { 200 };
+            let m = median_tick(size, units, n);
+            println!("  {size}x{size} {units:>6} units: median {m:?} per tick ({n} ticks)");
+        }
+    }
+}
+
 /// Median tick time over `ticks` ticks of a fresh battle.
 fn median_tick(size: u16, units: usize, ticks: usize) -> Duration {
     let mut sim = battle(size, units);
@@ -137,13 +149,9 @@ fn median_tick(size: u16, units: usize, ticks: usize) -> Duration {
 }
 
 fn ticks(c: &mut Criterion) {
-    println!("median tick times (fresh battle, {WARM_UP_TICKS} warm-up ticks):");
-    for size in [128u16, 256] {
-        for units in [100usize, 1_000, 10_000] {
-            let n = if units >= 10_000 { 60 } else { 200 };
-            let m = median_tick(size, units, n);
-            println!("  {size}x{size} {units:>6} units: median {m:?} per tick ({n} ticks)");
-        }
+    // `ENGINE_BENCH_MEDIANS=0` skips this report (handy when profiling one bench).
+    if std::env::var("ENGINE_BENCH_MEDIANS").as_deref() != Ok("0") {
+        report_medians();
     }
     let mut g = c.benchmark_group("tick");
     for size in [128u16, 256] {

@@ -7,9 +7,13 @@ use pathfinding::directed::astar::astar;
 
 use crate::map::{Map, NO_COMPONENT};
 
-/// Cost of an orthogonal step; a diagonal costs [`DIAGONAL_COST`] (≈ √2 × 10).
-const STRAIGHT_COST: u32 = 10;
-const DIAGONAL_COST: u32 = 14;
+/// Cost of an orthogonal step; a diagonal costs [`DIAGONAL_COST`] (≈ √2 × 100).
+const STRAIGHT_COST: u32 = 100;
+const DIAGONAL_COST: u32 = 141;
+/// The octile heuristic is weighted by this percentage (weighted A*): paths are at most
+/// this much longer than the shortest, and on open maps the search expands a narrow
+/// corridor instead of a wide front of equal-cost cells.
+pub const HEURISTIC_WEIGHT_PCT: u32 = 115;
 
 /// Why no path was found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -139,7 +143,7 @@ pub fn search(
         let (x, y) = (i as i32 % size, i as i32 / size);
         let (dx, dy) = ((x - gx).unsigned_abs(), (y - gy).unsigned_abs());
         let (lo, hi) = (dx.min(dy), dx.max(dy));
-        STRAIGHT_COST * hi + (DIAGONAL_COST - STRAIGHT_COST) * lo
+        (STRAIGHT_COST * hi + (DIAGONAL_COST - STRAIGHT_COST) * lo) * HEURISTIC_WEIGHT_PCT / 100
     };
     let start = map.index(from) as u32;
     let found = astar(&start, successors, heuristic, |&i| i == goal);

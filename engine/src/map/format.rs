@@ -34,7 +34,7 @@ impl Map {
         }
         let (t, b, bl) = (self.terrain_grid(), self.bails_grid(), self.blue_grid());
         for i in 0..self.len() {
-            out.push(t[i].code() | (u8::from(bl[i]) << 3) | (b[i].min(15) << 4));
+            out.push(t[i].code() | ((bl[i] & 1) << 3) | (b[i].min(15) << 4));
         }
         out
     }

@@ -91,7 +91,9 @@ pub struct Map {
     pub fields: Vec<Field>,
     terrain: Vec<Terrain>,
     bails: Vec<u8>,
-    blue: Vec<bool>,
+    /// 1 where the cell's tiberium is blue (bytes, so the state hash can take the grid
+    /// as it is).
+    blue: Vec<u8>,
     field_of: Vec<u16>,
     /// Ground-connectivity id per cell ([`NO_COMPONENT`] where impassable).
     comp: Vec<u32>,
@@ -107,7 +109,7 @@ impl Map {
             fields: Vec::new(),
             terrain: vec![Terrain::Clear; n],
             bails: vec![0; n],
-            blue: vec![false; n],
+            blue: vec![0; n],
             field_of: vec![NO_FIELD; n],
             comp: vec![NO_COMPONENT; n],
         };
@@ -162,7 +164,7 @@ impl Map {
 
     /// Whether the cell's tiberium is blue.
     pub fn is_blue(&self, c: Cell) -> bool {
-        self.in_bounds(c) && self.blue[self.index(c)]
+        self.in_bounds(c) && self.blue[self.index(c)] != 0
     }
 
     /// The field a cell belongs to, if any.
@@ -236,7 +238,7 @@ impl Map {
             _ => return,
         }
         self.bails[i] = bails;
-        self.blue[i] = bails > 0 && blue;
+        self.blue[i] = u8::from(bails > 0 && blue);
         self.terrain[i] = if bails > 0 {
             Terrain::Tiberium
         } else {
@@ -350,7 +352,7 @@ impl Map {
             fields,
             terrain,
             bails,
-            blue,
+            blue: blue.into_iter().map(u8::from).collect(),
             field_of,
             comp: Vec::new(),
         };
@@ -367,7 +369,7 @@ impl Map {
         self.terrain[i] = t;
         if t != Terrain::Tiberium {
             self.bails[i] = 0;
-            self.blue[i] = false;
+            self.blue[i] = 0;
         }
         self.recompute_components();
     }
@@ -380,8 +382,16 @@ impl Map {
         &self.bails
     }
 
-    pub(crate) fn blue_grid(&self) -> &[bool] {
+    pub(crate) fn blue_grid(&self) -> &[u8] {
         &self.blue
+    }
+
+    /// A digest of everything the simulation changes on a map (bails and colours; the
+    /// terrain follows from them), cheap enough to take every tick.
+    pub fn tiberium_digest(&self) -> u64 {
+        let a = xxhash_rust::xxh3::xxh3_64(&self.bails);
+        let b = xxhash_rust::xxh3::xxh3_64(&self.blue);
+        a ^ b.rotate_left(17)
     }
 }
 

@@ -103,33 +103,39 @@ pub fn state_hash(state: &State, buf: &mut Vec<u8>) -> u64 {
         }
     }
     w.u32(state.index.len() as u32);
-    for &e in state.index.values() {
-        entity(state, e, &mut w);
+    let mut q = state.world.query::<Row<'_>>();
+    let mut rows: Vec<_> = q.iter().collect();
+    // hecs order is arbitrary: hash in id order.
+    rows.sort_by_key(|r| r.0.id);
+    for r in rows {
+        entity(r, &mut w);
     }
     for f in &state.map.fields {
         w.u16(f.id);
         w.bool(f.blue);
         w.u32(f.cells.len() as u32);
     }
-    let hash_grid = xxhash_rust::xxh3::xxh3_64(&state.map.save());
-    w.u64(hash_grid);
+    for c in &state.map.starts {
+        w.cell(*c);
+    }
+    w.u64(state.map.tiberium_digest());
     xxhash_rust::xxh3::xxh3_64(buf)
 }
 
-fn entity(state: &State, e: hecs::Entity, w: &mut W<'_>) {
-    let mut q = state.world.query_one::<(
-        &Ident,
-        &Health,
-        &Body,
-        Option<&Mobile>,
-        Option<&Weapon>,
-        Option<&Footprint>,
-        Option<&Harvester>,
-        Option<&Dock>,
-    )>(e);
-    let Ok((i, h, b, m, wp, fp, hv, dock)) = q.get() else {
-        return;
-    };
+/// Every component of an entity (optional ones for the kinds that have them).
+type Row<'a> = (
+    &'a Ident,
+    &'a Health,
+    &'a Body,
+    Option<&'a Mobile>,
+    Option<&'a Weapon>,
+    Option<&'a Footprint>,
+    Option<&'a Harvester>,
+    Option<&'a Dock>,
+);
+
+fn entity(row: <Row<'_> as hecs::Query>::Item<'_>, w: &mut W<'_>) {
+    let (i, h, b, m, wp, fp, hv, dock) = row;
     w.id(i.id);
     w.player(i.owner);
     w.kind(i.kind);

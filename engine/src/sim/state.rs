@@ -129,8 +129,9 @@ pub struct Footprint {
 
 impl Footprint {
     pub fn cells(self) -> impl Iterator<Item = Cell> {
-        (self.at.y..self.at.y + self.h)
-            .flat_map(move |y| (self.at.x..self.at.x + self.w).map(move |x| Cell::new(x, y)))
+        (self.at.y..self.at.y.saturating_add(self.h)).flat_map(move |y| {
+            (self.at.x..self.at.x.saturating_add(self.w)).map(move |x| Cell::new(x, y))
+        })
     }
 
     pub fn center(self) -> Pos {
@@ -189,7 +190,7 @@ pub struct Harvester {
 
 impl Harvester {
     pub fn cargo(&self) -> u32 {
-        self.green + self.blue
+        self.green.saturating_add(self.blue)
     }
 }
 

@@ -31,26 +31,34 @@ pub fn view_of(state: &State, e: hecs::Entity) -> Option<EntityView> {
 
 /// The delta after the tick just run; remembers what was sent.
 pub fn delta(state: &mut State, tick: u64) -> ViewFrame {
-    let mut changed: Vec<(hecs::Entity, EntityView)> = Vec::new();
-    for &e in state.index.values() {
-        let Some(v) = view_of(state, e) else {
-            continue;
+    let vision = &state.vision;
+    let mut entities: Vec<EntityView> = Vec::new();
+    for (i, b, h, hv, fp, last) in state.world.query_mut::<(
+        &Ident,
+        &Body,
+        &Health,
+        Option<&Harvester>,
+        Option<&Footprint>,
+        &mut LastView,
+    )>() {
+        let v = EntityView {
+            id: i.id,
+            owner: i.owner,
+            kind: i.kind,
+            pos: b.pos,
+            facing: b.facing,
+            hp: h.hp,
+            max_hp: h.max,
+            cargo: hv.map_or(0, |h| h.cargo()),
+            visible_to: mask_of(vision, i, b, fp),
         };
-        let same = state
-            .world
-            .get::<&LastView>(e)
-            .is_ok_and(|l| l.0.as_ref() == Some(&v));
-        if !same {
-            changed.push((e, v));
+        if last.0.as_ref() != Some(&v) {
+            last.0 = Some(v.clone());
+            entities.push(v);
         }
     }
-    let mut entities = Vec::with_capacity(changed.len());
-    for (e, v) in changed {
-        if let Ok(mut l) = state.world.get::<&mut LastView>(e) {
-            l.0 = Some(v.clone());
-        }
-        entities.push(v);
-    }
+    // hecs order is arbitrary: the frame lists entities in id order.
+    entities.sort_by_key(|v| v.id);
     ViewFrame {
         tick,
         kind: ViewKind::Delta,

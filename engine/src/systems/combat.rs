@@ -1,7 +1,7 @@
 //! Combat: reload timers, shots at targets in range (damage = weapon damage × warhead
 //! percentage against the target's armor / 100, per shot), attack notices, deaths.
 
-use events::{Armor, EntityKind, GameEvent, PlayerId, UnitId, UnitKind};
+use events::{Armor, EntityKind, GameEvent, PlayerId, Pos, UnitId, UnitKind};
 
 use super::{despawn, targeting::aim_point, weapon_rules};
 use crate::fixed::{dist2, facing};
@@ -31,27 +31,21 @@ pub fn armor_of(state: &State, kind: EntityKind) -> Armor {
 }
 
 pub fn run(state: &mut State) {
-    let shooters: Vec<(hecs::Entity, Ident)> = state
-        .index
-        .values()
-        .filter_map(|&e| {
-            let mut q = state.world.query_one::<(&Ident, &Weapon)>(e);
-            q.get().ok().map(|(i, _)| (e, *i))
-        })
+    let mut shooters: Vec<(hecs::Entity, Ident, Pos, Weapon)> = state
+        .world
+        .query::<(hecs::Entity, &Ident, &Body, &Weapon)>()
+        .iter()
+        .map(|(e, i, b, w)| (e, *i, b.pos, *w))
         .collect();
+    // hecs order is arbitrary: shots are collected in id order.
+    shooters.sort_by_key(|s| s.1.id);
     let mut hits: Vec<Hit> = Vec::new();
-    for (e, ident) in shooters {
+    for (e, ident, pos, mut w) in shooters {
         let Some(wr) = weapon_rules(state, ident.kind) else {
             continue;
         };
         let (range, reload_ticks) = (wr.range_fixed(), state.rules.ticks(wr.reload_ms));
-        let Ok(w) = state.world.get::<&Weapon>(e).map(|w| *w) else {
-            continue;
-        };
-        let Ok(pos) = state.world.get::<&Body>(e).map(|b| b.pos) else {
-            continue;
-        };
-        let mut w = w;
+        let before = w;
         w.reload = w.reload.saturating_sub(1);
         let mut aim_at = None;
         if let Some(t) = w.target {
@@ -68,8 +62,10 @@ pub fn run(state: &mut State) {
                 }
             }
         }
-        if let Ok(mut wc) = state.world.get::<&mut Weapon>(e) {
-            *wc = w;
+        if w != before {
+            if let Ok(mut wc) = state.world.get::<&mut Weapon>(e) {
+                *wc = w;
+            }
         }
         if let Some(aim) = aim_at {
             if let Ok(mut b) = state.world.get::<&mut Body>(e) {

@@ -97,12 +97,14 @@ fn set_job(state: &mut State, unit: UnitId, job: Job, dest: Option<Cell>) {
 }
 
 pub fn run(state: &mut State) {
-    let harvesters: Vec<(UnitId, hecs::Entity)> = state
-        .index
+    let mut harvesters: Vec<(UnitId, hecs::Entity)> = state
+        .world
+        .query::<(hecs::Entity, &Ident, &Harvester)>()
         .iter()
-        .filter(|(_, &e)| state.world.get::<&Harvester>(e).is_ok())
-        .map(|(&id, &e)| (id, e))
+        .map(|(e, i, _)| (i.id, e))
         .collect();
+    // hecs order is arbitrary: act in id order.
+    harvesters.sort_by_key(|h| h.0);
     let load = state.rules.ticks(state.rules.harvest.load_ms_per_bail);
     let unload = state.rules.ticks(state.rules.harvest.unload_ms_per_bail);
     let capacity = state.rules.harvest.capacity_bails;

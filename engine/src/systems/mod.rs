@@ -35,10 +35,10 @@ use crate::sim::state::{
 };
 
 /// Path searches served per tick (all players together).
-pub const PATH_REQUESTS_PER_TICK: usize = 32;
+pub const PATH_REQUESTS_PER_TICK: usize = 16;
 /// Cells A* may expand per tick before the rest of the queue waits for the next tick
 /// (one search in progress always completes).
-pub const PATH_NODES_PER_TICK: usize = 16_384;
+pub const PATH_NODES_PER_TICK: usize = 4_096;
 /// Units of a group move within this many cells of the leader share its path.
 pub const GROUP_RADIUS: u16 = 8;
 /// Units without a target look for one every this many ticks (staggered by id).

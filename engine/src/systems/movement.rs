@@ -40,7 +40,7 @@ fn enqueue_individual(state: &mut State) {
         }
     }
     // hecs order is arbitrary: queue order must not be.
-    reqs.sort_unstable_by_key(|r| r.0);
+    reqs.sort_by_key(|r| r.0);
     for (id, owner, token, goal) in reqs {
         enqueue(
             state,
@@ -216,14 +216,6 @@ fn step(state: &mut State) {
             }
             continue;
         }
-        if m.stuck > 0 && m.stuck.is_multiple_of(REPATH_AFTER) {
-            // Ask again from here; the movement phase of the next tick queues it.
-            let stuck = m.stuck;
-            m.clear_path();
-            m.stuck = stuck;
-            m.waiting = false;
-            continue;
-        }
         let speed = i64::from(m.speed);
         let next = if dist <= speed {
             target
@@ -235,6 +227,15 @@ fn step(state: &mut State) {
         };
         let (a, b) = (body.pos.cell(), next.cell());
         if a != b && !can_step(map, blocked, a, b) {
+            // Blocked by terrain or a building (not by a crowd, which a new path would
+            // not help with): ask for a new path from here now and then; the movement
+            // phase of the next tick queues it.
+            if m.stuck > 0 && m.stuck.is_multiple_of(REPATH_AFTER) {
+                let stuck = m.stuck;
+                m.clear_path();
+                m.stuck = stuck;
+                m.waiting = false;
+            }
             continue;
         }
         if let Some(f) = facing(dx as i32, dy as i32) {

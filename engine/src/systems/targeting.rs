@@ -28,36 +28,35 @@ struct Shooter {
     pos: Pos,
     weapon: Weapon,
     order: Option<Order>,
+    dest: Option<Cell>,
 }
 
 pub fn run(state: &mut State) {
     spatial::rebuild(state);
     // Enemy candidates that are not in the spatial grid: buildings, in id order.
-    let buildings: Vec<(UnitId, Ident, crate::sim::state::Footprint)> = state
-        .index
+    let mut buildings: Vec<(UnitId, Ident, Footprint)> = state
+        .world
+        .query::<(&Ident, &Footprint)>()
         .iter()
-        .filter_map(|(&id, &e)| {
-            let mut q = state.world.query_one::<(&Ident, &Footprint)>(e);
-            q.get().ok().map(|(i, f)| (id, *i, *f))
+        .map(|(i, f)| (i.id, *i, *f))
+        .collect();
+    buildings.sort_unstable_by_key(|b| b.0);
+    let mut shooters: Vec<Shooter> = state
+        .world
+        .query::<(hecs::Entity, &Ident, &Body, &Weapon, Option<&Mobile>)>()
+        .iter()
+        .map(|(e, i, b, w, m)| Shooter {
+            id: i.id,
+            entity: e,
+            ident: *i,
+            pos: b.pos,
+            weapon: *w,
+            order: m.map(|m| m.order),
+            dest: m.and_then(|m| m.dest),
         })
         .collect();
-    let shooters: Vec<Shooter> = state
-        .index
-        .iter()
-        .filter_map(|(&id, &e)| {
-            let mut q = state
-                .world
-                .query_one::<(&Ident, &Body, &Weapon, Option<&Mobile>)>(e);
-            q.get().ok().map(|(i, b, w, m)| Shooter {
-                id,
-                entity: e,
-                ident: *i,
-                pos: b.pos,
-                weapon: *w,
-                order: m.map(|m| m.order),
-            })
-        })
-        .collect();
+    // hecs order is arbitrary: act in id order.
+    shooters.sort_by_key(|s| s.id);
     let tick = state.tick;
     for s in shooters {
         let Some(wr) = weapon_rules(state, s.ident.kind) else {
@@ -111,8 +110,10 @@ pub fn run(state: &mut State) {
             w.target = nearest_enemy(state, &s, radius, &buildings);
             w.explicit = false;
         }
-        if let Ok(mut wc) = state.world.get::<&mut Weapon>(s.entity) {
-            *wc = w;
+        if w != s.weapon {
+            if let Ok(mut wc) = state.world.get::<&mut Weapon>(s.entity) {
+                *wc = w;
+            }
         }
         if s.order.is_some() {
             chase(state, &s, w, range);
@@ -129,19 +130,7 @@ fn nearest_enemy(
     buildings: &[(UnitId, Ident, Footprint)],
 ) -> Option<UnitId> {
     let r2 = radius * radius;
-    let cells = (radius / i64::from(CELL) + 1).min(i64::from(u16::MAX)) as u16;
-    let mut best: Option<(i64, UnitId)> = None;
-    state
-        .spatial
-        .for_each_near(s.pos.cell(), cells, |e: &spatial::Entry| {
-            if e.owner == s.ident.owner {
-                return;
-            }
-            let d = dist2(e.pos, s.pos);
-            if d <= r2 && best.is_none_or(|b| (d, e.id) < b) {
-                best = Some((d, e.id));
-            }
-        });
+    let mut best = state.spatial.nearest_enemy(s.pos, radius, s.ident.owner);
     if best.is_none() {
         for (id, i, fp) in buildings {
             if i.owner == s.ident.owner {
@@ -159,14 +148,10 @@ fn nearest_enemy(
 /// Moves a unit towards its target when out of range, stops it when in range, and
 /// resumes an attack-move when there is no target.
 fn chase(state: &mut State, s: &Shooter, w: Weapon, range: i64) {
-    let Some((mut order, dest)) = state
-        .world
-        .get::<&Mobile>(s.entity)
-        .ok()
-        .map(|m| (m.order, m.dest))
-    else {
+    let Some(mut order) = s.order else {
         return;
     };
+    let dest = s.dest;
     // Decide first (reads only), then change the unit.
     let mut new_dest: Option<Option<Cell>> = None;
     if let Order::Attack { target } = order {
@@ -209,6 +194,9 @@ fn chase(state: &mut State, s: &Shooter, w: Weapon, range: i64) {
             }
         }
         (None, _) => {}
+    }
+    if Some(order) == s.order && new_dest.is_none() {
+        return;
     }
     if let Ok(mut m) = state.world.get::<&mut Mobile>(s.entity) {
         m.order = order;

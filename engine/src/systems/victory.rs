@@ -12,18 +12,11 @@ pub fn run(state: &mut State) {
         return;
     }
     let mut has_building = vec![false; state.players.len()];
-    let mut units: Vec<(UnitId, Ident)> = Vec::new();
-    for (&id, &e) in &state.index {
-        let Ok(i) = state.world.get::<&Ident>(e).map(|i| *i) else {
-            continue;
-        };
-        match i.kind {
-            EntityKind::Building(_) => {
-                if let Some(k) = state.player_index(i.owner) {
-                    has_building[k] = true;
-                }
+    for i in state.world.query::<&Ident>().iter() {
+        if let EntityKind::Building(_) = i.kind {
+            if let Some(k) = state.player_index(i.owner) {
+                has_building[k] = true;
             }
-            EntityKind::Unit(_) => units.push((id, i)),
         }
     }
     let mut newly: Vec<PlayerId> = Vec::new();
@@ -35,7 +28,16 @@ pub fn run(state: &mut State) {
     }
     for p in &newly {
         state.events.push(GameEvent::PlayerDefeated { player: *p });
-        for (id, i) in units.iter().filter(|(_, i)| i.owner == *p) {
+        let mut units: Vec<(UnitId, Ident)> = state
+            .world
+            .query::<&Ident>()
+            .iter()
+            .filter(|i| i.owner == *p && matches!(i.kind, EntityKind::Unit(_)))
+            .map(|i| (i.id, *i))
+            .collect();
+        // hecs order is arbitrary: destroy in id order.
+        units.sort_by_key(|u| u.0);
+        for (id, i) in &units {
             state.events.push(GameEvent::EntityDestroyed {
                 id: *id,
                 owner: i.owner,
