@@ -42,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(c) = args.service.consumer {
         config.consumer = c;
     }
+    service::metric::register();
     let progress = Arc::new(Progress::default());
     let checks = vec![
         ops::redis_check(bus.clone()),

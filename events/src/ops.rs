@@ -54,6 +54,43 @@ pub fn install_metrics() -> Result<PrometheusHandle, String> {
     b.install_recorder().map_err(|e| e.to_string())
 }
 
+/// Registers the metrics every leased service exports (lease, DLQ, memory), so they are
+/// scraped from the start rather than after their first event.
+pub fn register_common_metrics(service: &'static str) {
+    use crate::lease::metric as lease;
+    metrics::describe_gauge!(lease::MATCHES_OWNED, "Matches owned by this instance");
+    metrics::gauge!(lease::MATCHES_OWNED, "service" => service).set(0.0);
+    metrics::describe_counter!(lease::TAKEOVERS, "Matches taken over from another instance");
+    metrics::counter!(lease::TAKEOVERS, "service" => service).increment(0);
+    metrics::describe_counter!(
+        lease::FENCED,
+        "Commits refused by fencing (stale owner stopped)"
+    );
+    metrics::counter!(lease::FENCED, "service" => service).increment(0);
+    metrics::describe_gauge!(
+        lease::PENDING,
+        "Pending entries of the service's lease group"
+    );
+    metrics::gauge!(lease::PENDING, "group" => service).set(0.0);
+    metrics::describe_counter!(
+        crate::dlq::DLQ_METRIC,
+        "Entries sent to the dead-letter stream"
+    );
+    metrics::counter!(crate::dlq::DLQ_METRIC, "stream_kind" => "cmd").increment(0);
+    register_memory_metrics();
+}
+
+/// Registers the process memory metrics (every service, the gateway included).
+pub fn register_memory_metrics() {
+    metrics::describe_gauge!(RSS_METRIC, "Resident set size of the process, bytes");
+    sample_rss_now();
+    metrics::describe_gauge!(
+        RSS_TREND_METRIC,
+        "RSS growth trend over the detector window, bytes per minute"
+    );
+    metrics::gauge!(RSS_TREND_METRIC).set(0.0);
+}
+
 /// One readiness check's result.
 #[derive(Clone, Debug)]
 pub struct CheckResult {
@@ -290,6 +327,7 @@ where
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    register_common_metrics(service);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(service, %addr, "ops endpoint listening");
     }

@@ -66,12 +66,28 @@ impl Default for EconomyConfig {
 pub mod metric {
     /// Histogram: one economy step's fold + commit time.
     pub const STEP_TIME: &str = "economy_step_time_ms";
-    /// Gauge: engine ticks not yet folded (stream consumer lag), summed over matches.
+    /// Gauge: engine ticks not yet folded (stream consumer lag), per match.
     pub const LAG: &str = "cnit_stream_lag_entries";
     /// Counter: economy steps committed.
     pub const STEPS: &str = "cnit_economy_steps_total";
     /// Counter: commands issued by AI opponents.
     pub const AI_COMMANDS: &str = "cnit_ai_commands_total";
+
+    /// Registers the economy's metrics so they are exported before their first event.
+    pub fn register() {
+        metrics::describe_histogram!(
+            STEP_TIME,
+            metrics::Unit::Milliseconds,
+            "Economy step duration: fold and commit"
+        );
+        let _ = metrics::histogram!(STEP_TIME);
+        metrics::describe_gauge!(LAG, "Engine ticks not yet folded by the economy");
+        metrics::gauge!(LAG).set(0.0);
+        metrics::describe_counter!(STEPS, "Economy steps committed");
+        metrics::counter!(STEPS).increment(0);
+        metrics::describe_counter!(AI_COMMANDS, "Commands issued by AI opponents");
+        metrics::counter!(AI_COMMANDS).increment(0);
+    }
 }
 
 /// Runs the economy service until `shutdown` completes, then hands every match over.

@@ -120,6 +120,29 @@ pub mod metric {
     pub const TICKS: &str = "cnit_ticks_total";
     /// Counter: re-run ticks whose hash differed from the recorded one.
     pub const DESYNCS: &str = "cnit_recovery_desyncs_total";
+
+    /// Registers the engine's metrics so they are exported before their first event.
+    pub fn register() {
+        metrics::describe_histogram!(
+            FRAME_TIME,
+            metrics::Unit::Milliseconds,
+            "Tick duration: simulation and commit"
+        );
+        let _ = metrics::histogram!(FRAME_TIME);
+        metrics::describe_gauge!(ENTITIES, "Entities in the match (updated at keyframes)");
+        // The unlabelled series is this instance's total before any match reports.
+        metrics::gauge!(ENTITIES).set(0.0);
+        metrics::describe_histogram!(
+            COMMAND_LATENCY,
+            metrics::Unit::Milliseconds,
+            "Command sent to applied at a tick"
+        );
+        let _ = metrics::histogram!(COMMAND_LATENCY);
+        metrics::describe_counter!(TICKS, "Ticks committed");
+        metrics::counter!(TICKS).increment(0);
+        metrics::describe_counter!(DESYNCS, "Recovered ticks whose re-run hash differed");
+        metrics::counter!(DESYNCS).increment(0);
+    }
 }
 
 /// Runs the engine service until `shutdown` completes, then hands every match over.
