@@ -65,6 +65,7 @@ class Game {
         }
         break;
       case 'game_over': if (this.state) { this.state.winner = m.winner; this.checkEnd(); } break;
+      case 'replay_state': this.replayState = m; this.updateReplayBar(); break;
       case 'error':
         notice(`Error: ${m.message}`);
         if (['bad_token', 'unknown_match', 'protocol_mismatch', 'not_a_player'].includes(m.code) && !this.state) {
@@ -92,6 +93,40 @@ class Game {
     this.camera.centerOnCell(this.state, home[0], home[1]);
     this.sidebar.update();
     $('game').classList.toggle('spectator', welcome.role === 'spectator');
+    this.setupReplayBar(welcome.replay);
+  }
+
+  // Play/pause, speed and seek for recorded matches.
+  setupReplayBar(replay) {
+    const bar = $('replaybar');
+    bar.hidden = !replay;
+    if (!replay) return;
+    const seek = $('rp-seek');
+    seek.max = String(replay.last_tick);
+    $('rp-play').onclick = () => {
+      const playing = this.replayState ? this.replayState.playing : true;
+      this.conn.raw({ t: 'replay', action: playing ? 'pause' : 'play' });
+    };
+    $('rp-speed').onchange = (e) => this.conn.raw({ t: 'replay', speed: Number(e.target.value) });
+    seek.oninput = () => { this.seeking = true; };
+    seek.onchange = () => {
+      this.seeking = false;
+      this.ended = false;
+      $('endscreen').hidden = true;
+      if (this.state) this.state.winner = undefined;
+      this.conn.raw({ t: 'replay', seek: Number(seek.value) });
+    };
+  }
+
+  updateReplayBar() {
+    const r = this.replayState;
+    if (!r) return;
+    $('rp-play').textContent = r.playing ? 'Pause' : 'Play';
+    const tick = this.state?.tick ?? r.tick ?? 0;
+    if (!this.seeking) $('rp-seek').value = String(tick);
+    const hz = this.state?.rules.tick_hz || 20;
+    const fmt = (t) => `${Math.floor(t / hz / 60)}:${String(Math.floor(t / hz) % 60).padStart(2, '0')}`;
+    $('rp-pos').textContent = `${fmt(tick)} / ${fmt(r.last_tick)}`;
   }
 
   command(cmd) {
@@ -133,7 +168,7 @@ class Game {
       this.input.update(dt);
       this.renderer.draw(now, this.input.ui);
       this.input.frameDrawn(performance.now());
-      if (Math.floor(now / 250) !== Math.floor((now - frameMs) / 250)) this.sidebar.update();
+      if (Math.floor(now / 250) !== Math.floor((now - frameMs) / 250)) { this.sidebar.update(); this.updateReplayBar(); }
     }
     const rtt = this.conn.rtt === null ? '–' : `${Math.round(this.conn.rtt)} ms`;
     $('perf').textContent = `fps ${Math.round(this.fps)} · ping ${rtt} · tick ${this.state?.tick ?? '–'}`;
@@ -191,6 +226,7 @@ window.__game = {
   get acks() { return game ? game.acks : 0; },
   get fps() { return game ? game.fps : 0; },
   get reconnects() { return game ? game.conn.reconnects : 0; },
+  get replay() { return game?.replayState ?? null; },
   entities() { return game?.state ? [...game.state.entities.values()].map((e) => ({ ...e })) : []; },
   ghosts() { return game?.state ? [...game.state.ghosts.values()].map((e) => ({ ...e })) : []; },
   // Page coordinates of an entity's drawn centre (or of a cell's centre).
