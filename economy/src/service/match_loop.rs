@@ -332,13 +332,23 @@ async fn run_match<B: Bus>(
         return Ok(EconomyExit::Finished { tick: last_tick });
     }
     let mut ais: Vec<(events::PlayerId, Ai)> = if config.run_ai {
+        // AIs count build times in ticks at the match's rate and know the map's terrain,
+        // like the stepper's (`economy::stepper`).
+        let ai_rules = crate::state::rules_for_rate(rules.clone(), setup.tick_hz);
+        let map = Arc::new(crate::map_view::generate(&ai_rules, &setup));
         setup
             .players
             .iter()
             .filter_map(|p| match p.kind {
                 PlayerKind::Ai(d) => Some((
                     p.id,
-                    Ai::new(p.id, d, rules.clone(), setup.seed ^ u64::from(p.id.0)),
+                    Ai::new(
+                        p.id,
+                        d,
+                        ai_rules.clone(),
+                        setup.seed ^ (u64::from(p.id.0) << 32),
+                    )
+                    .with_map(map.clone()),
                 )),
                 PlayerKind::Human => None,
             })
