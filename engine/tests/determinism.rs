@@ -39,7 +39,8 @@ fn source(s: u8) -> Source {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let units = || prop::collection::vec(0u32..60, 0..6);
+    // Mostly short lists of low ids: many orders then name live units of one owner.
+    let units = || prop::collection::vec(0u32..40, 0..4);
     let xy = || (0u16..52, 0u16..52);
     prop_oneof![
         4 => (units(), xy()).prop_map(|(u, (x, y))| Op::Move(u, x, y)),
@@ -152,7 +153,7 @@ fn run(seed: u64, inputs: &[Vec<Input>], snapshot_at: Option<u64>) -> Vec<StepOu
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 32, .. ProptestConfig::default() })]
 
     #[test]
     fn random_commands_are_deterministic_and_survive_snapshots(

@@ -456,3 +456,30 @@ fn group_move(state: &mut State, units: &[UnitId], to: Cell, attack: bool) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::map::{Map, Terrain};
+    use crate::rules::Rules;
+    use crate::sim::Sim;
+    use std::sync::Arc;
+
+    #[test]
+    fn formation_slots_are_free_distinct_and_nearest_first() {
+        let mut map = Map::blank(32);
+        map.starts = vec![Cell::new(3, 3)];
+        map.set_terrain(Cell::new(16, 15), Terrain::Rock);
+        let mut sim = Sim::with_map(Arc::new(Rules::standard()), map, &[PlayerId(0)], 1);
+        let st = sim.state_mut();
+        let goal = Cell::new(16, 16);
+        let slots = formation(st, goal, 9);
+        assert_eq!(slots[0], goal);
+        let mut uniq = slots.clone();
+        uniq.sort();
+        uniq.dedup();
+        assert_eq!(uniq.len(), 9);
+        assert!(!slots.contains(&Cell::new(16, 15)));
+        assert!(slots.iter().all(|&c| chebyshev(c, goal) <= 2));
+    }
+}

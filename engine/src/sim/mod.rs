@@ -285,3 +285,91 @@ impl Sim {
         &mut self.state
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use events::{EntityKind, MapSpec, MatchId, PlayerKind, PlayerSlot};
+
+    fn setup(players: &[u8], hz: u32) -> MatchCreated {
+        MatchCreated {
+            match_id: MatchId::new("unit").unwrap(),
+            seed: 9,
+            map: MapSpec { size: 48, seed: 9 },
+            players: players
+                .iter()
+                .map(|&i| PlayerSlot {
+                    id: PlayerId(i),
+                    name: format!("p{i}"),
+                    kind: PlayerKind::Human,
+                })
+                .collect(),
+            tick_hz: hz,
+        }
+    }
+
+    #[test]
+    fn tick_zero_starts_the_match() {
+        let rules = Arc::new(Rules::standard());
+        let mut sim = Sim::new(rules.clone(), &setup(&[1, 0], 20)).unwrap();
+        assert_eq!(sim.next_tick(), 0);
+        assert_eq!(sim.players(), &[PlayerId(0), PlayerId(1)]);
+        let out = sim.step(&[]);
+        assert_eq!(out.committed.tick, 0);
+        assert_eq!(sim.next_tick(), 1);
+        assert!(matches!(
+            &out.committed.events[0],
+            GameEvent::MatchStarted { rules_hash, map_hash, players }
+                if *rules_hash == rules.hash() && *map_hash == sim.map().hash()
+                    && players == &[PlayerId(0), PlayerId(1)]
+        ));
+        let yards = sim
+            .entities()
+            .iter()
+            .filter(|e| matches!(e.kind, EntityKind::Building(_)))
+            .count();
+        assert_eq!(yards, 2);
+        let units = sim.entities().len() - yards;
+        assert_eq!(units, 2 * rules.economy.start_units.len());
+        // Every entity appears in the first delta; the keyframe has them all too.
+        assert_eq!(out.view.entities.len(), sim.entity_count());
+        assert_eq!(sim.keyframe().entities, out.view.entities);
+        assert_eq!(sim.hash(), out.committed.hash);
+        assert_eq!(sim.winner(), None);
+    }
+
+    #[test]
+    fn bad_setups_are_refused() {
+        let rules = Arc::new(Rules::standard());
+        assert!(matches!(
+            Sim::new(rules.clone(), &setup(&[], 20)),
+            Err(SetupError::PlayerCount(0))
+        ));
+        assert!(matches!(
+            Sim::new(rules.clone(), &setup(&[0, 0], 20)),
+            Err(SetupError::DuplicatePlayer(_))
+        ));
+        assert!(matches!(
+            Sim::new(rules.clone(), &setup(&[0, 9], 20)),
+            Err(SetupError::PlayerId(_))
+        ));
+        assert!(matches!(
+            Sim::new(rules.clone(), &setup(&[0, 1], 99)),
+            Err(SetupError::TickRate(99))
+        ));
+        let mut s = setup(&[0, 1], 20);
+        s.map.size = 8;
+        assert!(matches!(Sim::new(rules, &s), Err(SetupError::Map(_))));
+    }
+
+    #[test]
+    fn the_match_tick_rate_overrides_the_rules() {
+        let rules = Arc::new(Rules::standard());
+        let sim = Sim::new(rules.clone(), &setup(&[0, 1], 30)).unwrap();
+        assert_eq!(sim.rules().tick_hz, 30);
+        assert_ne!(sim.rules().hash(), rules.hash());
+        // And a snapshot restores with the same rate.
+        let back = Sim::restore(rules, &sim.snapshot()).unwrap();
+        assert_eq!(back.rules().tick_hz, 30);
+    }
+}
