@@ -11,6 +11,7 @@ pub mod map;
 pub mod path;
 pub mod rng;
 pub mod rules;
+pub mod scenario;
 pub mod sim;
 pub mod systems;
 
