@@ -131,6 +131,12 @@ pub fn restore(rules: Arc<Rules>, bytes: &[u8]) -> Result<Restored, SnapshotErro
                 if fp.w != br.width || fp.h != br.height || r.mobile.is_some() {
                     return bad("building components");
                 }
+                let size = u32::from(map.size);
+                if u32::from(fp.at.x) + u32::from(fp.w) > size
+                    || u32::from(fp.at.y) + u32::from(fp.h) > size
+                {
+                    return bad("building outside the map");
+                }
                 for c in fp.cells() {
                     if !in_map(c) {
                         return bad("building outside the map");

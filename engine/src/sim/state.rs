@@ -331,15 +331,16 @@ impl State {
 
     /// The sorted ids of one player's buildings of a kind.
     pub fn buildings_of(&self, owner: PlayerId, kind: BuildingKind) -> Vec<UnitId> {
-        self.index
+        let mut ids: Vec<UnitId> = self
+            .world
+            .query::<(&Ident, &Footprint)>()
             .iter()
-            .filter(|(_, &e)| {
-                self.world
-                    .get::<&Ident>(e)
-                    .is_ok_and(|i| i.owner == owner && i.kind == EntityKind::Building(kind))
-            })
-            .map(|(&id, _)| id)
-            .collect()
+            .filter(|(i, _)| i.owner == owner && i.kind == EntityKind::Building(kind))
+            .map(|(i, _)| i.id)
+            .collect();
+        // hecs order is arbitrary.
+        ids.sort_unstable();
+        ids
     }
 
     /// Every entity's record in id order (snapshots, hashing).

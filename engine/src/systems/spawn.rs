@@ -144,11 +144,12 @@ pub fn check_placement(
         }
     }
     let radius = state.rules.economy.placement_radius;
-    let near = state.index.values().any(|&e| {
-        let mut q = state.world.query_one::<(&Ident, &Footprint)>(e);
-        q.get()
-            .is_ok_and(|(i, other)| i.owner == player && gap(fp, *other) <= radius)
-    });
+    // Any one will do, so the (arbitrary) hecs order does not matter.
+    let near = state
+        .world
+        .query::<(&Ident, &Footprint)>()
+        .iter()
+        .any(|(i, other)| i.owner == player && gap(fp, *other) <= radius);
     if !near {
         return Err(RejectReason::BadPlacement(format!(
             "more than {radius} cells from your buildings"

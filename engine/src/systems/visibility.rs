@@ -100,7 +100,10 @@ impl Vision {
 /// The cell an entity sees from: its own, or its footprint's centre.
 fn eye(body: &Body, fp: Option<&Footprint>) -> Cell {
     match fp {
-        Some(f) => Cell::new(f.at.x + f.w / 2, f.at.y + f.h / 2),
+        Some(f) => Cell::new(
+            f.at.x.saturating_add(f.w / 2),
+            f.at.y.saturating_add(f.h / 2),
+        ),
         None => body.pos.cell(),
     }
 }
