@@ -1,9 +1,9 @@
 #!/bin/bash
 # Container health check for the cnit images: GET /ready on the service's ops port over bash's /dev/tcp (no curl needed).
-# Port: CNIT_HEALTH_PORT if set, else the port of CNIT_LISTEN (gateway) or CNIT_OPS_ADDR (engine, economy).
+# Port: CNIT_HEALTH_PORT if set, else the port of GATEWAY_LISTEN (gateway) or CNIT_OPS_ADDR (engine, economy).
 set -u
 case "${CNIT_SERVICE:-}" in
-  gateway) addr="${CNIT_LISTEN:-0.0.0.0:8080}" ;;
+  gateway) addr="${GATEWAY_LISTEN:-0.0.0.0:8080}" ;;
   economy) addr="${CNIT_OPS_ADDR:-0.0.0.0:9102}" ;;
   *) addr="${CNIT_OPS_ADDR:-0.0.0.0:9101}" ;;
 esac

@@ -66,8 +66,8 @@ def check_compose(rendered):
     gw = svcs.get("gateway", {})
     if not any(str(p.get("target") if isinstance(p, dict) else p).endswith("8080") for p in gw.get("ports", [])):
         probs.append("gateway: must publish port 8080")
-    if "CNIT_TOKEN_SECRET" not in gw.get("environment", {}):
-        probs.append("gateway: CNIT_TOKEN_SECRET not set")
+    if "GATEWAY_TOKEN_SECRET" not in gw.get("environment", {}):
+        probs.append("gateway: GATEWAY_TOKEN_SECRET not set")
     # Every bind-mounted file exists; the rules and redis.conf are the same files Kubernetes uses.
     mounts = {name: [volume_mount(v) for v in s.get("volumes", [])] for name, s in svcs.items()}
     for name, ms in mounts.items():
