@@ -50,7 +50,7 @@ pub fn bench<M: Machine>(
         if !s.matches() {
             mismatches += 1;
         }
-        if times.len() as u64 % REPORT_EVERY == 0 {
+        if (times.len() as u64).is_multiple_of(REPORT_EVERY) {
             progress.advance(&task, REPORT_EVERY);
         }
     }

@@ -227,7 +227,7 @@ impl Recorder {
             self.push(s, c)?;
         }
 
-        if t > 0 && t % self.config.snapshot_every.max(1) == 0 {
+        if t > 0 && t.is_multiple_of(self.config.snapshot_every.max(1)) {
             self.snapshot(SnapshotOwner::Engine, t)?;
             self.snapshot(SnapshotOwner::Economy, t)?;
         }
@@ -298,7 +298,7 @@ impl Recorder {
         while n < max_ticks && self.winner.is_none() {
             self.step()?;
             n += 1;
-            if n % REPORT_EVERY == 0 {
+            if n.is_multiple_of(REPORT_EVERY) {
                 progress.advance("record", REPORT_EVERY);
             }
         }

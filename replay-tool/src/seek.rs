@@ -169,7 +169,7 @@ impl<M: Machine> Seeker<M> {
         while m.next_tick() <= end {
             self.step(&mut m)?;
             n += 1;
-            if n % REPORT_EVERY == 0 {
+            if n.is_multiple_of(REPORT_EVERY) {
                 progress.advance("index", REPORT_EVERY);
             }
         }

@@ -267,7 +267,7 @@ pub fn run_service<M: Machine>(
     while last.is_some_and(|l| m.next_tick() <= l) {
         let s = m.step(log, opts.fault)?;
         checked += 1;
-        if checked % REPORT_EVERY == 0 {
+        if checked.is_multiple_of(REPORT_EVERY) {
             progress.advance(&task, REPORT_EVERY);
         }
         if !s.matches() {
