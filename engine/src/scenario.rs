@@ -121,4 +121,3 @@ fn near_in(map: &Map, c: Cell, comp: u32) -> Option<Cell> {
     }
     None
 }
-
