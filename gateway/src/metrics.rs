@@ -60,7 +60,10 @@ pub fn install() -> Option<PrometheusHandle> {
                     b.set_buckets_for_metric(Matcher::Suffix("_ms".into()), &LATENCY_BUCKETS)
                 });
             match builder.and_then(|b| b.install_recorder()) {
-                Ok(h) => Some(h),
+                Ok(h) => {
+                    register();
+                    Some(h)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "prometheus recorder not installed");
                     None
@@ -68,4 +71,26 @@ pub fn install() -> Option<PrometheusHandle> {
             }
         })
         .clone()
+}
+
+/// Registers the metrics dashboards and alerts read, so they are exported from the start
+/// rather than after their first event.
+fn register() {
+    metrics::describe_gauge!(SESSIONS, "Open WebSocket sessions");
+    metrics::gauge!(SESSIONS).set(0.0);
+    metrics::describe_counter!(SLOW_CLIENTS, "Clients dropped for a full send queue");
+    metrics::counter!(SLOW_CLIENTS).increment(0);
+    metrics::describe_histogram!(
+        SELECTION_LATENCY_MS,
+        metrics::Unit::Milliseconds,
+        "Client-measured unit selection latency"
+    );
+    let _ = metrics::histogram!(SELECTION_LATENCY_MS);
+    metrics::describe_histogram!(
+        CLIENT_FRAME_MS,
+        metrics::Unit::Milliseconds,
+        "Client-measured frame time"
+    );
+    let _ = metrics::histogram!(CLIENT_FRAME_MS);
+    events::ops::register_memory_metrics();
 }
