@@ -291,7 +291,7 @@ impl Recording {
         seeker.index_all(progress)?;
         self.streams.seek_index = seeker
             .snapshots()
-            .filter(|(t, _)| *t % every == 0 && !recorded.contains(t))
+            .filter(|(t, _)| t.is_multiple_of(every) && !recorded.contains(t))
             .map(|(tick, state)| SeekPoint {
                 tick,
                 state: state.to_vec(),

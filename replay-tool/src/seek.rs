@@ -143,7 +143,7 @@ impl<M: Machine> Seeker<M> {
         if !s.matches() && self.mismatch.is_none_or(|t| s.tick < t) {
             self.mismatch = Some(s.tick);
         }
-        if s.tick > 0 && s.tick % self.interval == 0 && !self.index.contains_key(&s.tick) {
+        if s.tick > 0 && s.tick.is_multiple_of(self.interval) && !self.index.contains_key(&s.tick) {
             self.index.insert(s.tick, Arc::new(m.snapshot()));
         }
         Ok(s)
@@ -245,7 +245,7 @@ impl Playback {
         let t = run.sim.next_tick();
         let inputs = EngineRun::inputs_of(&self.seeker.recording().log, t)?;
         let out = run.sim.step(&inputs);
-        if t > 0 && t % self.seeker.interval() == 0 {
+        if t > 0 && t.is_multiple_of(self.seeker.interval()) {
             // Same index as the seeker's own stepping: playing through a match makes
             // every later seek into the part watched fast.
             let snap = Arc::new(run.sim.snapshot());

@@ -4,16 +4,19 @@
 //! `to: {x, y}`. The fixture was written by `regenerate_v1_fixture` below and is
 //! committed; the tests only read it.
 //!
-//! Regenerate (only when the simulation's behaviour changes on purpose, which makes every
-//! recorded log diverge — that is what `verify` is for):
-//! `cargo test -p replay-tool --test old_schema -- --ignored regenerate_v1_fixture`
+//! Two checks: the stored log verifies as stored (its hashes were computed by the engine
+//! of the day it was written, so a deliberate change of the simulation's behaviour makes
+//! it diverge — exactly what `verify` is for; then regenerate it:
+//! `cargo test -p replay-tool --test old_schema -- --ignored regenerate_v1_fixture`),
+//! and the stored player commands, v1 bytes included, fed to today's engine and economy
+//! give a log that verifies (this one does not depend on the engine's behaviour).
 
 mod common;
 
 use std::path::PathBuf;
 
 use common::{rules, setup};
-use events::{Cell, Command, PlayerId, Source};
+use events::{Cell, Command, PlayerId, PlayerKind, Source};
 use replay_tool::progress::NoProgress;
 use replay_tool::record::{RecordConfig, Recorder};
 use replay_tool::{verify, Recording, VerifyOptions};
@@ -52,7 +55,9 @@ const V1_GOAL: Cell = Cell::new(20, 24);
 #[test]
 #[ignore = "writes the committed fixture; run by hand"]
 fn regenerate_v1_fixture() {
-    let s = setup("v1-fixture");
+    // Both players scripted: the stored inputs then do not depend on an AI's choices.
+    let mut s = setup("v1-fixture");
+    s.players[1].kind = PlayerKind::Human;
     let config = RecordConfig {
         snapshot_every: 100,
         ..RecordConfig::default()
@@ -84,6 +89,15 @@ fn regenerate_v1_fixture() {
             .expect("encode v1");
             r.push_encoded(bytes)
                 .expect("v1 decodes through the upcaster");
+        }
+        if r.next_tick() == 3 {
+            r.push(
+                Source::Player(PlayerId(0)),
+                Command::QueueProduction(events::cmd::QueueProduction {
+                    item: events::Item::Building(events::BuildingKind::PowerPlant),
+                }),
+            )
+            .expect("push");
         }
         if r.next_tick() == 150 {
             r.push(
@@ -142,4 +156,66 @@ fn the_v1_fixture_verifies() {
         r.first_divergence()
     );
     assert_eq!(r.ticks_checked(), 300);
+}
+
+/// The tick each player command was consumed at (by the engine, or by the economy for
+/// production), with its stored bytes.
+fn player_inputs(rec: &Recording) -> Vec<(u64, Vec<u8>)> {
+    let mut at = std::collections::BTreeMap::new();
+    for t in &rec.log.ticks {
+        for a in &t.applied {
+            at.insert(a.stream_id.clone(), t.tick);
+        }
+    }
+    for e in &rec.log.ecos {
+        for id in e.consumed.iter().skip(1) {
+            at.insert(id.clone(), e.tick);
+        }
+    }
+    rec.streams
+        .cmd
+        .iter()
+        .filter(|e| {
+            rec.log
+                .cmd(&e.id.to_string())
+                .is_ok_and(|env| matches!(env.source, Source::Player(_)))
+        })
+        .filter_map(|e| at.get(&e.id.to_string()).map(|t| (*t, e.payload.clone())))
+        .collect()
+}
+
+#[test]
+fn the_stored_v1_inputs_verify_on_todays_engine() {
+    let stored = Recording::from_file(&fixture()).expect("fixture reads");
+    let inputs = player_inputs(&stored);
+    assert!(inputs.len() >= 3, "{} player inputs", inputs.len());
+    let mut r =
+        Recorder::new(rules(), &stored.log.setup, RecordConfig::default()).expect("recorder");
+    while r.next_tick() < stored.tick_count() {
+        let now = r.next_tick();
+        for (_, bytes) in inputs.iter().filter(|(t, _)| *t == now) {
+            r.push_encoded(bytes.clone()).expect("stored bytes decode");
+        }
+        r.step().expect("step");
+    }
+    let rec = r.finish().expect("recording");
+    assert_eq!(
+        rec.log.cmd_versions.values().filter(|v| **v == 1).count(),
+        1,
+        "the v1 bytes are in the new log as stored"
+    );
+    let v1 = rec
+        .log
+        .cmd_versions
+        .iter()
+        .find(|(_, v)| **v == 1)
+        .map(|(id, _)| id.to_string())
+        .expect("v1 entry");
+    let tick = rec.log.tick(V1_TICK).expect("tick");
+    assert!(
+        tick.applied.iter().any(|a| a.stream_id == v1),
+        "applied at its tick"
+    );
+    let r = verify(&rec, &rules(), &VerifyOptions::default(), &NoProgress).expect("verify");
+    assert!(r.ok(), "{:#?}", r.first_divergence());
 }

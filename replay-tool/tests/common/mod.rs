@@ -114,7 +114,7 @@ pub fn record(id: &str, o: &Options) -> (Recording, Script) {
                 .expect("push");
             script.production.push((t, id));
         }
-        if t % 10 == 0 {
+        if t.is_multiple_of(10) {
             let unit = script.units[(t / 10) as usize % script.units.len()];
             let to = goal(t / 10);
             let id = r
