@@ -179,16 +179,19 @@ async fn garbage_in_the_streams_goes_to_the_dlq_and_the_match_goes_on() {
     );
 }
 
-/// Sends `text` and returns the error codes (or `closed`) that come back within 3 s.
-async fn answers(w: &mut ws::Ws, frames: &[Message]) -> Vec<String> {
+/// Sends `frames` and returns the error/rejection codes (plus `pong`, and `closed` when
+/// the socket closes) that come back, until `expect` of them arrived or 10 s passed.
+/// Game frames (keyframes, deltas, ledgers) are skipped.
+async fn answers(w: &mut ws::Ws, frames: &[Message], expect: usize) -> Vec<String> {
     for f in frames {
         if w.send(f.clone()).await.is_err() {
             return vec!["closed".into()];
         }
     }
+    let deadline = Instant::now() + Duration::from_secs(10);
     let mut out = Vec::new();
-    loop {
-        match ws::next_json(w, Duration::from_millis(1500)).await {
+    while out.len() < expect && Instant::now() < deadline {
+        match ws::next_json(w, Duration::from_millis(500)).await {
             Ok(Some(v)) => {
                 let t = v["t"].as_str().unwrap_or("").to_string();
                 if t == "error" || t == "rejected" {
@@ -198,13 +201,14 @@ async fn answers(w: &mut ws::Ws, frames: &[Message]) -> Vec<String> {
                     out.push("pong".into());
                 }
             }
-            Ok(None) => return out,
+            Ok(None) => {}
             Err(_) => {
                 out.push("closed".into());
                 return out;
             }
         }
     }
+    out
 }
 
 async fn hello(addr: std::net::SocketAddr) -> ws::Ws {
@@ -254,25 +258,41 @@ async fn websocket_abuse_gets_errors_or_closes_and_a_legit_player_is_unaffected(
         },
     ));
     let mut results: Vec<(&str, Vec<String>)> = Vec::new();
+    let t_abuse = Instant::now();
 
     // Oversized text and binary frames: the WebSocket layer closes the socket.
     let mut w = hello(gw).await;
     let big = "x".repeat(gateway::limits::MAX_FRAME_BYTES + 1024);
-    let got = answers(&mut w, &[Message::Text(big.into())]).await;
+    let got = answers(&mut w, &[Message::Text(big.into())], usize::MAX).await;
     assert_eq!(
         got.last().map(String::as_str),
         Some("closed"),
         "oversized text: {got:?}"
     );
     results.push(("oversized text frame", got));
+    eprintln!(
+        "abuse: {:?} ({:.1} s)",
+        results.last(),
+        t_abuse.elapsed().as_secs_f64()
+    );
     let mut w = hello(gw).await;
-    let got = answers(&mut w, &[Message::Binary(vec![0u8; 200_000].into())]).await;
+    let got = answers(
+        &mut w,
+        &[Message::Binary(vec![0u8; 200_000].into())],
+        usize::MAX,
+    )
+    .await;
     assert_eq!(
         got.last().map(String::as_str),
         Some("closed"),
         "oversized binary: {got:?}"
     );
     results.push(("oversized binary frame", got));
+    eprintln!(
+        "abuse: {:?} ({:.1} s)",
+        results.last(),
+        t_abuse.elapsed().as_secs_f64()
+    );
 
     // Malformed frames get errors and the session goes on.
     let mut w = hello(gw).await;
@@ -288,6 +308,7 @@ async fn websocket_abuse_gets_errors_or_closes_and_a_legit_player_is_unaffected(
             Message::Binary(vec![1, 2, 3].into()),
             text(json!({"t": "ping", "id": 7})),
         ],
+        8,
     )
     .await;
     assert_eq!(
@@ -305,6 +326,11 @@ async fn websocket_abuse_gets_errors_or_closes_and_a_legit_player_is_unaffected(
         "malformed frames"
     );
     results.push(("malformed frames", got));
+    eprintln!(
+        "abuse: {:?} ({:.1} s)",
+        results.last(),
+        t_abuse.elapsed().as_secs_f64()
+    );
 
     // Forged, foreign-keyed, expired and mangled tokens.
     let mut w = hello(gw).await;
@@ -329,19 +355,29 @@ async fn websocket_abuse_gets_errors_or_closes_and_a_legit_player_is_unaffected(
         .map(|t| text(json!({"t": "join", "token": t})))
         .chain([text(json!({"t": "ping", "id": 1}))])
         .collect();
-    let got = answers(&mut w, &frames).await;
+    let got = answers(&mut w, &frames, tokens.len() + 1).await;
     assert_eq!(got.len(), tokens.len() + 1, "tokens: {got:?}");
     assert!(
         got[..tokens.len()].iter().all(|c| c == "bad_token"),
         "tokens: {got:?}"
     );
     results.push(("forged/expired tokens", got));
+    eprintln!(
+        "abuse: {:?} ({:.1} s)",
+        results.last(),
+        t_abuse.elapsed().as_secs_f64()
+    );
 
     // Wrong protocol version: a typed error, then the socket closes.
     let mut w = ws::connect(gw).await.expect("connect");
-    let got = answers(&mut w, &[text(json!({"t": "hello", "protocol": 2}))]).await;
+    let got = answers(&mut w, &[text(json!({"t": "hello", "protocol": 2}))], 2).await;
     assert_eq!(got, ["protocol_mismatch", "closed"], "protocol mismatch");
     results.push(("protocol mismatch", got));
+    eprintln!(
+        "abuse: {:?} ({:.1} s)",
+        results.last(),
+        t_abuse.elapsed().as_secs_f64()
+    );
 
     // A spectator cannot command.
     let mut w = hello(gw).await;
@@ -365,6 +401,7 @@ async fn websocket_abuse_gets_errors_or_closes_and_a_legit_player_is_unaffected(
         &[text(
             json!({"t": "cmd", "seq": 1, "cmd": {"kind": "stop", "units": [1]}}),
         )],
+        1,
     )
     .await;
     assert!(
@@ -372,6 +409,11 @@ async fn websocket_abuse_gets_errors_or_closes_and_a_legit_player_is_unaffected(
         "spectator cmd: {got:?}"
     );
     results.push(("spectator command", got));
+    eprintln!(
+        "abuse: {:?} ({:.1} s)",
+        results.last(),
+        t_abuse.elapsed().as_secs_f64()
+    );
     drop(w);
 
     // Another player's units, then a flood past the rate limit on a second connection of
@@ -385,24 +427,52 @@ async fn websocket_abuse_gets_errors_or_closes_and_a_legit_player_is_unaffected(
             "cmd": {"kind": "move", "units": [], "to": [5, 5]}})));
     }
     frames.push(text(json!({"t": "ping", "id": 9})));
-    let got = answers(&mut w, &frames).await;
+    let flood_started = Instant::now();
+    // Answers: not_your_unit, then per flooded command either rate_limited or, for the
+    // ones the bucket let through, `empty` (the order names no unit), then the pong.
+    let mut got = answers(&mut w, &frames, 1).await;
+    while !got.iter().any(|c| c == "pong" || c == "closed")
+        && flood_started.elapsed() < Duration::from_secs(20)
+    {
+        got.extend(answers(&mut w, &[], 1).await);
+    }
+    let flood_s = flood_started.elapsed().as_secs_f64();
     assert!(
         got.iter().any(|c| c == "not_your_unit"),
         "foreign units: {got:?}"
     );
     let limited = got.iter().filter(|c| *c == "rate_limited").count();
+    let let_through = got.iter().filter(|c| *c == "empty").count();
+    let closed = got.iter().any(|c| c == "closed");
     assert!(
-        limited >= 150,
-        "only {limited} of 200 flooded commands were rate limited"
+        closed || got.iter().any(|c| c == "pong"),
+        "the flooding session neither answers nor was closed: {got:?}"
     );
+    // The bucket holds 20 and refills 20 per second while the gateway works through the
+    // flood: at most that many get through.
+    let allowed = f64::from(gateway::limits::COMMAND_BURST)
+        + f64::from(gateway::limits::COMMANDS_PER_SECOND) * flood_s
+        + 2.0;
     assert!(
-        got.contains(&"pong".to_string()),
-        "the flooding session still answers"
+        limited > 0 && (let_through as f64) <= allowed,
+        "{let_through} flooded commands got through in {flood_s:.2} s (allowed {allowed:.0}): {got:?}"
     );
+    let flood_dropped = c.gateways[0]
+        .metric("gateway_slow_clients_dropped_total", &[])
+        .await;
     results.push((
         "foreign units + flood",
-        vec![format!("not_your_unit, {limited} rate_limited, pong")],
+        vec![format!(
+            "not_your_unit; of 200 flooded: {let_through} through the bucket, {limited} rate_limited, \
+             then {} (slow-client drops so far: {flood_dropped})",
+            if closed { "closed" } else { "pong" }
+        )],
     ));
+    eprintln!(
+        "abuse: {:?} ({:.1} s)",
+        results.last(),
+        t_abuse.elapsed().as_secs_f64()
+    );
     drop(w);
 
     // Idle connections: upgraded sockets that never say hello, and joined spectators
@@ -497,9 +567,6 @@ async fn websocket_abuse_gets_errors_or_closes_and_a_legit_player_is_unaffected(
     assert!(a.clean(), "{a:?}");
     let v = c.verify(&m);
     assert!(v.ok, "does not verify:\n{}", v.output);
-    for (what, got) in &results {
-        eprintln!("abuse: {what}: {got:?}");
-    }
     eprintln!(
         "FIGURES websocket abuse: {opened} idle upgraded sockets + {silent_n} never-reading spectators \
          held {:.1} s (gateway_ws_sessions {sessions}, gateway RSS {rss_before} KiB -> {rss_loaded} KiB, \
