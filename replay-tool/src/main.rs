@@ -350,6 +350,14 @@ fn print_divergence(d: &Divergence) {
             println!("    {x}{label}");
         }
     }
+    if !d.named_by_inputs.is_empty() {
+        let names: Vec<String> = d.named_by_inputs.iter().map(|u| u.to_string()).collect();
+        println!(
+            "  entities named by the inputs at tick {} that differ: {}",
+            d.tick,
+            names.join(", ")
+        );
+    }
     if let Some(m) = d.next_tick_matches {
         println!(
             "  tick {} {}",

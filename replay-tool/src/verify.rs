@@ -111,6 +111,9 @@ pub struct Divergence {
     pub compared_at: Option<u64>,
     pub kind: Kind,
     pub differences: Vec<Difference>,
+    /// Entities that differ and that the inputs at the divergent tick name: where to
+    /// look first when the differences have had ticks to spread.
+    pub named_by_inputs: Vec<events::UnitId>,
     /// Labels of the entities the differences name ("light_tank of P0").
     pub labels: std::collections::BTreeMap<events::UnitId, String>,
     pub notes: Vec<String>,
@@ -315,9 +318,9 @@ fn check_snapshots<M: Machine>(log: &Log, rules: &Arc<Rules>) -> Vec<String> {
     out
 }
 
-/// The inputs a service consumed at tick `t`, for the report.
-fn inputs_at<M: Machine>(log: &Log, t: u64) -> Vec<InputInfo> {
-    let ids: Vec<String> = match M::SERVICE {
+/// The stream ids of the commands a service consumed at tick `t`.
+fn input_ids<M: Machine>(log: &Log, t: u64) -> Vec<String> {
+    match M::SERVICE {
         Service::Engine => log
             .tick(t)
             .map(|e| e.applied.iter().map(|a| a.stream_id.clone()).collect())
@@ -326,8 +329,13 @@ fn inputs_at<M: Machine>(log: &Log, t: u64) -> Vec<InputInfo> {
             .eco(t)
             .map(|e| e.consumed.iter().skip(1).cloned().collect())
             .unwrap_or_default(),
-    };
-    ids.into_iter()
+    }
+}
+
+/// The inputs a service consumed at tick `t`, for the report.
+fn inputs_at<M: Machine>(log: &Log, t: u64) -> Vec<InputInfo> {
+    input_ids::<M>(log, t)
+        .into_iter()
         .map(|id| {
             let sid = id.parse().ok();
             let version = sid.and_then(|s| log.cmd_versions.get(&s).copied());
@@ -444,6 +452,17 @@ fn explain<M: Machine>(
             (Basis::Unavailable, None, Vec::new(), Default::default())
         }
     };
+    let named: std::collections::BTreeSet<events::UnitId> = input_ids::<M>(log, t)
+        .iter()
+        .filter_map(|id| log.cmd(id).ok())
+        .flat_map(|env| units_named(&env.body))
+        .collect();
+    let mut named_by_inputs: Vec<events::UnitId> = differences
+        .iter()
+        .filter_map(|d| d.entity())
+        .filter(|u| named.contains(u))
+        .collect();
+    named_by_inputs.dedup();
     let kind = match (&basis, differences.is_empty()) {
         (Basis::Unavailable, _) => Kind::Unexplained,
         (_, true) => Kind::RecordedHash,
@@ -462,7 +481,33 @@ fn explain<M: Machine>(
         compared_at,
         kind,
         differences,
+        named_by_inputs,
         labels,
         notes,
     })
+}
+
+/// The entities a command names.
+pub fn units_named(c: &events::Command) -> Vec<events::UnitId> {
+    use events::Command as C;
+    match c {
+        C::MoveUnits(m) => m.units.clone(),
+        C::AttackMove(m) => m.units.clone(),
+        C::AttackTarget(a) => {
+            let mut v = a.units.clone();
+            v.push(a.target);
+            v
+        }
+        C::Stop(x) => x.units.clone(),
+        C::HoldPosition(x) => x.units.clone(),
+        C::Harvest(x) => x.units.clone(),
+        C::ReturnToRefinery(x) => x.units.clone(),
+        C::Sell(x) => vec![x.building],
+        C::QueueProduction(_)
+        | C::CancelProduction(_)
+        | C::PlaceBuilding(_)
+        | C::SpawnUnit(_)
+        | C::ConstructBuilding(_)
+        | C::SetLowPower(_) => Vec::new(),
+    }
 }

@@ -111,6 +111,11 @@ fn a_perturbed_move_between_snapshots_is_compared_at_the_next_snapshot() {
     assert_eq!((d.service, d.tick), (Service::Engine, tick));
     assert_eq!(d.basis, Basis::LaterSnapshot { tick: 150 });
     assert_eq!(d.compared_at, Some(150));
+    assert_eq!(
+        d.named_by_inputs,
+        vec![unit],
+        "the report points at the moved unit"
+    );
     assert!(
         d.differences.iter().any(|x| x.entity() == Some(unit)),
         "the moved unit differs at the next snapshot: {:#?}",
