@@ -101,37 +101,26 @@ async fn serve<B: Bus>(
     bus: B,
     config: GatewayConfig,
 ) -> anyhow::Result<()> {
-    gateway::run(listener, bus, config, shutdown_signal())
-        .await
-        .context("serving HTTP")
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down");
+    use events::ops;
+    // RSS and its growth trend, like every service (the memory alerts read them).
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let watch = tokio::spawn(ops::memory_watch(
+        "gateway",
+        ops::MEMORY_SAMPLE_EVERY,
+        ops::MEMORY_WINDOW,
+        ops::MEMORY_WARN_BYTES_PER_MINUTE,
+        async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        },
+    ));
+    let res = gateway::run(listener, bus, config, async {
+        ops::shutdown_signal().await;
+        tracing::info!("shutting down");
+    })
+    .await;
+    let _ = stop_tx.send(true);
+    let _ = watch.await;
+    res.context("serving HTTP")
 }
 
 /// The engine and economy services, in process, over the same bus as the gateway.
