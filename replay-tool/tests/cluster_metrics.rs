@@ -29,7 +29,7 @@ fn exported(text: &str) -> std::collections::BTreeSet<String> {
         .filter(|l| !l.starts_with('#') && !l.is_empty())
     {
         let name = line
-            .split(|c: char| c == '{' || c == ' ')
+            .split(['{', ' '])
             .next()
             .unwrap_or_default();
         names.insert(name.to_string());
@@ -46,7 +46,7 @@ fn exported(text: &str) -> std::collections::BTreeSet<String> {
 async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
     let mut c = Cluster::start(ClusterConfig::default(), 1, 1, 1).await;
     let m = c.create_ai_match("metrics", 5, 32).await;
-    c.wait_ticks(&[m.clone()], 40, Duration::from_secs(60))
+    c.wait_ticks(std::slice::from_ref(&m), 40, Duration::from_secs(60))
         .await;
     c.wait_steps(&[m], 20, Duration::from_secs(60)).await;
 
