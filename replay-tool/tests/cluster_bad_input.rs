@@ -110,7 +110,7 @@ fn garbage(m: &MatchId, other: &MatchId, mutations: usize) -> Vec<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_in_the_streams_goes_to_the_dlq_and_the_match_goes_on() {
-    let _serial = serial();
+    let _serial = serial().await;
     let mut c = Cluster::start(ClusterConfig::default(), 1, 1, 0).await;
     let m = c.create_ai_match("garbage-0", 600, 32).await;
     let other = c.create_ai_match("garbage-1", 601, 32).await;
@@ -228,7 +228,7 @@ fn text(v: serde_json::Value) -> Message {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_abuse_gets_errors_or_closes_and_a_legit_player_is_unaffected() {
-    let _serial = serial();
+    let _serial = serial().await;
     let mut c = Cluster::start(ClusterConfig::default(), 1, 1, 1).await;
     let m = c
         .create_match(

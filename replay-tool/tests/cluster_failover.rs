@@ -259,24 +259,24 @@ async fn fail_over(group: Group, fault: Fault) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_kill9_matches_resume_on_the_other_engine() {
-    let _serial = serial();
+    let _serial = serial().await;
     fail_over(Group::Engine, Fault::Crash).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frozen_engine_is_fenced_after_takeover() {
-    let _serial = serial();
+    let _serial = serial().await;
     fail_over(Group::Engine, Fault::Freeze).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn economy_kill9_matches_resume_while_the_engine_keeps_ticking() {
-    let _serial = serial();
+    let _serial = serial().await;
     fail_over(Group::Economy, Fault::Crash).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frozen_economy_is_fenced_after_takeover() {
-    let _serial = serial();
+    let _serial = serial().await;
     fail_over(Group::Economy, Fault::Freeze).await;
 }

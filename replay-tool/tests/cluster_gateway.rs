@@ -25,7 +25,7 @@ pub fn token(m: &MatchId, p: u8) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_resume_on_the_other_gateway_exactly_once_after_kill_and_sigterm() {
-    let _serial = serial();
+    let _serial = serial().await;
     let n: usize = ci_or_long(2, 6);
     let per_gateway: usize = ci_or_long(1, 5);
     let mut c = Cluster::start(ClusterConfig::default(), 2, 2, 2).await;

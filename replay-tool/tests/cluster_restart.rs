@@ -26,7 +26,7 @@ async fn probe_all(c: &Cluster, matches: &[MatchId], k: usize) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restart_services_reconnect_and_nothing_is_lost() {
-    let _serial = serial();
+    let _serial = serial().await;
     let n: usize = ci_or_long(4, 20);
     let outage = Duration::from_secs(2);
     let mut c = Cluster::start(ClusterConfig::default(), 2, 2, 1).await;
@@ -225,12 +225,12 @@ async fn sigterm_hands_over(engine: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_sigterm_hands_matches_over_without_the_idle_timeout() {
-    let _serial = serial();
+    let _serial = serial().await;
     sigterm_hands_over(true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn economy_sigterm_hands_matches_over_without_the_idle_timeout() {
-    let _serial = serial();
+    let _serial = serial().await;
     sigterm_hands_over(false).await;
 }

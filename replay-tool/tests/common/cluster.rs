@@ -1033,9 +1033,10 @@ pub fn growth_kib_per_10min(samples: &[(f64, u64)]) -> f64 {
 
 /// Runs the cluster tests of one test binary one at a time (they share two cores and
 /// their timings are measured): hold the guard for the whole test.
-pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    // An async lock: the guard is held across awaits for the whole test.
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
 }
 
 /// Send times (ms since the epoch) of every economy step of a match, by tick.
