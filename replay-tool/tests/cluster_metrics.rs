@@ -28,10 +28,7 @@ fn exported(text: &str) -> std::collections::BTreeSet<String> {
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
     {
-        let name = line
-            .split(['{', ' '])
-            .next()
-            .unwrap_or_default();
+        let name = line.split(['{', ' ']).next().unwrap_or_default();
         names.insert(name.to_string());
         for suffix in ["_bucket", "_sum", "_count"] {
             if let Some(base) = name.strip_suffix(suffix) {
