@@ -41,6 +41,9 @@ pub const FRAME_BUCKETS: [f64; 8] = [4.0, 8.0, 16.7, 25.0, 33.4, 50.0, 100.0, 25
 pub const LATENCY_BUCKETS: [f64; 10] =
     [1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
 
+/// How often histogram samples are folded into their buckets between scrapes.
+pub const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the process-wide Prometheus recorder on first call and returns its handle.
@@ -62,6 +65,19 @@ pub fn install() -> Option<PrometheusHandle> {
             match builder.and_then(|b| b.install_recorder()) {
                 Ok(h) => {
                     register();
+                    // The recorder keeps every histogram sample until a scrape or an
+                    // upkeep drains it: without upkeep a gateway nobody scrapes grows by
+                    // every view frame it reads (found by the soak test).
+                    let upkeep = h.clone();
+                    let spawned = std::thread::Builder::new()
+                        .name("metrics-upkeep".into())
+                        .spawn(move || loop {
+                            std::thread::sleep(UPKEEP_EVERY);
+                            upkeep.run_upkeep();
+                        });
+                    if let Err(e) = spawned {
+                        tracing::warn!(error = %e, "metrics upkeep thread not started");
+                    }
                     Some(h)
                 }
                 Err(e) => {
