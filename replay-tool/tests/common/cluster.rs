@@ -63,6 +63,16 @@ pub fn bins() -> &'static Bins {
     static BINS: OnceLock<Bins> = OnceLock::new();
     BINS.get_or_init(|| {
         let replay_tool = PathBuf::from(env!("CARGO_BIN_EXE_replay-tool"));
+        // Prebuilt binaries (e.g. copied out of the target directory for a long soak).
+        if let Ok(dir) = std::env::var("CNIT_CLUSTER_BIN_DIR") {
+            let dir = PathBuf::from(dir);
+            return Bins {
+                engine: dir.join("engine"),
+                economy: dir.join("economy"),
+                gateway: dir.join("gateway"),
+                replay_tool,
+            };
+        }
         // <target>/<debug|release>/replay-tool
         let target = replay_tool
             .parent()
@@ -409,6 +419,9 @@ pub struct ClusterConfig {
     pub unpaced: bool,
     pub engine_capacity: usize,
     pub economy_capacity: usize,
+    /// Redis persists every write to its append-only file (`appendfsync always`), so a
+    /// restart keeps everything; off: no persistence (for throughput measurements).
+    pub persistent: bool,
 }
 
 impl Default for ClusterConfig {
@@ -418,6 +431,7 @@ impl Default for ClusterConfig {
             unpaced: false,
             engine_capacity: 64,
             economy_capacity: 64,
+            persistent: true,
         }
     }
 }
@@ -445,7 +459,12 @@ impl Cluster {
     pub async fn new(config: ClusterConfig) -> Cluster {
         let bins = bins();
         let _ = bins;
-        let redis = RedisServer::start_persistent().expect("a test redis-server");
+        let redis = if config.persistent {
+            RedisServer::start_persistent()
+        } else {
+            RedisServer::start()
+        }
+        .expect("a test redis-server");
         let url = redis.url();
         let prefix = unique_prefix();
         let dir = std::env::temp_dir().join(format!("cnit-cluster-{prefix}"));

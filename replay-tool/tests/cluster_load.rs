@@ -1,0 +1,583 @@
+//! Load and soak.
+//!
+//! - Gateway load: browser-protocol clients (one player and many spectators per match)
+//!   spread over two gateways, every client checked for every tick exactly once; gateway
+//!   CPU, RSS and view lag reported. CI: 2 matches × 20 clients; `CNIT_LONG=1`: 8 × 50.
+//! - Engine capacity at 1,000 units per match (ignored in CI; run in release): matches
+//!   stepped round-robin on one thread, each with the service's per-tick encoding work,
+//!   ramped until a round of ticks breaks the 20 Hz budget (50 ms).
+//! - Soak (ignored in CI): engines unpaced, AI-vs-AI matches replaced as they end, until
+//!   every match slot has played `CNIT_SOAK_SIM_MINUTES` (30) simulated minutes and at
+//!   least `CNIT_SOAK_MIN_SECS` (300) seconds have passed; RSS of every service process
+//!   sampled from `/proc` every 2 s, growth (least squares over the last two thirds)
+//!   reported per 10 simulated minutes per match slot, and per 10 wall minutes.
+//!
+//! ```text
+//! cargo test --release -p replay-tool --test cluster_load -- --ignored --nocapture engine_capacity
+//! CNIT_CLUSTER_PROFILE=release cargo test --release -p replay-tool --test cluster_load -- --ignored --nocapture soak
+//! ```
+
+#[path = "common/cluster.rs"]
+mod cluster;
+#[path = "common/ws.rs"]
+mod ws;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cluster::{ci_or_long, growth_kib_per_10min, serial, Cluster, ClusterConfig, TOKEN_SECRET};
+use engine::{Input, Rules, Sim};
+use events::{
+    encode, Cell, Command, Difficulty, Envelope, MatchId, PlayerId, PlayerKind, Source, UnitKind,
+};
+use gateway::token::TokenSigner;
+
+/// CPU seconds (user + system) a process has used, from `/proc/<pid>/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|r| r.1).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| f.get(i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    ticks / 100.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_load_many_clients_get_every_tick_once() {
+    let _serial = serial().await;
+    let n: usize = ci_or_long(2, 8);
+    let per_match: usize = ci_or_long(20, 50);
+    let seconds: u64 = ci_or_long(8, 30);
+    let mut c = Cluster::start(ClusterConfig::default(), 2, 2, 2).await;
+    for i in 0..n {
+        c.create_match(
+            &format!("load-{i}"),
+            800 + i as u64,
+            32,
+            vec![PlayerKind::Human, PlayerKind::Ai(Difficulty::Normal)],
+        )
+        .await;
+    }
+    let matches = c.matches.clone();
+    c.wait_ticks(&matches, 20, Duration::from_secs(60)).await;
+    let addrs = vec![c.gateways[0].addr, c.gateways[1].addr];
+    let signer = TokenSigner::new(TOKEN_SECRET.as_bytes().to_vec(), Duration::from_secs(3600));
+    let mut start = 0;
+    for m in &matches {
+        start = start.max(c.ticks(m).await);
+    }
+    let until = start + 20 * seconds;
+    let deadline = Instant::now() + Duration::from_secs(seconds * 3 + 60);
+    let cpu0: Vec<f64> = c.gateways.iter().map(|g| cpu_seconds(g.pid())).collect();
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, m) in matches.iter().enumerate() {
+        for k in 0..per_match {
+            let role = if k == 0 {
+                ws::Role::Player {
+                    token: signer.issue(m, PlayerId(0)).0,
+                }
+            } else {
+                ws::Role::Spectator {
+                    match_id: m.to_string(),
+                }
+            };
+            let o = ws::ViewOptions {
+                until,
+                deadline,
+                command_every: (k == 0).then_some(Duration::from_millis(500)),
+            };
+            tasks.push(tokio::spawn(ws::view_with(role, addrs.clone(), i + k, o)));
+        }
+    }
+    let mut frames = 0usize;
+    let mut clients = 0usize;
+    let mut short = 0usize;
+    for t in tasks {
+        let r = t.await.expect("client task");
+        clients += 1;
+        let (dups, gaps) = r.violations();
+        assert!(
+            dups.is_empty() && gaps.is_empty(),
+            "client: {dups:?} {gaps:?} {:?}",
+            r.drops
+        );
+        assert_eq!(r.reconnects, 0, "a client lost its socket: {:?}", r.drops);
+        if r.last() < Some(until) {
+            short += 1;
+        }
+        frames += r.ticks.len();
+    }
+    assert_eq!(short, 0, "{short} clients did not reach tick {until}");
+    let wall = t0.elapsed().as_secs_f64();
+    let mut gw = Vec::new();
+    for (i, g) in c.gateways.iter().enumerate() {
+        let cpu = (cpu_seconds(g.pid()) - cpu0[i]) / wall * 100.0;
+        let m = g.metrics().await.unwrap_or_default();
+        let lag_sum = cluster::metric_sum(&m, "gateway_view_lag_ms_sum", &[]);
+        let lag_n = cluster::metric_sum(&m, "gateway_view_lag_ms_count", &[]);
+        let dropped = cluster::metric_sum(&m, "gateway_slow_clients_dropped_total", &[]);
+        gw.push(format!(
+            "{}: {:.0}% of a core, RSS {} KiB, mean view lag {:.1} ms, slow drops {dropped}",
+            g.name,
+            cpu,
+            g.rss_kib().unwrap_or(0),
+            lag_sum / lag_n.max(1.0)
+        ));
+    }
+    let unclean = c.stop_all(Duration::from_millis(500)).await;
+    assert!(unclean.is_empty(), "unclean stop: {unclean:?}");
+    for m in &matches {
+        assert!(c.audit(m).await.clean(), "{m}");
+    }
+    eprintln!(
+        "FIGURES gateway load: {clients} clients ({per_match} per match, {n} matches, 2 gateways) for \
+         {wall:.1} s: {frames} frames, every client every tick exactly once, no reconnect; {}",
+        gw.join("; ")
+    );
+}
+
+/// A 1,000-unit battle on a generated 128×128 map: 500 units per side placed around
+/// each start, every unit ordered to attack-move to the enemy start in groups of 40.
+fn battle(rules: &Arc<Rules>, units: usize) -> Sim {
+    let m = MatchId::new("capacity").unwrap();
+    let setup = cluster::match_setup(&m, 9, 128, vec![PlayerKind::Human, PlayerKind::Human]);
+    let mut sim = Sim::new(rules.clone(), &setup).expect("setup");
+    sim.step(&[]);
+    let starts = sim.map().starts.clone();
+    let kinds = [
+        UnitKind::Rifleman,
+        UnitKind::LightTank,
+        UnitKind::RocketSoldier,
+        UnitKind::MediumTank,
+    ];
+    let mut ids: Vec<Vec<events::UnitId>> = vec![Vec::new(), Vec::new()];
+    let mut used = std::collections::BTreeSet::new();
+    for (p, start) in starts.iter().enumerate().take(2) {
+        let st = sim.state_mut();
+        let mut placed = 0;
+        'rings: for r in 4i32..64 {
+            for dy in -r..=r {
+                for dx in -r..=r {
+                    if dx.abs() != r && dy.abs() != r {
+                        continue;
+                    }
+                    let (x, y) = (i32::from(start.x) + dx, i32::from(start.y) + dy);
+                    if x < 0 || y < 0 {
+                        continue;
+                    }
+                    let cell = Cell::new(x as u16, y as u16);
+                    if !st.is_free(cell) || !used.insert(cell) {
+                        continue;
+                    }
+                    let kind = kinds[placed % kinds.len()];
+                    let id = engine::systems::spawn_unit(st, PlayerId(p as u8), kind, cell);
+                    ids[p].push(id);
+                    placed += 1;
+                    if placed == units / 2 {
+                        break 'rings;
+                    }
+                }
+            }
+        }
+    }
+    let mut orders = Vec::new();
+    for p in 0..2 {
+        let target = starts[1 - p];
+        for group in ids[p].chunks(40) {
+            orders.push(Input {
+                stream_id: format!("{}-0", orders.len() + 1),
+                envelope: Envelope::new(
+                    m.clone(),
+                    Source::Player(PlayerId(p as u8)),
+                    Command::AttackMove(events::cmd::AttackMove {
+                        units: group.to_vec(),
+                        to: target,
+                    }),
+                ),
+            });
+        }
+    }
+    sim.step(&orders);
+    for _ in 0..20 {
+        sim.step(&[]);
+    }
+    sim
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[test]
+#[ignore = "a benchmark: run in release (see the file's doc)"]
+fn engine_capacity_at_1000_units() {
+    let rules = Arc::new(Rules::standard());
+    let sim = battle(&rules, 1_000);
+    let entities = sim.entity_count();
+    let snap = sim.snapshot();
+    let m = MatchId::new("capacity").unwrap();
+    const TICKS: usize = 100;
+    const BUDGET_MS: f64 = 50.0;
+    let mut capacity = 0;
+    let mut rows = Vec::new();
+    for k in [
+        1usize, 2, 4, 8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 160, 192, 256,
+    ] {
+        let mut sims: Vec<Sim> = (0..k)
+            .map(|_| Sim::restore(rules.clone(), &snap).expect("restore"))
+            .collect();
+        let mut rounds = Vec::with_capacity(TICKS);
+        let mut bytes = 0usize;
+        for t in 0..TICKS {
+            let started = Instant::now();
+            for s in sims.iter_mut() {
+                // What the engine service does per tick besides the I/O: step, encode the
+                // tick entry, encode the view frame (a keyframe every 100 ticks).
+                let out = s.step(&[]);
+                let tick =
+                    encode(&Envelope::new(m.clone(), Source::System, out.committed)).unwrap();
+                let frame = if t % 100 == 0 { s.keyframe() } else { out.view };
+                let view = encode(&Envelope::new(m.clone(), Source::System, frame)).unwrap();
+                bytes += tick.len() + view.len();
+            }
+            rounds.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        rounds.sort_by(f64::total_cmp);
+        let (p50, p99) = (pct(&rounds, 0.5), pct(&rounds, 0.99));
+        let per_match = rounds.iter().sum::<f64>() / (TICKS * k) as f64;
+        rows.push(format!(
+            "{k:>4} matches: round p50 {p50:>7.2} ms, p99 {p99:>7.2} ms, {per_match:.3} ms per match-tick, \
+             {:.0} KB written per round",
+            bytes as f64 / TICKS as f64 / 1000.0
+        ));
+        eprintln!("{}", rows.last().unwrap());
+        if p99 > BUDGET_MS {
+            break;
+        }
+        capacity = k;
+    }
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    eprintln!(
+        "FIGURES engine capacity: {entities} entities per match (1,000 units + yards), 128×128: \
+         {capacity} matches per core keep the p99 round of ticks under {BUDGET_MS} ms; an engine \
+         instance spreads match tasks over its {cores} worker threads: ~{} matches per {cores}-core \
+         instance before Redis I/O",
+        capacity * cores
+    );
+    assert!(
+        capacity >= 1,
+        "one 1,000-unit match does not fit the 20 Hz budget"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a soak: minutes long (see the file's doc)"]
+async fn soak_memory_growth() {
+    let _serial = serial().await;
+    let slots: usize = std::env::var("CNIT_SOAK_MATCHES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    let sim_minutes: u64 = std::env::var("CNIT_SOAK_SIM_MINUTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let min_wall = Duration::from_secs(
+        std::env::var("CNIT_SOAK_MIN_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(300),
+    );
+    let max_wall = Duration::from_secs(
+        std::env::var("CNIT_SOAK_MAX_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1800),
+    );
+    let config = ClusterConfig {
+        unpaced: true,
+        persistent: false,
+        ..ClusterConfig::default()
+    };
+    let mut c = Cluster::start(config, 2, 2, 1).await;
+    let target_ticks = sim_minutes * 60 * 20;
+    // Ticks of the ended matches of each slot, and the slot's live match.
+    let mut done = vec![0u64; slots];
+    let mut live: Vec<MatchId> = Vec::new();
+    let mut created = 0usize;
+    for s in 0..slots {
+        live.push(
+            c.create_ai_match(&format!("soak-{created}"), 900 + s as u64, 48)
+                .await,
+        );
+        created += 1;
+    }
+    let gw = c.gateways[0].addr;
+    let mut samples: BTreeMap<String, Vec<(f64, u64)>> = BTreeMap::new();
+    let mut sim_samples: BTreeMap<String, Vec<(f64, u64)>> = BTreeMap::new();
+    let t0 = Instant::now();
+    let mut last_sample = Instant::now() - Duration::from_secs(10);
+    let mut spectators = Vec::new();
+    let mut played = vec![0u64; slots];
+    // (seconds, entities in all live matches), from the engines' `game_entity_count`.
+    let mut entities: Vec<(f64, f64)> = Vec::new();
+    loop {
+        let ended = c.ended().await;
+        for (slot, m) in live.iter_mut().enumerate() {
+            let ticks = c.ticks(m).await;
+            played[slot] = done[slot] + ticks;
+            if ended.contains(m) {
+                done[slot] += ticks;
+                let name = format!("soak-{created}");
+                created += 1;
+                *m = c.create_ai_match(&name, 900 + created as u64, 48).await;
+                // A spectator follows the new match through the gateway for a while.
+                spectators.push(tokio::spawn(ws::view(
+                    ws::Role::Spectator {
+                        match_id: m.to_string(),
+                    },
+                    vec![gw],
+                    0,
+                    u64::MAX,
+                    Instant::now() + Duration::from_secs(20),
+                )));
+            }
+        }
+        let enough = played.iter().all(|&p| p >= target_ticks) && t0.elapsed() >= min_wall;
+        if enough || t0.elapsed() >= max_wall {
+            break;
+        }
+        if last_sample.elapsed() >= Duration::from_secs(2) {
+            last_sample = Instant::now();
+            if samples.values().next().is_some_and(|v| v.len() % 30 == 0) {
+                eprintln!(
+                    "soak: {:.0} s, {:.1} simulated minutes per slot, {created} matches",
+                    t0.elapsed().as_secs_f64(),
+                    played.iter().sum::<u64>() as f64 / slots as f64 / 1200.0
+                );
+            }
+            // Only the live matches: an ended match's gauge keeps its last value.
+            let mut n = 0.0;
+            for e in &c.engines {
+                let text = e.metrics().await.unwrap_or_default();
+                for m in &live {
+                    let label = format!("match=\"{m}\"");
+                    n += cluster::metric_sum(&text, "game_entity_count", &[&label]);
+                }
+            }
+            entities.push((t0.elapsed().as_secs_f64(), n));
+            // Simulated seconds per slot so far.
+            let sim_s = played.iter().sum::<u64>() as f64 / 20.0 / slots as f64;
+            for s in c.services() {
+                if let Some(kib) = s.rss_kib() {
+                    samples
+                        .entry(s.name.clone())
+                        .or_default()
+                        .push((t0.elapsed().as_secs_f64(), kib));
+                    sim_samples
+                        .entry(s.name.clone())
+                        .or_default()
+                        .push((sim_s, kib));
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    for s in c
+        .engines
+        .iter_mut()
+        .chain(c.economies.iter_mut())
+        .chain(c.gateways.iter_mut())
+    {
+        assert!(
+            s.is_running(),
+            "{} died during the soak\n{}",
+            s.name,
+            s.log_tail(30)
+        );
+    }
+    let unclean = c.stop_all(Duration::from_millis(500)).await;
+    for s in spectators {
+        s.abort();
+    }
+    let mut report = Vec::new();
+    // The leak rate that matters is per simulated minute: a service running its matches
+    // at real time for 10 minutes does the work of 10 simulated minutes per match slot.
+    // Per wall minute at full speed (tens of times real time) is printed for reference.
+    let mut worst = 0.0f64;
+    for (name, v) in &samples {
+        // The first third is warm-up (allocator arenas, caches, the first matches).
+        let steady = &v[v.len() / 3..];
+        let per_wall = growth_kib_per_10min(steady);
+        let sim = &sim_samples[name];
+        let per_sim = growth_kib_per_10min(&sim[sim.len() / 3..]);
+        worst = worst.max(per_sim);
+        report.push(format!(
+            "{name}: RSS {} -> {} KiB, growth {per_wall:+.0} KiB per 10 wall-minutes, {per_sim:+.0} KiB \
+             per 10 simulated minutes",
+            v.first().map(|s| s.1).unwrap_or(0),
+            v.last().map(|s| s.1).unwrap_or(0)
+        ));
+    }
+    let total: u64 = played.iter().sum();
+    let steady_from = entities.len() / 3;
+    report.push(format!(
+        "entities in the live matches (all engines): {:.0} at start, {:.0} when the steady window \
+         starts, {:.0} at the end",
+        entities.first().map(|e| e.1).unwrap_or(0.0),
+        entities.get(steady_from).map(|e| e.1).unwrap_or(0.0),
+        entities.last().map(|e| e.1).unwrap_or(0.0)
+    ));
+    eprintln!(
+        "FIGURES soak: {slots} match slots, {created} matches, {:.1} simulated minutes per slot \
+         ({total} ticks) in {wall:.0} s wall; unclean stops {unclean:?}\n  {}",
+        total as f64 / slots as f64 / 20.0 / 60.0,
+        report.join("\n  ")
+    );
+    assert!(unclean.is_empty(), "unclean stop: {unclean:?}");
+    assert!(
+        worst < 1024.0,
+        "a service grew faster than 1 MB per 10 simulated minutes: {report:?}"
+    );
+}
+
+/// Redis's own figures: `(used_memory bytes, used_cpu_user + used_cpu_sys seconds)`.
+fn redis_info(port: u16) -> (u64, f64) {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "INFO"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let mem = field("used_memory").parse().unwrap_or(0);
+    let cpu = field("used_cpu_user").parse::<f64>().unwrap_or(0.0)
+        + field("used_cpu_sys").parse::<f64>().unwrap_or(0.0);
+    (mem, cpu)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: run with release binaries (see the file's doc)"]
+async fn engine_service_capacity_at_1000_units() {
+    let _serial = serial().await;
+    let rules = Arc::new(Rules::standard());
+    let sim = battle(&rules, 1_000);
+    let snapshot = events::Snapshot {
+        owner: events::SnapshotOwner::Engine,
+        tick: sim.next_tick() - 1,
+        hash: sim.hash(),
+        log_id: events::StreamId::for_tick(sim.next_tick() - 1).to_string(),
+        state: sim.snapshot(),
+    };
+    const WINDOW: Duration = Duration::from_secs(10);
+    let mut summary = Vec::new();
+    for persistent in [false, true] {
+        let mut rows = Vec::new();
+        let mut capacity = 0;
+        for k in [1usize, 4, 8, 16, 24, 32, 48, 64] {
+            // A fresh Redis and engine per step; the matches start from a snapshot of the
+            // battle (the engine's recovery restores it), so each runs 1,000 units at once.
+            let config = ClusterConfig {
+                engine_capacity: 256,
+                persistent,
+                ..ClusterConfig::default()
+            };
+            let mut c = Cluster::new(config).await;
+            c.add_engine("engine-a");
+            c.wait_healthy().await;
+            let mut ms = Vec::new();
+            for i in 0..k {
+                let m = MatchId::new(format!("cap-{i}")).unwrap();
+                let env = Envelope::new(m.clone(), Source::System, snapshot.clone());
+                events::Bus::append(
+                    &c.bus,
+                    &c.keys.snap(&m),
+                    events::IdSpec::Auto,
+                    &encode(&env).unwrap(),
+                    None,
+                )
+                .await
+                .unwrap();
+                ms.push(
+                    c.create_match(
+                        m.as_str(),
+                        9,
+                        128,
+                        vec![PlayerKind::Human, PlayerKind::Human],
+                    )
+                    .await,
+                );
+            }
+            c.wait_ticks(&ms, 1, Duration::from_secs(60)).await;
+            let e = &c.engines[0];
+            let before: Vec<u64> = {
+                let mut v = Vec::new();
+                for m in &ms {
+                    v.push(c.ticks(m).await);
+                }
+                v
+            };
+            let m0 = e.metrics().await.unwrap_or_default();
+            let cpu0 = cpu_seconds(e.pid());
+            let (_, rcpu0) = redis_info(c.redis.port());
+            tokio::time::sleep(WINDOW).await;
+            let m1 = e.metrics().await.unwrap_or_default();
+            let cpu = (cpu_seconds(e.pid()) - cpu0) / WINDOW.as_secs_f64() * 100.0;
+            let (mem, rcpu1) = redis_info(c.redis.port());
+            let rcpu = (rcpu1 - rcpu0) / WINDOW.as_secs_f64() * 100.0;
+            let mut rates = Vec::new();
+            for (i, m) in ms.iter().enumerate() {
+                rates.push((c.ticks(m).await - before[i]) as f64 / WINDOW.as_secs_f64());
+            }
+            let diff = |name: &str, f: &[&str]| {
+                cluster::metric_sum(&m1, name, f) - cluster::metric_sum(&m0, name, f)
+            };
+            let frames = diff("game_frame_time_ms_count", &[]);
+            let mean_ms = diff("game_frame_time_ms_sum", &[]) / frames.max(1.0);
+            let within_50 = diff("game_frame_time_ms_bucket", &["le=\"50\""]) / frames.max(1.0);
+            let slowest = rates.iter().copied().fold(f64::MAX, f64::min);
+            let mean_rate = rates.iter().sum::<f64>() / k as f64;
+            rows.push(format!(
+            "{k:>3} matches: {mean_rate:.1} ticks/s per match (slowest {slowest:.1}), frame {mean_ms:.2} ms \
+             mean, {:.1}% within 50 ms, engine {cpu:.0}% CPU, redis {rcpu:.0}% CPU, redis memory {} MB",
+            within_50 * 100.0,
+            mem / 1_000_000
+        ));
+            eprintln!("{}", rows.last().unwrap());
+            drop(c);
+            if slowest < 19.0 {
+                break;
+            }
+            capacity = k;
+        }
+        summary.push(format!(
+            "Redis {}: {capacity} matches held 20 Hz\n    {}",
+            if persistent {
+                "appendfsync always"
+            } else {
+                "without persistence"
+            },
+            rows.join("\n    ")
+        ));
+    }
+    eprintln!(
+        "FIGURES engine service capacity (one engine process, 1,000 units per match, 20 Hz, Redis on \
+         the same 2 cores):\n  {}",
+        summary.join("\n  ")
+    );
+}
