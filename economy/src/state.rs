@@ -461,6 +461,13 @@ impl Economy {
                     }
                 }
             }
+            GameEvent::SpawnFailed { player, kind, .. } => {
+                // The unit was paid for in full; it never appeared, so the money returns.
+                if let Some(l) = self.state.players.get_mut(player) {
+                    let cost = rules.units.get(kind).map_or(0, |u| u.cost);
+                    l.credits = l.credits.saturating_add(u64::from(cost));
+                }
+            }
             GameEvent::MatchWon { winner } => self.state.winner = Some(*winner),
             GameEvent::MatchStarted { .. }
             | GameEvent::UnitSpawned { .. }

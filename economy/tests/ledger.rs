@@ -143,6 +143,28 @@ fn a_finished_unit_is_spawned_by_the_engine() {
 }
 
 #[test]
+fn a_unit_the_engine_cannot_place_is_refunded() {
+    let mut h = Harness::new(1).with_yards();
+    h.owns(PlayerId(0), PowerPlant);
+    h.owns(PlayerId(0), Barracks);
+    let item = Item::Unit(UnitKind::Rifleman);
+    let start = h.ledger(0).credits;
+    h.when(P0, queue(item));
+    h.until(ticks_for(&h, item) + 1, |r| !r.commands.is_empty())
+        .expect("unit finished");
+    let cost = u64::from(h.rules.unit(UnitKind::Rifleman).cost);
+    assert_eq!(h.ledger(0).credits, start - cost, "paid in full");
+    // The barracks died before the unit could leave it.
+    h.given(vec![GameEvent::SpawnFailed {
+        command: uuid::Uuid::nil(),
+        player: PlayerId(0),
+        kind: UnitKind::Rifleman,
+        reason: events::RejectReason::NoProducer,
+    }]);
+    assert_eq!(h.ledger(0).credits, start, "the cost is refunded");
+}
+
+#[test]
 fn three_queues_run_in_parallel_one_item_each() {
     let mut h = Harness::new(1).with_yards();
     for k in [PowerPlant, Barracks, Refinery, WarFactory] {

@@ -144,10 +144,29 @@ fn units_spawn_at_their_producer_or_are_refused() {
         (Source::Economy, spawn(UnitKind::Rifleman)),
         (Source::Economy, spawn(UnitKind::LightTank)),
     ]);
+    // Without a producing building the finished unit cannot appear: the engine says so
+    // with the unit's kind, so the economy can refund it.
+    let failed: Vec<(UnitKind, RejectReason)> = g
+        .last
+        .iter()
+        .filter_map(|e| match e {
+            GameEvent::SpawnFailed {
+                player: PlayerId(0),
+                kind,
+                reason,
+                ..
+            } => Some((*kind, reason.clone())),
+            _ => None,
+        })
+        .collect();
     assert_eq!(
-        g.rejections(),
-        vec![RejectReason::NoProducer, RejectReason::NoProducer]
+        failed,
+        vec![
+            (UnitKind::Rifleman, RejectReason::NoProducer),
+            (UnitKind::LightTank, RejectReason::NoProducer)
+        ]
     );
+    assert!(g.rejections().is_empty());
     let mut g = g;
     let barracks = g.building(0, BuildingKind::Barracks, Cell::new(13, 9));
     let factory = g.building(0, BuildingKind::WarFactory, Cell::new(13, 14));

@@ -340,6 +340,20 @@ impl Hub {
                     code: convert::reject_code(reason),
                     message: reason.to_string(),
                 }),
+                GameEvent::SpawnFailed {
+                    command,
+                    player,
+                    kind,
+                    reason,
+                } => self.send(HubMsg::Rejected {
+                    player: *player,
+                    command: *command,
+                    code: convert::reject_code(reason),
+                    message: format!(
+                        "{} could not leave the factory ({reason}); refunded",
+                        kind.name()
+                    ),
+                }),
                 GameEvent::PlayerDefeated { player } => {
                     let text = ServerMsg::Event {
                         kind: "player_defeated".into(),

@@ -46,9 +46,10 @@ pub fn run(state: &mut State) {
                         spawn_unit(state, player, kind, c)
                     });
                 if spawned.is_none() {
-                    state.events.push(GameEvent::CommandRejected {
+                    state.events.push(GameEvent::SpawnFailed {
                         command,
-                        player: Some(player),
+                        player,
+                        kind,
                         reason: RejectReason::NoProducer,
                     });
                 }

@@ -109,6 +109,15 @@ pub enum GameEvent {
         player: Option<PlayerId>,
         reason: RejectReason,
     },
+    /// A finished unit could not be put on the map (its producing building is gone);
+    /// the economy refunds its cost.
+    SpawnFailed {
+        /// The economy's `SpawnUnit` command.
+        command: uuid::Uuid,
+        player: PlayerId,
+        kind: UnitKind,
+        reason: RejectReason,
+    },
     HarvesterUnloaded {
         unit: UnitId,
         owner: PlayerId,
