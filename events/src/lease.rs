@@ -5,7 +5,7 @@
 //! only advisory: the commit fencing of each service's log is what keeps a stale owner out.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::bus::{Bus, BusError, Entry, StreamId};
 use crate::dlq::decode_or_dead_letter;
@@ -26,6 +26,11 @@ pub struct LeaseConfig {
     pub idle_timeout: Duration,
 }
 
+/// Most new matches (never owned before) one instance takes per poll. A burst of new
+/// matches is then shared by every instance polling the group instead of going to the
+/// first one to poll; takeovers of idle leases are not limited by this.
+pub const NEW_MATCHES_PER_POLL: usize = 2;
+
 /// A match this instance now owns.
 #[derive(Clone, Debug)]
 pub struct Acquired {
@@ -42,6 +47,20 @@ pub struct Leases<B: Bus> {
     keys: Keys,
     config: LeaseConfig,
     owned: BTreeMap<StreamId, MatchId>,
+    /// Takeovers wait while the bus is failing and until this instant after it recovered.
+    takeovers: TakeoverHold,
+}
+
+/// Whether idle leases may be taken over now. After this instance could not reach the
+/// bus, every lease (its own and the others') looks idle by the length of the outage;
+/// the other instances were cut off too and need a moment to touch theirs again. So
+/// takeovers wait until one idle timeout after the first keep-alive that worked again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TakeoverHold {
+    Open,
+    /// A bus call failed; no keep-alive worked since.
+    BusFailing,
+    Until(Instant),
 }
 
 impl<B: Bus> Leases<B> {
@@ -54,7 +73,27 @@ impl<B: Bus> Leases<B> {
             keys,
             config,
             owned: BTreeMap::new(),
+            takeovers: TakeoverHold::Open,
         })
+    }
+
+    /// Records that the bus could not be reached: no takeovers until the keep-alive works
+    /// again and one idle timeout has passed since (see [`TakeoverHold`]).
+    pub fn bus_failed(&mut self) {
+        self.takeovers = TakeoverHold::BusFailing;
+    }
+
+    /// True when idle leases may be taken over now.
+    pub fn takeovers_allowed(&mut self) -> bool {
+        match self.takeovers {
+            TakeoverHold::Open => true,
+            TakeoverHold::BusFailing => false,
+            TakeoverHold::Until(t) if Instant::now() >= t => {
+                self.takeovers = TakeoverHold::Open;
+                true
+            }
+            TakeoverHold::Until(_) => false,
+        }
     }
 
     pub fn config(&self) -> &LeaseConfig {
@@ -70,12 +109,22 @@ impl<B: Bus> Leases<B> {
         self.config.capacity.saturating_sub(self.owned.len())
     }
 
-    /// Takes idle leases first (takeover), then new matches, up to the free capacity;
-    /// waits up to `block` for a new one when nothing is available.
+    /// Takes idle leases first (takeover, unless held after a bus outage), then at most
+    /// [`NEW_MATCHES_PER_POLL`] new matches, up to the free capacity; waits up to `block`
+    /// for a new one when nothing is available. A failed call holds takeovers
+    /// ([`Leases::bus_failed`]).
     pub async fn acquire(&mut self, block: Option<Duration>) -> Result<Vec<Acquired>, BusError> {
+        let r = self.acquire_inner(block).await;
+        if matches!(&r, Err(e) if e.is_transient()) {
+            self.bus_failed();
+        }
+        r
+    }
+
+    async fn acquire_inner(&mut self, block: Option<Duration>) -> Result<Vec<Acquired>, BusError> {
         let mut out = Vec::new();
         let stream = self.keys.matches();
-        if self.free() > 0 {
+        if self.free() > 0 && self.takeovers_allowed() {
             let claimed = self
                 .bus
                 .claim_idle(
@@ -92,7 +141,8 @@ impl<B: Bus> Leases<B> {
                 }
             }
         }
-        if self.free() > 0 {
+        let new = self.free().min(NEW_MATCHES_PER_POLL);
+        if new > 0 {
             let block = if out.is_empty() { block } else { None };
             let fresh = self
                 .bus
@@ -100,7 +150,7 @@ impl<B: Bus> Leases<B> {
                     &stream,
                     &self.config.group,
                     &self.config.consumer,
-                    self.free(),
+                    new,
                     block,
                 )
                 .await?;
@@ -143,8 +193,22 @@ impl<B: Bus> Leases<B> {
         }
     }
 
-    /// Keeps every owned lease alive; returns the matches whose lease was lost.
+    /// Keeps every owned lease alive; returns the matches whose lease was lost. A failure
+    /// holds takeovers ([`Leases::bus_failed`]); the first success after one starts the
+    /// idle-timeout wait before takeovers resume.
     pub async fn keepalive(&mut self) -> Result<Vec<MatchId>, BusError> {
+        let r = self.keepalive_inner().await;
+        match &r {
+            Err(e) if e.is_transient() => self.bus_failed(),
+            Ok(_) if self.takeovers == TakeoverHold::BusFailing => {
+                self.takeovers = TakeoverHold::Until(Instant::now() + self.config.idle_timeout);
+            }
+            _ => {}
+        }
+        r
+    }
+
+    async fn keepalive_inner(&mut self) -> Result<Vec<MatchId>, BusError> {
         let ids: Vec<StreamId> = self.owned.keys().copied().collect();
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -279,6 +343,87 @@ mod tests {
         assert_eq!(handed.len(), 2);
         assert!(handed.iter().all(|a| a.takeover));
     }
+
+    #[tokio::test]
+    async fn a_burst_of_new_matches_is_shared_by_the_instances_polling() {
+        let bus = MemoryBus::new();
+        let keys = Keys::new("t");
+        let mut one = Leases::join(bus.clone(), keys.clone(), config("one", 64))
+            .await
+            .unwrap();
+        let mut two = Leases::join(bus.clone(), keys.clone(), config("two", 64))
+            .await
+            .unwrap();
+        for i in 0..10 {
+            bus.append(
+                &keys.matches(),
+                IdSpec::Auto,
+                &created(&format!("m{i}")),
+                None,
+            )
+            .await
+            .unwrap();
+        }
+        // Both poll in turn, as their poll timers do; each takes a few per poll.
+        let (mut got_one, mut got_two) = (0, 0);
+        for _ in 0..10 {
+            let a = one.acquire(None).await.unwrap();
+            assert!(a.len() <= NEW_MATCHES_PER_POLL, "{} in one poll", a.len());
+            got_one += a.len();
+            let b = two.acquire(None).await.unwrap();
+            assert!(b.len() <= NEW_MATCHES_PER_POLL, "{} in one poll", b.len());
+            got_two += b.len();
+        }
+        assert_eq!(got_one + got_two, 10);
+        assert_eq!((got_one, got_two), (6, 4), "split by polls, two per poll");
+    }
+
+    #[tokio::test]
+    async fn after_a_bus_outage_instances_keep_their_own_leases() {
+        let bus = MemoryBus::new();
+        let keys = Keys::new("t");
+        let mut one = Leases::join(bus.clone(), keys.clone(), config("one", 8))
+            .await
+            .unwrap();
+        let mut two = Leases::join(bus.clone(), keys.clone(), config("two", 8))
+            .await
+            .unwrap();
+        for m in ["a", "b"] {
+            bus.append(&keys.matches(), IdSpec::Auto, &created(m), None)
+                .await
+                .unwrap();
+        }
+        assert_eq!(one.acquire(None).await.unwrap().len(), 2);
+        for m in ["c", "d"] {
+            bus.append(&keys.matches(), IdSpec::Auto, &created(m), None)
+                .await
+                .unwrap();
+        }
+        assert_eq!(two.acquire(None).await.unwrap().len(), 2);
+
+        // Both lose the bus for longer than the idle timeout (their calls fail).
+        one.bus_failed();
+        two.bus_failed();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        // `one` is back first: it touches its own leases and must not take `two`'s,
+        // which look idle only because of the outage.
+        assert!(one.keepalive().await.unwrap().is_empty());
+        assert!(one.acquire(None).await.unwrap().is_empty(), "no takeover");
+        assert!(
+            two.keepalive().await.unwrap().is_empty(),
+            "two kept its leases"
+        );
+        assert!(two.acquire(None).await.unwrap().is_empty(), "no takeover");
+        assert_eq!(one.owned().count(), 2);
+        assert_eq!(two.owned().count(), 2);
+
+        // A real crash after the outage is still taken over, one idle timeout later.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(one.keepalive().await.unwrap().is_empty());
+        let taken = one.acquire(None).await.unwrap();
+        assert_eq!(taken.len(), 2, "two stopped touching: taken over");
+        assert!(taken.iter().all(|a| a.takeover));
+    }
 }
 
 /// Liveness facts of a leased service, for `/health` and `/ready`.
@@ -406,16 +551,25 @@ where
                 }
             }
             _ = tick.tick() => {
-                match leases.keepalive().await {
-                    Ok(lost) => for m in lost {
-                        if let Some(c) = running.remove(&m) {
-                            tracing::warn!(service, match_id = %m, "lease lost; stopping the match");
-                            c.cancel();
+                // Nothing is acquired in a poll whose keep-alive failed: this instance
+                // cannot vouch for its own leases then.
+                let kept = match leases.keepalive().await {
+                    Ok(lost) => {
+                        for m in lost {
+                            if let Some(c) = running.remove(&m) {
+                                tracing::warn!(service, match_id = %m, "lease lost; stopping the match");
+                                c.cancel();
+                            }
                         }
-                    },
-                    Err(e) => tracing::warn!(error = %e, "lease keep-alive failed"),
-                }
-                match leases.acquire(None).await {
+                        true
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lease keep-alive failed");
+                        false
+                    }
+                };
+                let acquired = if kept { leases.acquire(None).await } else { Ok(Vec::new()) };
+                match acquired {
                     Ok(acquired) => for a in acquired {
                         if a.takeover {
                             metrics::counter!(metric::TAKEOVERS, "service" => service.clone()).increment(1);
