@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
-use events::{encode, Bus, Envelope, IdSpec, MatchId, Source, UnitId};
+use events::{encode, Bus, BusError, Envelope, IdSpec, MatchId, Source, UnitId};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
@@ -27,6 +27,15 @@ use crate::metrics as m;
 use crate::replay::Replay;
 use crate::wire::{ClientMsg, ReplayInfo, ServerMsg, WireCommand, CLIENT_MSG_TYPES};
 use crate::{convert, Gateway};
+
+/// Longest a session waits for room in its send queue before reading the client's next
+/// frame. Replies to the client's own frames wait for the writer (so a burst of frames is
+/// answered in full, the reading pausing meanwhile) instead of overflowing the queue; a
+/// client that does not read its replies for this long is dropped as a slow client.
+pub const REPLY_WAIT: Duration = Duration::from_secs(5);
+
+/// Most replies one client frame gets (a replay seek: the frame and the replay state).
+const REPLIES_PER_FRAME: usize = 2;
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +179,24 @@ impl<B: Bus> Session<B> {
 
     fn send(&self, msg: &ServerMsg) -> Result<(), Exit> {
         self.send_text(msg.to_json().into())
+    }
+
+    /// Waits (up to [`REPLY_WAIT`]) until the send queue has room for the reply to one
+    /// client frame. Called before each frame is handled, so a client's burst makes the
+    /// reading wait for the writer rather than fill the queue; hub frames keep using
+    /// `try_send` and still drop a client that does not read.
+    async fn room_for_reply(&self) -> Result<(), Exit> {
+        match tokio::time::timeout(REPLY_WAIT, self.out.reserve_many(REPLIES_PER_FRAME)).await {
+            // Dropping the permits frees the slots again; this task is the queue's only
+            // sender, so the replies that follow find them free.
+            Ok(Ok(_permits)) => Ok(()),
+            Ok(Err(_)) => Err(Exit::ClientGone),
+            Err(_) => {
+                metrics::counter!(m::SLOW_CLIENTS, "why" => "send_queue_full").increment(1);
+                tracing::info!("dropping a slow client: replies not read");
+                Err(Exit::Slow)
+            }
+        }
     }
 
     fn error(&self, code: &'static str, message: impl Into<String>) -> Result<(), Exit> {
@@ -504,6 +531,7 @@ impl<B: Bus> Session<B> {
         msg: Option<Result<Message, axum::Error>>,
         j: &Joined,
     ) -> Result<(), Exit> {
+        self.room_for_reply().await?;
         let Some(text) = self.text_of(msg)? else {
             return Ok(());
         };
@@ -650,6 +678,7 @@ impl<B: Bus> Session<B> {
         msg: Option<Result<Message, axum::Error>>,
         r: &mut Replay,
     ) -> Result<(), Exit> {
+        self.room_for_reply().await?;
         let Some(text) = self.text_of(msg)? else {
             return Ok(());
         };
@@ -732,13 +761,7 @@ impl<B: Bus> Session<B> {
             Err(e) => return self.reject(seq, "internal", e.to_string()),
         };
         let stream = self.gw.keys.cmd(&j.hub.match_id);
-        if let Err(e) = self
-            .gw
-            .bus
-            .append(&stream, IdSpec::Auto, &bytes, None)
-            .await
-        {
-            metrics::counter!(m::BUS_ERRORS).increment(1);
+        if let Err(e) = append_command(&self.gw.bus, &stream, &bytes).await {
             return self.reject(seq, "unavailable", e.to_string());
         }
         metrics::counter!(m::COMMANDS, "result" => "accepted").increment(1);
@@ -751,6 +774,43 @@ impl<B: Bus> Session<B> {
             id: env.id.to_string(),
         })
     }
+}
+
+/// Wait before the one retry of a command append that failed on an unreachable bus (the
+/// first call after Redis restarted fails while the connection is re-established).
+pub const APPEND_RETRY_AFTER: Duration = Duration::from_millis(100);
+
+/// Newest entries of the command stream searched for the command before it is retried.
+const RETRY_LOOKBACK: usize = 256;
+
+/// Appends a player's command; on a transient failure retries once, unless the command
+/// reached the stream after all (the failure was the answer, not the write): its bytes,
+/// unique by the envelope's id, are looked for among the newest entries first, so a
+/// command is never appended twice.
+async fn append_command<B: Bus>(bus: &B, stream: &str, bytes: &[u8]) -> Result<(), BusError> {
+    let first = match bus.append(stream, IdSpec::Auto, bytes, None).await {
+        Ok(_) => return Ok(()),
+        Err(e) => e,
+    };
+    metrics::counter!(m::BUS_ERRORS).increment(1);
+    if !first.is_transient() {
+        return Err(first);
+    }
+    tokio::time::sleep(APPEND_RETRY_AFTER).await;
+    let retried = async {
+        let newest = bus.rev_range(stream, RETRY_LOOKBACK).await?;
+        if newest.iter().any(|e| e.payload == bytes) {
+            return Ok(());
+        }
+        bus.append(stream, IdSpec::Auto, bytes, None)
+            .await
+            .map(|_| ())
+    };
+    let r = retried.await;
+    if r.is_err() {
+        metrics::counter!(m::BUS_ERRORS).increment(1);
+    }
+    r
 }
 
 fn telemetry(selection: &[f64], frames: &[f64]) {

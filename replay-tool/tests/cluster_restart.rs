@@ -12,8 +12,56 @@ mod ws;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use cluster::{ci_or_long, gap_around, probe_command, serial, step_times, Cluster, ClusterConfig};
-use events::{now_ms, MatchId};
+use cluster::{
+    ci_or_long, gap_around, probe_command, serial, step_times, Cluster, ClusterConfig, TOKEN_SECRET,
+};
+use events::{now_ms, Difficulty, MatchId, PlayerId, PlayerKind};
+use gateway::token::TokenSigner;
+use serde_json::json;
+
+/// A player connected through a gateway who sends one command when told and returns the
+/// gateway's answer to it (`ack`, or the rejection code); it reads (and answers pings)
+/// all along so its connection stays healthy.
+async fn player_probe(
+    addr: std::net::SocketAddr,
+    token: String,
+    go: tokio::sync::oneshot::Receiver<()>,
+) -> String {
+    let mut w = ws::connect(addr).await.expect("connect");
+    ws::handshake(&mut w, &ws::Role::Player { token }, None)
+        .await
+        .expect("join");
+    let mut go = go;
+    loop {
+        tokio::select! {
+            r = &mut go => {
+                r.expect("go signal");
+                break;
+            }
+            f = ws::next_json(&mut w, Duration::from_millis(200)) => {
+                f.expect("player socket");
+            }
+        }
+    }
+    let cmd = json!({"t": "cmd", "seq": 1, "cmd": {"kind": "stop", "units": [1]}});
+    assert!(ws::send(&mut w, cmd).await, "send the command");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Some(v) = ws::next_json(&mut w, Duration::from_millis(500))
+            .await
+            .expect("player socket")
+        {
+            match v["t"].as_str() {
+                Some("ack") if v["seq"] == 1 => return "ack".into(),
+                Some("rejected") if v["seq"] == 1 => {
+                    return v["code"].as_str().unwrap_or("").into()
+                }
+                _ => {}
+            }
+        }
+    }
+    "no answer".into()
+}
 
 async fn probe_all(c: &Cluster, matches: &[MatchId], k: usize) -> usize {
     for m in matches {
@@ -34,8 +82,21 @@ async fn redis_restart_services_reconnect_and_nothing_is_lost() {
         c.create_ai_match(&format!("rr-{i}"), 300 + i as u64, 32)
             .await;
     }
+    let played = c
+        .create_match(
+            "rr-player",
+            399,
+            32,
+            vec![PlayerKind::Human, PlayerKind::Ai(Difficulty::Easy)],
+        )
+        .await;
     let matches = c.matches.clone();
     c.wait_ticks(&matches, 40, Duration::from_secs(60)).await;
+    let token = TokenSigner::new(TOKEN_SECRET.as_bytes().to_vec(), Duration::from_secs(3600))
+        .issue(&played, PlayerId(0))
+        .0;
+    let (go, go_rx) = tokio::sync::oneshot::channel();
+    let player = tokio::spawn(player_probe(c.gateways[0].addr, token, go_rx));
     let gw = vec![c.gateways[0].addr];
     let viewer = tokio::spawn(ws::view(
         ws::Role::Spectator {
@@ -57,6 +118,10 @@ async fn redis_restart_services_reconnect_and_nothing_is_lost() {
     tokio::time::sleep(outage).await;
     tokio::task::block_in_place(|| c.redis.start_again()).expect("restarting redis");
     let t_up = now_ms();
+    // The first player command after the restart: the gateway's first call on its
+    // connection fails while it reconnects; the command must still be acknowledged.
+    go.send(()).expect("player task");
+    let first_command = player.await.expect("player task");
     probes += probe_all(&c, &matches, 3).await;
     for m in &matches {
         let want = base[m] + 60;
@@ -75,6 +140,10 @@ async fn redis_restart_services_reconnect_and_nothing_is_lost() {
     {
         assert!(s.is_running(), "{} died across the Redis restart", s.name);
     }
+    assert_eq!(
+        first_command, "ack",
+        "the first player command after the Redis restart"
+    );
     let mut takeovers = 0.0;
     let mut fenced = 0.0;
     for s in c.engines.iter().chain(&c.economies) {
@@ -107,8 +176,9 @@ async fn redis_restart_services_reconnect_and_nothing_is_lost() {
     resumed.sort_unstable();
     eprintln!(
         "FIGURES redis restart: down {} ms (SIGKILL, AOF appendfsync always); first tick after Redis \
-         came back: {resumed:?} ms per match; takeovers during the storm of idle leases: {takeovers}; \
-         fenced commits: {fenced}; gateway bus errors (retried): {hub_errors}; {probes} probe \
+         came back: {resumed:?} ms per match; takeovers: {takeovers}; \
+         fenced commits: {fenced}; gateway bus errors (retried): {hub_errors}; first player command \
+         after the restart: {first_command}; {probes} probe \
          commands + {applied} unit orders applied exactly once, 0 lost, 0 duplicate ticks; spectator: \
          {} frames, {} reconnects, {} keyframe resumes, no duplicate and no missing tick",
         t_up - t_down,

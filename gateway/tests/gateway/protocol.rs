@@ -290,6 +290,41 @@ async fn commands_are_rate_limited_per_connection() {
 }
 
 #[tokio::test]
+async fn a_burst_of_frames_larger_than_the_send_queue_is_answered_in_full() {
+    let gw = TestGateway::start().await;
+    let m = gw.create_match().await;
+    gw.write_view(&m, frame(0, ViewKind::Keyframe, vec![], vec![]))
+        .await;
+    let (mut ws, _) = gw.join(&gw.token(&m, 0), None).await;
+    // Three times the send queue in one write: the gateway reads them back to back.
+    let n = 3 * gateway::limits::SEND_QUEUE_CAPACITY as u64;
+    for id in 0..n {
+        ws.feed(Message::Text(
+            json!({"t": "ping", "id": id}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+    }
+    ws.flush().await.unwrap();
+    let mut pongs = Vec::new();
+    while (pongs.len() as u64) < n {
+        let Some(v) = try_recv(&mut ws, Duration::from_secs(10)).await else {
+            panic!("closed after {} of {n} pongs", pongs.len());
+        };
+        assert_ne!(v["t"], "error", "{v}");
+        if v["t"] == "pong" {
+            pongs.push(v["id"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(
+        pongs,
+        (0..n).collect::<Vec<_>>(),
+        "every ping answered, in order"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn telemetry_feeds_the_metrics() {
     let gw = TestGateway::start().await;
     let m = gw.create_match().await;
