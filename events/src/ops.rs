@@ -48,16 +48,34 @@ const BUCKETS: &[(&str, &[f64])] = &[
 /// scrapes grows by every sample it records (found by the soak test).
 pub const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
-/// Installs the global Prometheus recorder (once per process) and returns its handle;
-/// a background thread runs the recorder's upkeep every [`METRICS_UPKEEP_EVERY`].
-pub fn install_metrics() -> Result<PrometheusHandle, String> {
-    let mut b = PrometheusBuilder::new();
+/// A gauge not set for this long is dropped from `/metrics` (at the next scrape). The
+/// per-match gauges (`game_entity_count{match}`, `cnit_stream_lag_entries{match}`) are set
+/// every few seconds while the match runs on this instance, so a match that ended or
+/// moved to another instance leaves the exposition a minute later instead of staying in
+/// it for the life of the process. Every other gauge of the services is set at least
+/// every 15 s (the slowest, the memory sampler), so this touches only series that went
+/// stale.
+pub const GAUGE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The services' recorder settings: histogram buckets, and gauges dropped after `gauge_idle`
+/// without an update.
+fn metrics_builder(gauge_idle: Duration) -> Result<PrometheusBuilder, String> {
+    let mut b = PrometheusBuilder::new()
+        .idle_timeout(metrics_util::MetricKindMask::GAUGE, Some(gauge_idle));
     for (name, buckets) in BUCKETS {
         b = b
             .set_buckets_for_metric(Matcher::Full((*name).to_string()), buckets)
             .map_err(|e| e.to_string())?;
     }
-    let handle = b.install_recorder().map_err(|e| e.to_string())?;
+    Ok(b)
+}
+
+/// Installs the global Prometheus recorder (once per process) and returns its handle;
+/// a background thread runs the recorder's upkeep every [`METRICS_UPKEEP_EVERY`].
+pub fn install_metrics() -> Result<PrometheusHandle, String> {
+    let handle = metrics_builder(GAUGE_IDLE_TIMEOUT)?
+        .install_recorder()
+        .map_err(|e| e.to_string())?;
     let upkeep = handle.clone();
     std::thread::Builder::new()
         .name("metrics-upkeep".into())
@@ -495,6 +513,35 @@ mod tests {
         let trend = d.trend().unwrap();
         assert!((trend - 1000.0).abs() < 1e-6, "{trend}");
         assert_eq!(d.samples.len(), 10, "window is bounded");
+    }
+
+    #[test]
+    fn a_gauge_no_longer_set_leaves_the_exposition() {
+        let idle = Duration::from_millis(100);
+        let recorder = metrics_builder(idle).unwrap().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::gauge!("game_entity_count", "match" => "ended").set(7.0);
+            metrics::gauge!("game_entity_count", "match" => "live").set(9.0);
+            metrics::counter!("cnit_ticks_total").increment(1);
+        });
+        let first = handle.render();
+        assert!(first.contains("match=\"ended\""), "{first}");
+        // One match goes on, the other ended (no more updates).
+        for _ in 0..3 {
+            std::thread::sleep(idle);
+            metrics::with_local_recorder(&recorder, || {
+                metrics::gauge!("game_entity_count", "match" => "live").set(9.0);
+            });
+            let _ = handle.render();
+        }
+        let later = handle.render();
+        assert!(!later.contains("match=\"ended\""), "{later}");
+        assert!(later.contains("match=\"live\""), "{later}");
+        assert!(
+            later.contains("cnit_ticks_total"),
+            "counters are kept: {later}"
+        );
     }
 
     #[test]
