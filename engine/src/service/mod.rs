@@ -47,7 +47,9 @@ pub struct EngineConfig {
     pub keyframe_every: u64,
     /// A snapshot is written every this many ticks.
     pub snapshot_every: u64,
-    /// View stream cap (MAXLEN ~).
+    /// View stream cap (MAXLEN ~): 30 s at 20 Hz, the gateways' resume window
+    /// (`RESUME_WINDOW_TICKS`); a gateway needs only the newest keyframe and the deltas
+    /// after it, and the view is a projection the log can regenerate.
     pub view_maxlen: usize,
     /// Snapshot stream cap (MAXLEN ~), shared with the economy's snapshots.
     pub snap_maxlen: usize,
@@ -65,7 +67,7 @@ impl Default for EngineConfig {
             poll: Duration::from_millis(200),
             keyframe_every: 100,
             snapshot_every: 200,
-            view_maxlen: 2_000,
+            view_maxlen: 600,
             snap_maxlen: 16,
             max_commands_per_tick: 512,
             pace: Pace::RealTime,
