@@ -16,6 +16,11 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test"
 cargo test --workspace
 
+step "desync audit against the engine's injected nondeterminism (test-only feature)"
+# Its own target directory: the feature must not leak into the other builds' artifacts.
+CARGO_TARGET_DIR="$CARGO_TARGET_DIR/fault-injection" \
+  cargo test -p replay-tool --features fault-injection --test fault_injection
+
 if [ -x scripts/check-deploy.sh ]; then
   step "deployment files (compose, k8s, alert rules)"
   scripts/check-deploy.sh

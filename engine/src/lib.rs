@@ -6,6 +6,8 @@
 //! fixed-point integers, the one RNG lives in the state, and every iteration that affects
 //! results runs in `UnitId` order.
 
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod fixed;
 pub mod map;
 pub mod path;

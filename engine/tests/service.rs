@@ -262,3 +262,67 @@ async fn stale_writer_is_fenced_and_a_takeover_continues_without_desync() {
         assert_eq!(sim.step(&[]).committed.hash, recorded.hash, "tick {n}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seek_states_are_kept_for_the_whole_match_under_their_tick_ids() {
+    use events::keys::SEEK_STATE_EVERY;
+    let rules = Arc::new(Rules::standard());
+    let bus = MemoryBus::new();
+    let keys = Keys::new("t");
+    let m = MatchId::new("seekable").unwrap();
+    let s = setup(&m);
+    let created = Envelope::new(
+        m.clone(),
+        Source::System,
+        MatchEvent::MatchCreated(s.clone()),
+    );
+    bus.append(
+        &keys.matches(),
+        IdSpec::Auto,
+        &encode(&created).unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let svc = tokio::spawn(service::run(
+        bus.clone(),
+        keys.clone(),
+        rules.clone(),
+        EngineConfig {
+            // The snap stream keeps two entries: the seek stream must not be capped.
+            snap_maxlen: 2,
+            ..config("seek")
+        },
+        Arc::new(Progress::default()),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let n = 2 * SEEK_STATE_EVERY + 1;
+    wait_ticks(&bus, &keys, &m, n).await;
+    let _ = stop.send(());
+    svc.await.unwrap().unwrap();
+
+    let seek = bus
+        .range(&keys.seek(&m), StreamId::ZERO, StreamId::MAX, 100)
+        .await
+        .unwrap();
+    let ticks: Vec<u64> = seek.iter().map(|e| e.id.tick()).collect();
+    assert!(
+        ticks.starts_with(&[SEEK_STATE_EVERY, 2 * SEEK_STATE_EVERY]),
+        "{ticks:?}"
+    );
+    assert!(
+        bus.len(&keys.snap(&m)).await.unwrap() <= 3,
+        "snap is capped"
+    );
+    let hashes = tick_hashes(&bus, &keys, &m, n).await;
+    for e in &seek[..2] {
+        let snap = decode::<events::Snapshot>(&e.payload).unwrap().body;
+        assert_eq!(e.id, StreamId::for_tick(snap.tick));
+        assert_eq!(snap.hash, hashes[snap.tick as usize]);
+        let restored = Sim::restore(rules.clone(), &snap.state).expect("restores");
+        assert_eq!(restored.hash(), snap.hash);
+    }
+}

@@ -68,17 +68,29 @@ impl Keys {
         self.per_match(m, "snap")
     }
 
+    /// Engine states kept for the whole match (one every [`SEEK_STATE_EVERY`] ticks, under
+    /// the tick's id) so replays seek fast from their first seek; not capped.
+    pub fn seek(&self, m: &MatchId) -> String {
+        self.per_match(m, "seek")
+    }
+
     /// Every durable stream of a match, for export and cleanup.
-    pub fn match_streams(&self, m: &MatchId) -> [String; 5] {
+    pub fn match_streams(&self, m: &MatchId) -> [String; 6] {
         [
             self.cmd(m),
             self.tick(m),
             self.eco(m),
             self.view(m),
             self.snap(m),
+            self.seek(m),
         ]
     }
 }
+
+/// Ticks between the engine states kept for the whole match in the `seek` stream (one a
+/// minute at 20 Hz, ~25 KB each late in a match): a replay's first seek anywhere re-runs
+/// at most this many ticks, although the capped `snap` stream keeps only the last few.
+pub const SEEK_STATE_EVERY: u64 = 1_200;
 
 #[cfg(test)]
 mod tests {

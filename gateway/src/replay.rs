@@ -1,12 +1,20 @@
 //! Replays of recorded matches: the match's durable log is loaded from the bus and re-run
 //! with the replay tool's `Playback` (the view stream is a capped projection, so a replay
 //! regenerates it), paced by the session at the match's tick rate times a speed factor.
+//!
+//! A match read from the bus holds only the last few engine snapshots, so a first seek
+//! would re-run the match from its start. Opening a replay therefore starts the seek
+//! index build (`Seeker::index_all`, one state every `seek::DEFAULT_INTERVAL` ticks) on a
+//! blocking task; playback starts at once, and seeks use the states built so far (or wait
+//! for the indexer when it will get there first). Closing the replay stops the build.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use engine::Rules;
 use events::{Bus, Keys, MatchId, ViewFrame};
+use replay_tool::progress::NoProgress;
+use replay_tool::seek::IndexCancel;
 use replay_tool::Playback;
 
 use crate::wire::ServerMsg;
@@ -36,6 +44,14 @@ pub struct Replay {
     pub speed: f64,
     pub ended: bool,
     position: Option<u64>,
+    /// Stops the background index build when the replay is closed.
+    index: IndexCancel,
+}
+
+impl Drop for Replay {
+    fn drop(&mut self) {
+        self.index.cancel();
+    }
 }
 
 impl Replay {
@@ -52,6 +68,15 @@ impl Replay {
             .map_err(|e| ReplayError::Log(e.to_string()))?;
         let playback = Playback::new(Arc::new(rec), rules);
         let last_tick = playback.last_tick().unwrap_or(0);
+        let mut indexer = playback.indexer();
+        let index = indexer.cancel_handle();
+        let id = m.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = indexer.index_all(&NoProgress) {
+                // Seeks still work (re-running from the nearest state they have).
+                tracing::warn!(match_id = %id, error = %e, "replay seek index not built");
+            }
+        });
         Ok(Self {
             match_id: m.clone(),
             playback: Some(playback),
@@ -61,6 +86,7 @@ impl Replay {
             speed: 1.0,
             ended: false,
             position: None,
+            index,
         })
     }
 
@@ -100,6 +126,11 @@ impl Replay {
         let frame = self.with_playback(move |pb| pb.seek(tick)).await?;
         self.ended = false;
         Ok(frame)
+    }
+
+    /// True while the seek index is still being built.
+    pub fn indexing(&self) -> bool {
+        self.index.running()
     }
 
     /// Time between two frames at the current speed.

@@ -128,7 +128,7 @@ pub async fn list<B: Bus>(bus: &B, keys: &Keys) -> Result<Vec<MatchSummary>> {
     Ok(out)
 }
 
-/// Reads one match's durable streams (its matches entries, cmd, tick, eco, snap). The
+/// Reads one match's durable streams (its matches entries, cmd, tick, eco, snap, seek). The
 /// capped view stream is not part of a recording: it is regenerated from the log.
 pub async fn load<B: Bus>(bus: &B, keys: &Keys, m: &MatchId) -> Result<Recording> {
     let mut streams = Streams::default();
@@ -154,6 +154,7 @@ pub async fn load<B: Bus>(bus: &B, keys: &Keys, m: &MatchId) -> Result<Recording
     streams.tick = read_stream(bus, &keys.tick(m)).await?;
     streams.cmd = read_stream(bus, &keys.cmd(m)).await?;
     streams.snap = read_stream(bus, &keys.snap(m)).await?;
+    streams.seek = read_stream(bus, &keys.seek(m)).await?;
     Recording::from_streams(streams)
 }
 
@@ -197,7 +198,13 @@ pub async fn import<B: Bus>(
         _ => rec,
     };
     let m = &rec.match_id;
-    for key in [keys.cmd(m), keys.tick(m), keys.eco(m), keys.snap(m)] {
+    for key in [
+        keys.cmd(m),
+        keys.tick(m),
+        keys.eco(m),
+        keys.snap(m),
+        keys.seek(m),
+    ] {
         if bus.len(&key).await? > 0 {
             return Err(Error::Exists(m.to_string()));
         }
@@ -209,6 +216,7 @@ pub async fn import<B: Bus>(
         (keys.tick(m), &s.tick),
         (keys.eco(m), &s.eco),
         (keys.snap(m), &s.snap),
+        (keys.seek(m), &s.seek),
     ] {
         for chunk in list.chunks(BATCH) {
             let items = chunk

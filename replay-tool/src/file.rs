@@ -67,6 +67,9 @@ pub struct EntryCounts {
     pub tick: u64,
     pub eco: u64,
     pub snap: u64,
+    /// The engine's seek states (0 in files from before it kept them).
+    #[serde(default)]
+    pub seek: u64,
 }
 
 impl EntryCounts {
@@ -77,6 +80,7 @@ impl EntryCounts {
             tick: s.tick.len() as u64,
             eco: s.eco.len() as u64,
             snap: s.snap.len() as u64,
+            seek: s.seek.len() as u64,
         }
     }
 }

@@ -127,9 +127,14 @@ enum Cmd {
         /// Ticks between in-memory snapshots.
         #[arg(long, default_value_t = replay_tool::seek::DEFAULT_INTERVAL)]
         interval: u64,
-        /// Ignore the seek states stored in the file (as for a match read from Redis).
+        /// Ignore the seek states an export added to the file (as for a match read from
+        /// Redis).
         #[arg(long)]
         no_file_index: bool,
+        /// Ignore the engine's seek stream too (as for a match recorded before the engine
+        /// kept one: only the background index helps).
+        #[arg(long)]
+        no_seek_stream: bool,
     },
     /// Per player income, units built and lost, actions per minute; CSV and SVG.
     Stats {
@@ -608,12 +613,57 @@ fn cmd_seek(cli: &Cli, rec: Recording, interval: u64) -> Result<()> {
         hms(rec.seconds()),
         rec.log.snaps_of(replay_tool::Service::Engine).count()
     );
+    if !rec.log.seek.is_empty() {
+        println!(
+            "  the engine's seek stream holds {} states",
+            rec.log.seek.len()
+        );
+    }
     if !rec.streams.seek_index.is_empty() {
         println!(
             "  the file holds {} seek states (seek_index)",
             rec.streams.seek_index.len()
         );
     }
+    // As the gateway opens a replay: playback plus the index built on another thread
+    // from the moment of opening; each target is the first seek of a fresh opening,
+    // issued at once (the worst case: nothing indexed yet).
+    let mut built = Duration::ZERO;
+    for (name, t) in [
+        ("start", 0),
+        ("middle", mid),
+        ("3/4", last * 3 / 4),
+        ("end", last),
+    ] {
+        let opened = Instant::now();
+        let mut pb = replay_tool::Playback::new(rec.clone(), rules.clone());
+        let mut indexer = pb.indexer();
+        let cancel = indexer.cancel_handle();
+        let bg = std::thread::spawn(move || {
+            let r = indexer.index_all(&replay_tool::progress::NoProgress);
+            (r, opened.elapsed())
+        });
+        let d = time(&mut || pb.seek(t).map(|_| ()))?;
+        println!(
+            "  first seek on opening, background index, to the {name:<6} (tick {t:>6}): {:>8.1} ms",
+            ms(d)
+        );
+        if name == "end" {
+            // Let the last one finish, for the index build time under playback.
+            let (r, took) = bg
+                .join()
+                .map_err(|_| anyhow::anyhow!("the index thread panicked"))?;
+            r?;
+            built = took;
+        } else {
+            cancel.cancel();
+            let _ = bg.join();
+        }
+    }
+    println!(
+        "  background index complete after opening:    {:>8.1} ms",
+        ms(built)
+    );
     let mut cold = Seeker::<EngineRun>::new(rec.clone(), rules.clone()).with_interval(interval);
     let d = time(&mut || cold.keyframe(mid).map(|_| ()))?;
     println!(
@@ -852,6 +902,7 @@ async fn run(cli: &Cli) -> Result<ExitCode> {
                     "tick": rec.streams.tick.iter().map(|e| e.payload.len()).sum::<usize>(),
                     "eco": rec.streams.eco.iter().map(|e| e.payload.len()).sum::<usize>(),
                     "snap": rec.streams.snap.iter().map(|e| e.payload.len()).sum::<usize>(),
+                    "seek": rec.streams.seek.iter().map(|e| e.payload.len()).sum::<usize>(),
                 },
                     "exported_ms": h.exported_ms,
                     "compressed": h.compressed,
@@ -879,10 +930,25 @@ async fn run(cli: &Cli) -> Result<ExitCode> {
             source,
             interval,
             no_file_index,
+            no_seek_stream,
         } => {
+            let loading = Instant::now();
             let mut rec = load(cli, source).await?;
+            println!(
+                "load ({}): {:.1} ms",
+                if source.match_id.is_some() {
+                    "from Redis"
+                } else {
+                    "from the file"
+                },
+                loading.elapsed().as_secs_f64() * 1000.0
+            );
             if *no_file_index {
                 rec.streams.seek_index.clear();
+            }
+            if *no_seek_stream {
+                rec.streams.seek.clear();
+                rec.log.seek.clear();
             }
             cmd_seek(cli, rec, *interval)?
         }

@@ -1,6 +1,7 @@
 //! Records a match by running the engine, the economy and the AI players in process and
 //! writing exactly the stream layout the services write (matches entry, `cmd` with
-//! stream-assigned ids, `tick` and `eco` at `StreamId::for_tick(n)`, capped `snap`).
+//! stream-assigned ids, `tick` and `eco` at `StreamId::for_tick(n)`, capped `snap`, the
+//! engine's `seek` states at `StreamId::for_tick(n)`).
 //!
 //! This is how tests, fixtures and benchmarks get real recordings without Redis or the
 //! services; [`crate::bus::import`] puts one on a bus. A virtual clock (the match's tick
@@ -230,6 +231,23 @@ impl Recorder {
         if t > 0 && t.is_multiple_of(self.config.snapshot_every.max(1)) {
             self.snapshot(SnapshotOwner::Engine, t)?;
             self.snapshot(SnapshotOwner::Economy, t)?;
+        }
+        if t > 0 && t.is_multiple_of(events::keys::SEEK_STATE_EVERY) {
+            // The engine service's seek stream: the state under the tick's id, kept.
+            let env = self.envelope(
+                Source::System,
+                Snapshot {
+                    owner: SnapshotOwner::Engine,
+                    tick: t,
+                    hash: self.sim.hash(),
+                    log_id: StreamId::for_tick(t).to_string(),
+                    state: self.sim.snapshot(),
+                },
+            );
+            self.streams.seek.push(RawEntry {
+                id: StreamId::for_tick(t),
+                payload: encode(&env)?,
+            });
         }
         if let Some(w) = out.committed.events.iter().find_map(|e| match e {
             GameEvent::MatchWon { winner } => Some(*winner),

@@ -45,6 +45,11 @@ pub struct Streams {
     pub tick: Vec<RawEntry>,
     pub eco: Vec<RawEntry>,
     pub snap: Vec<RawEntry>,
+    /// The engine's seek states (`Snapshot` envelopes, one every
+    /// `events::keys::SEEK_STATE_EVERY` ticks, under the tick's id), kept for the whole
+    /// match. Absent from files written before the engine kept them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seek: Vec<RawEntry>,
     /// Not a stream: engine states an exporter added (see
     /// [`Recording::build_seek_index`]) so that seeks into a file are fast from the first
     /// one, although the live snap stream kept only the last few snapshots. Never
@@ -91,6 +96,8 @@ pub struct Log {
     pub ecos: Vec<EconomyStepCommitted>,
     /// Snapshots of both owners, oldest first.
     pub snaps: Vec<SnapEntry>,
+    /// The engine's seek states, oldest first (checked against the tick log when used).
+    pub seek: Vec<SnapEntry>,
 }
 
 impl Log {
@@ -239,22 +246,28 @@ impl Recording {
             ecos.push(env.body);
         }
 
-        let mut snaps = Vec::new();
-        for e in &streams.snap {
-            // A snapshot that does not decode is not fatal: the services skip those too,
-            // and the log alone is enough to re-run.
-            let Ok(env) = decode::<Snapshot>(&e.payload) else {
-                continue;
-            };
-            let s = env.body;
-            snaps.push(SnapEntry {
-                id: e.id,
-                owner: s.owner,
-                tick: s.tick,
-                hash: s.hash,
-                state: Arc::new(s.state),
-            });
-        }
+        // A snapshot that does not decode is not fatal: the services skip those too, and
+        // the log alone is enough to re-run.
+        let decode_snaps = |entries: &[RawEntry]| -> Vec<SnapEntry> {
+            entries
+                .iter()
+                .filter_map(|e| {
+                    let s = decode::<Snapshot>(&e.payload).ok()?.body;
+                    Some(SnapEntry {
+                        id: e.id,
+                        owner: s.owner,
+                        tick: s.tick,
+                        hash: s.hash,
+                        state: Arc::new(s.state),
+                    })
+                })
+                .collect()
+        };
+        let snaps = decode_snaps(&streams.snap);
+        let seek = decode_snaps(&streams.seek)
+            .into_iter()
+            .filter(|s| s.owner == SnapshotOwner::Engine)
+            .collect();
 
         Ok(Recording {
             match_id,
@@ -267,6 +280,7 @@ impl Recording {
                 cmd_versions,
                 ecos,
                 snaps,
+                seek,
             },
         })
     }
@@ -284,13 +298,18 @@ impl Recording {
         if every == 0 {
             return Ok(0);
         }
-        let recorded: std::collections::BTreeSet<u64> =
-            self.log.snaps_of(Service::Engine).map(|s| s.tick).collect();
+        let recorded: std::collections::BTreeSet<u64> = self
+            .log
+            .snaps_of(Service::Engine)
+            .chain(&self.log.seek)
+            .map(|s| s.tick)
+            .collect();
         let mut seeker = crate::seek::EngineSeeker::new(Arc::new(self.clone()), rules.clone())
             .with_interval(every);
         seeker.index_all(progress)?;
         self.streams.seek_index = seeker
             .snapshots()
+            .into_iter()
             .filter(|(t, _)| t.is_multiple_of(every) && !recorded.contains(t))
             .map(|(tick, state)| SeekPoint {
                 tick,
@@ -339,6 +358,7 @@ impl Recording {
             .chain(streams.tick.iter_mut())
             .chain(streams.eco.iter_mut())
             .chain(streams.snap.iter_mut())
+            .chain(streams.seek.iter_mut())
         {
             // Entries that do not decode are kept byte for byte: they were dead-lettered
             // and never applied, and rewriting them could only hide why.

@@ -5,9 +5,17 @@
 //! in-memory snapshots, one every [`Seeker::interval`] ticks, as it steps through the log
 //! (on [`Seeker::index_all`], or as seeks and playback pass by). After that, any seek
 //! re-runs at most one interval.
+//!
+//! The index is shared: [`Seeker::share`] gives a second seeker over the same index, which
+//! a background thread runs [`Seeker::index_all`] on (the gateway does this as soon as a
+//! replay is opened; see [`Playback::indexer`]). A seek beyond what is indexed so far
+//! waits for that indexer when it is already past the seek's own starting point (it
+//! reaches the target sooner than a second re-run would, and does not compete with one
+//! for a core), and otherwise re-runs from the nearest state it has.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use engine::Rules;
 use events::ViewFrame;
@@ -22,12 +30,69 @@ use crate::rerun::{EngineRun, Machine};
 /// 30-minute match holds ~120 snapshots.
 pub const DEFAULT_INTERVAL: u64 = 300;
 
+/// The index seekers share: snapshot bytes by the tick they are after, and where a
+/// background [`Seeker::index_all`] stands.
+#[derive(Default)]
+struct Shared {
+    inner: Mutex<Inner>,
+    /// Signalled whenever the index grows or an indexer stops.
+    changed: Condvar,
+    /// Asks a running `index_all` to stop.
+    cancel: AtomicBool,
+}
+
+#[derive(Default)]
+struct Inner {
+    states: BTreeMap<u64, Arc<Vec<u8>>>,
+    /// While an `index_all` runs: the tick it runs next, and the last boundary it indexes.
+    indexer: Option<(u64, u64)>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panicking holder leaves a map that is still a valid index.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Clears the indexer's mark however `index_all` ends (error or panic included), so
+/// waiting seeks stop waiting.
+struct IndexerMark(Arc<Shared>);
+
+impl Drop for IndexerMark {
+    fn drop(&mut self) {
+        self.0.lock().indexer = None;
+        self.0.changed.notify_all();
+    }
+}
+
+/// Stops a background [`Seeker::index_all`] over a shared index (e.g. when the replay's
+/// viewer leaves).
+#[derive(Clone)]
+pub struct IndexCancel(Arc<Shared>);
+
+impl IndexCancel {
+    pub fn cancel(&self) {
+        self.0.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// True while an `index_all` runs on this index.
+    pub fn running(&self) -> bool {
+        self.0.lock().indexer.is_some()
+    }
+
+    /// Snapshots held so far.
+    pub fn indexed(&self) -> usize {
+        self.0.lock().states.len()
+    }
+}
+
 /// Seeks one service's state; `M` is [`EngineRun`] or [`crate::rerun::EconomyRun`].
 pub struct Seeker<M: Machine> {
     rec: Arc<Recording>,
     rules: Arc<Rules>,
-    /// Snapshot bytes by the tick they are after.
-    index: BTreeMap<u64, Arc<Vec<u8>>>,
+    /// Snapshot bytes by the tick they are after (shared with [`Seeker::share`]s).
+    index: Arc<Shared>,
     interval: u64,
     /// The first tick whose re-run hash differed from the log's, if any was seen.
     mismatch: Option<u64>,
@@ -44,7 +109,11 @@ impl<M: Machine> Seeker<M> {
             }
         }
         if M::SERVICE == crate::Service::Engine {
-            // Checked when used: one that fails to restore is dropped then.
+            // Checked when used: one that fails to restore to the log's hash is dropped
+            // then.
+            for s in &rec.log.seek {
+                index.entry(s.tick).or_insert_with(|| s.state.clone());
+            }
             for p in &rec.streams.seek_index {
                 index
                     .entry(p.tick)
@@ -54,11 +123,35 @@ impl<M: Machine> Seeker<M> {
         Self {
             rec,
             rules,
-            index,
+            index: Arc::new(Shared {
+                inner: Mutex::new(Inner {
+                    states: index,
+                    indexer: None,
+                }),
+                ..Shared::default()
+            }),
             interval: DEFAULT_INTERVAL,
             mismatch: None,
             _m: std::marker::PhantomData,
         }
+    }
+
+    /// A second seeker over the same recording and the same index (same interval), e.g.
+    /// to run [`Seeker::index_all`] on another thread while this one seeks.
+    pub fn share(&self) -> Self {
+        Self {
+            rec: self.rec.clone(),
+            rules: self.rules.clone(),
+            index: self.index.clone(),
+            interval: self.interval,
+            mismatch: None,
+            _m: std::marker::PhantomData,
+        }
+    }
+
+    /// A handle that stops an `index_all` running on this index.
+    pub fn cancel_handle(&self) -> IndexCancel {
+        IndexCancel(self.index.clone())
     }
 
     /// Sets the ticks between in-memory snapshots (at least 1).
@@ -80,13 +173,18 @@ impl<M: Machine> Seeker<M> {
     }
 
     /// The snapshots held, by the tick they are after.
-    pub fn snapshots(&self) -> impl Iterator<Item = (u64, &Arc<Vec<u8>>)> {
-        self.index.iter().map(|(t, s)| (*t, s))
+    pub fn snapshots(&self) -> Vec<(u64, Arc<Vec<u8>>)> {
+        self.index
+            .lock()
+            .states
+            .iter()
+            .map(|(t, s)| (*t, s.clone()))
+            .collect()
     }
 
     /// Snapshots held (recorded and built).
     pub fn indexed(&self) -> usize {
-        self.index.len()
+        self.index.lock().states.len()
     }
 
     /// The first tick at which a re-run seen by this seeker disagreed with the log.
@@ -113,17 +211,49 @@ impl<M: Machine> Seeker<M> {
         Ok(m)
     }
 
-    /// A machine restored from the nearest indexed snapshot at or before `tick` (or fresh).
+    /// A machine restored from the nearest indexed snapshot at or before `tick` (or
+    /// fresh), after waiting for a background indexer that will index a nearer one
+    /// sooner than re-running from here would.
     fn start_before(&mut self, tick: u64) -> Result<M> {
+        let boundary = tick / self.interval * self.interval;
         // Walk back past snapshots that fail to restore (they are then dropped).
         loop {
-            let Some((&t, bytes)) = self.index.range(..=tick).next_back() else {
-                return M::fresh(&self.rules, &self.rec.log);
+            let (t, bytes) = {
+                let mut g = self.index.lock();
+                loop {
+                    let from = g.states.range(..=tick).next_back().map(|(t, _)| *t);
+                    // The re-run would start at the tick after `from` (or at 0).
+                    let start = from.map_or(0, |t| t + 1);
+                    let wait = match g.indexer {
+                        // It runs `boundary` later, and is already past our start.
+                        Some((next, end)) => {
+                            start < next
+                                && next <= boundary
+                                && boundary <= end
+                                && from.is_none_or(|f| boundary > f)
+                        }
+                        None => false,
+                    };
+                    if !wait {
+                        break;
+                    }
+                    g = self
+                        .index
+                        .changed
+                        .wait(g)
+                        .unwrap_or_else(|p| p.into_inner());
+                }
+                match g.states.range(..=tick).next_back() {
+                    Some((t, b)) => (*t, b.clone()),
+                    None => return M::fresh(&self.rules, &self.rec.log),
+                }
             };
-            match M::restore_bytes(&self.rules, bytes, t) {
-                Ok(m) => return Ok(m),
-                Err(_) => {
-                    self.index.remove(&t);
+            match M::restore_bytes(&self.rules, &bytes, t) {
+                Ok(m) if M::recorded_hash(&self.rec.log, t).is_none_or(|h| h == m.hash()) => {
+                    return Ok(m)
+                }
+                _ => {
+                    self.index.lock().states.remove(&t);
                 }
             }
         }
@@ -143,31 +273,46 @@ impl<M: Machine> Seeker<M> {
         if !s.matches() && self.mismatch.is_none_or(|t| s.tick < t) {
             self.mismatch = Some(s.tick);
         }
-        if s.tick > 0 && s.tick.is_multiple_of(self.interval) && !self.index.contains_key(&s.tick) {
-            self.index.insert(s.tick, Arc::new(m.snapshot()));
+        if s.tick > 0 && s.tick.is_multiple_of(self.interval) {
+            let held = self.index.lock().states.contains_key(&s.tick);
+            if !held {
+                let snap = Arc::new(m.snapshot());
+                self.insert(s.tick, snap);
+            }
         }
         Ok(s)
     }
 
     /// Steps through the log once, so later seeks anywhere are fast: from the first
-    /// interval boundary not yet indexed to the last one.
+    /// interval boundary not yet indexed to the last one. Seekers sharing the index see
+    /// each state as soon as it is built; [`IndexCancel::cancel`] stops it early.
     pub fn index_all(&mut self, progress: &dyn Progress) -> Result<()> {
         let Some(last) = self.last_tick() else {
             return Ok(());
         };
         let every = self.interval;
         let end = last / every * every;
-        let Some(first_missing) = (1..=last / every)
-            .map(|k| k * every)
-            .find(|t| !self.index.contains_key(t))
-        else {
+        let Some(first_missing) = ({
+            let g = self.index.lock();
+            (1..=last / every)
+                .map(|k| k * every)
+                .find(|t| !g.states.contains_key(t))
+        }) else {
             return Ok(());
         };
         let mut m = self.start_before(first_missing - 1)?;
+        self.index.lock().indexer = Some((m.next_tick(), end));
+        let _mark = IndexerMark(self.index.clone());
         progress.begin("index", end + 1 - m.next_tick());
         let mut n = 0u64;
         while m.next_tick() <= end {
+            if self.index.cancel.load(Ordering::Relaxed) {
+                break;
+            }
             self.step(&mut m)?;
+            if let Some((next, _)) = self.index.lock().indexer.as_mut() {
+                *next = m.next_tick();
+            }
             n += 1;
             if n.is_multiple_of(REPORT_EVERY) {
                 progress.advance("index", REPORT_EVERY);
@@ -206,6 +351,13 @@ impl Playback {
 
     pub fn seeker(&mut self) -> &mut EngineSeeker {
         &mut self.seeker
+    }
+
+    /// A seeker over this playback's index, to run [`Seeker::index_all`] on a background
+    /// thread: seeks made meanwhile use every state it has built so far (and wait for it
+    /// when it is nearer the target than their own starting point).
+    pub fn indexer(&self) -> EngineSeeker {
+        self.seeker.share()
     }
 
     /// The last tick shown, if any.
@@ -258,6 +410,7 @@ impl Playback {
 
 impl<M: Machine> Seeker<M> {
     fn insert(&mut self, tick: u64, snap: Arc<Vec<u8>>) {
-        self.index.entry(tick).or_insert(snap);
+        self.index.lock().states.entry(tick).or_insert(snap);
+        self.index.changed.notify_all();
     }
 }

@@ -90,6 +90,7 @@ async fn run_match<B: Bus>(
     }
     let (cmd_key, tick_key, view_key, snap_key) =
         (keys.cmd(&m), keys.tick(&m), keys.view(&m), keys.snap(&m));
+    let seek_key = keys.seek(&m);
     let hz = setup.tick_hz.clamp(10, 30);
     let speed = match config.pace {
         Pace::Speed(x) => u64::from(x.max(1)),
@@ -195,7 +196,9 @@ async fn run_match<B: Bus>(
             }
             Err(e) => return Err(e.into()),
         }
-        if tick > 0 && tick.is_multiple_of(config.snapshot_every.max(1)) {
+        let snapshot_due = tick > 0 && tick.is_multiple_of(config.snapshot_every.max(1));
+        let seek_due = tick > 0 && tick.is_multiple_of(events::keys::SEEK_STATE_EVERY);
+        if snapshot_due || seek_due {
             let snap = Snapshot {
                 owner: SnapshotOwner::Engine,
                 tick,
@@ -204,11 +207,31 @@ async fn run_match<B: Bus>(
                 state: sim.snapshot(),
             };
             let bytes = encode(&Envelope::new(m.clone(), Source::System, snap))?;
-            if let Err(e) = bus
-                .append(&snap_key, IdSpec::Auto, &bytes, Some(config.snap_maxlen))
-                .await
-            {
-                tracing::warn!(match_id = %m, error = %e, "snapshot not written");
+            if snapshot_due {
+                if let Err(e) = bus
+                    .append(&snap_key, IdSpec::Auto, &bytes, Some(config.snap_maxlen))
+                    .await
+                {
+                    tracing::warn!(match_id = %m, error = %e, "snapshot not written");
+                }
+            }
+            if seek_due {
+                // Under the tick's id: a state already written (by a previous owner) is
+                // refused, so there is one per tick.
+                match bus
+                    .append(
+                        &seek_key,
+                        IdSpec::Explicit(StreamId::for_tick(tick)),
+                        &bytes,
+                        None,
+                    )
+                    .await
+                {
+                    Ok(_) | Err(BusError::Fenced { .. }) => {}
+                    Err(e) => {
+                        tracing::warn!(match_id = %m, error = %e, "seek state not written")
+                    }
+                }
             }
         }
         metrics::histogram!(metric::FRAME_TIME).record(started.elapsed().as_secs_f64() * 1000.0);

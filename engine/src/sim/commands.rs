@@ -125,6 +125,10 @@ fn own_units(state: &State, who: Who, ids: &[UnitId]) -> Result<Vec<Ident>, Reje
     let mut ids = ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
+    #[cfg(feature = "fault-injection")]
+    if let Some(unordered) = crate::fault::unit_order(&ids) {
+        ids = unordered;
+    }
     ids.into_iter()
         .map(|id| {
             let i = state.ident(id).ok_or(RejectReason::NoSuchUnit(id))?;
