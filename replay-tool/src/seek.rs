@@ -249,7 +249,10 @@ impl<M: Machine> Seeker<M> {
                 }
             };
             match M::restore_bytes(&self.rules, &bytes, t) {
-                Ok(m) if M::recorded_hash(&self.rec.log, t).is_none_or(|h| h == m.hash()) => {
+                Ok(m)
+                    if m.next_tick() == t + 1
+                        && M::recorded_hash(&self.rec.log, t).is_none_or(|h| h == m.hash()) =>
+                {
                     return Ok(m)
                 }
                 _ => {

@@ -112,3 +112,114 @@ fn playback_deltas_rebuild_later_keyframes() {
     p.seek(last).expect("seek");
     assert!(p.next_frame().expect("frame").is_none());
 }
+
+/// Seeks while another thread builds the shared index land on the recorded hash; the
+/// index ends up complete, and a cancelled build stops early.
+#[test]
+fn seeks_during_a_background_index_build_land_on_the_recorded_hash() {
+    let (rec, _) = record(
+        "seek-bg",
+        &Options {
+            ticks: 900,
+            snapshot_every: 200,
+            snap_maxlen: Some(2),
+            ..Options::default()
+        },
+    );
+    let rec = Arc::new(rec);
+    let last = rec.log.last_tick().expect("ticks");
+    let mut p = Playback::new(rec.clone(), rules());
+    let mut indexer = p.indexer().with_interval(p.seeker().interval());
+    let handle = indexer.cancel_handle();
+    let bg = std::thread::spawn(move || indexer.index_all(&NoProgress));
+    for t in [last, 650, 10, 333, 899.min(last), 450] {
+        let k = p.seek(t).expect("seek");
+        assert_eq!(k.tick, t);
+        let m = p.seeker().at(t).expect("seek");
+        assert_eq!(
+            Some(m.hash()),
+            EngineRun::recorded_hash(&rec.log, t),
+            "tick {t}"
+        );
+    }
+    bg.join().expect("indexer thread").expect("index built");
+    assert!(!handle.running());
+    let every = p.seeker().interval();
+    let held: Vec<u64> = p.seeker().snapshots().iter().map(|(t, _)| *t).collect();
+    for b in (1..=last / every).map(|k| k * every) {
+        assert!(held.contains(&b), "boundary {b} indexed: {held:?}");
+    }
+    assert_eq!(p.seeker().mismatch(), None);
+
+    // A cancelled build stops before the end.
+    let p2 = Playback::new(rec.clone(), rules());
+    let mut idx2 = p2.indexer().with_interval(1);
+    let h2 = idx2.cancel_handle();
+    h2.cancel();
+    idx2.index_all(&NoProgress).expect("stops cleanly");
+    assert!(
+        (h2.indexed() as u64) < last,
+        "cancelled before indexing every tick"
+    );
+}
+
+/// The engine's seek stream serves first seeks; a seek state that does not restore to
+/// the log's hash is dropped and the seek re-runs from an earlier state instead.
+#[test]
+fn seek_stream_states_are_used_and_checked() {
+    use events::keys::SEEK_STATE_EVERY;
+    let (rec, _) = record(
+        "seek-stream",
+        &Options {
+            ticks: SEEK_STATE_EVERY + 60,
+            snapshot_every: 200,
+            snap_maxlen: Some(2),
+            ..Options::default()
+        },
+    );
+    assert_eq!(
+        rec.log.seek.len(),
+        1,
+        "one seek state at tick {SEEK_STATE_EVERY}"
+    );
+    assert_eq!(rec.log.seek[0].tick, SEEK_STATE_EVERY);
+    let target = SEEK_STATE_EVERY + 30;
+    // Files and buses keep the seek stream byte for byte.
+    let path = common::temp_path("seek-stream.cnitreplay");
+    rec.to_file(&path, true).expect("write");
+    let back = replay_tool::Recording::from_file(&path).expect("read");
+    std::fs::remove_file(&path).ok();
+    assert_eq!(back.streams.seek, rec.streams.seek);
+    let bus = events::MemoryBus::new();
+    let keys = events::Keys::new("t");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let loaded = rt.block_on(async {
+        replay_tool::bus::import(&bus, &keys, &rec, &Default::default())
+            .await
+            .expect("import");
+        replay_tool::bus::load(&bus, &keys, &rec.match_id)
+            .await
+            .expect("load")
+    });
+    assert_eq!(loaded.streams.seek, rec.streams.seek);
+    let rec = Arc::new(rec);
+    let mut s = EngineSeeker::new(rec.clone(), rules());
+    assert!(s.snapshots().iter().any(|(t, _)| *t == SEEK_STATE_EVERY));
+    let m = s.at(target).expect("seek");
+    assert_eq!(Some(m.hash()), EngineRun::recorded_hash(&rec.log, target));
+
+    // The same state, claimed to be two ticks later: it restores, but not to the hash
+    // the log has for that tick, so it is not used.
+    let mut bad = (*rec).clone();
+    bad.log.seek[0].tick = SEEK_STATE_EVERY + 2;
+    let bad = Arc::new(bad);
+    let mut s = EngineSeeker::new(bad.clone(), rules());
+    let m = s.at(target).expect("seek");
+    assert_eq!(Some(m.hash()), EngineRun::recorded_hash(&bad.log, target));
+    assert!(!s
+        .snapshots()
+        .iter()
+        .any(|(t, _)| *t == SEEK_STATE_EVERY + 2));
+}
