@@ -32,6 +32,11 @@ async fn main() -> anyhow::Result<()> {
         listener,
         metrics,
     } = args.service.setup(DEFAULT_OPS_ADDR).await?;
+    #[cfg(feature = "fault-injection")]
+    tracing::warn!(
+        fault = ?engine::fault::active(),
+        "built with the test-only fault-injection feature: never run this binary for real"
+    );
     let mut config = EngineConfig {
         capacity: args.service.capacity,
         lease_idle: args.service.lease_idle(),
