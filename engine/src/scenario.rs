@@ -38,12 +38,24 @@ pub fn setup(size: u16) -> MatchCreated {
 /// Two armies of `units / 2` each, one per half of the map, attack-moving at each other in
 /// groups of [`GROUP`], warmed up for [`WARM_UP_TICKS`].
 pub fn battle(size: u16, units: usize) -> Sim {
-    let rules = Arc::new(Rules::standard());
-    let mut sim = match Sim::new(rules, &setup(size)) {
+    match battle_for(Arc::new(Rules::standard()), &setup(size), units) {
         Ok(sim) => sim,
         // The generator takes every size 32-256; callers pass sizes in that range.
         Err(e) => panic!("battle map of size {size}: {e}"),
-    };
+    }
+}
+
+/// The battle of [`battle`] for a given match (its map, seed and first two players), as
+/// the lobby's battle mode starts it: the caller writes the simulation's snapshot before
+/// the match's `MatchCreated`, and the engine's recovery restores it.
+pub fn battle_for(
+    rules: Arc<Rules>,
+    created: &MatchCreated,
+    units: usize,
+) -> Result<Sim, crate::sim::SetupError> {
+    let mut sim = Sim::new(rules, created)?;
+    let size = created.map.size;
+    let match_id = created.match_id.clone();
     sim.step(&[]);
     let map = sim.map().clone();
     let main = map.component(map.starts[0]);
@@ -65,6 +77,9 @@ pub fn battle(size: u16, units: usize) -> Sim {
             .flat_map(|y| (x0..x0 + half).map(move |x| Cell::new(x, y)))
             .filter(|&c| map.component(c) == main && free[map.index(c)])
             .collect();
+        if cells.is_empty() {
+            continue;
+        }
         for k in 0..units / 2 {
             let c = cells[(k * 7919) % cells.len()];
             let id = spawn_unit(
@@ -85,7 +100,7 @@ pub fn battle(size: u16, units: usize) -> Sim {
                 continue;
             };
             let mut envelope = Envelope::new(
-                MatchId::new("bench").expect("a valid match id"),
+                match_id.clone(),
                 Source::Player(PlayerId(side as u8)),
                 Command::AttackMove(AttackMove {
                     units: chunk.to_vec(),
@@ -103,7 +118,7 @@ pub fn battle(size: u16, units: usize) -> Sim {
     for _ in 0..WARM_UP_TICKS {
         sim.step(&[]);
     }
-    sim
+    Ok(sim)
 }
 
 /// The cell nearest to `c` (scanning outwards) in component `comp`.

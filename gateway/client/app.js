@@ -27,6 +27,7 @@ class Game {
     this.state = null;
     this.camera = new Camera();
     this.frameSamples = [];
+    this.drawSamples = [];
     this.fps = 0;
     this.lastFrame = performance.now();
     this.lastTelemetry = performance.now();
@@ -166,7 +167,10 @@ class Game {
     this.fps = this.fps * 0.9 + (frameMs > 0 ? 1000 / frameMs : 0) * 0.1;
     if (this.state) {
       this.input.update(dt);
+      const drawStart = performance.now();
       this.renderer.draw(now, this.input.ui);
+      this.drawSamples.push(performance.now() - drawStart);
+      if (this.drawSamples.length > 4000) this.drawSamples.splice(0, 2000);
       this.input.frameDrawn(performance.now());
       if (Math.floor(now / 250) !== Math.floor((now - frameMs) / 250)) { this.sidebar.update(); this.updateReplayBar(); }
     }
@@ -225,6 +229,22 @@ window.__game = {
   get rejections() { return game ? game.rejections.slice() : []; },
   get acks() { return game ? game.acks : 0; },
   get fps() { return game ? game.fps : 0; },
+  // Milliseconds each frame spent in the renderer's draw, oldest first; taking them
+  // empties the buffer (the frame-time benchmark reads them).
+  takeDrawTimes() { return game ? game.drawSamples.splice(0) : []; },
+  // Units whose drawn centre lies inside the game view.
+  unitsOnScreen() {
+    const s = game?.state; if (!s) return 0;
+    const cam = game.camera, now = performance.now();
+    let n = 0;
+    for (const e of s.entities.values()) {
+      if (e.building) continue;
+      const p = s.drawPos(e, now);
+      const c = cam.toScreen(s, p.x, p.y);
+      if (c.x >= 0 && c.y >= 0 && c.x <= cam.vw && c.y <= cam.vh) n++;
+    }
+    return n;
+  },
   get reconnects() { return game ? game.conn.reconnects : 0; },
   get replay() { return game?.replayState ?? null; },
   entities() { return game?.state ? [...game.state.entities.values()].map((e) => ({ ...e })) : []; },

@@ -1,5 +1,5 @@
-// lobby.js: the lobby page: create a game (vs AI, two players, AI vs AI), join or
-// spectate by id, and list live and recorded matches.
+// lobby.js: the lobby page: create a game (vs AI, two players, AI vs AI, a battle of two
+// armies), join or spectate by id, and list live and recorded matches.
 
 const $ = (id) => document.getElementById(id);
 
@@ -75,9 +75,10 @@ async function create(mode) {
     name: $('player-name').value,
   };
   if (seedText) body.seed = Number(seedText);
+  if (mode === 'battle') body.units = Number($('battle-units').value);
   try {
     const c = await api('/api/matches', body);
-    if (mode === 'ai_vs_ai') { location.hash = `#/watch/${c.match}`; return; }
+    if (mode === 'ai_vs_ai' || mode === 'battle') { location.hash = `#/watch/${c.match}`; return; }
     saveGrant(c.grant);
     if (mode === 'two_players') {
       const inv = $('invite');
@@ -105,6 +106,7 @@ export function showLobby() {
     $('start-vs-ai').onclick = () => create('vs_ai');
     $('start-two').onclick = () => create('two_players');
     $('watch-ai').onclick = () => create('ai_vs_ai');
+    $('watch-battle').onclick = () => create('battle');
     $('refresh').onclick = () => refreshLists();
     $('join-btn').onclick = () => { const id = $('join-id').value.trim(); if (id) joinMatch(id); };
     $('spectate-btn').onclick = () => { const id = $('join-id').value.trim(); if (id) location.hash = `#/watch/${id}`; };

@@ -109,6 +109,13 @@ pub async fn run<B: Bus>(
         metrics: crate::metrics::install(),
     });
     let app = http::router(gw.clone());
+    // Without TCP_NODELAY a frame written right after a small one (a delta after an
+    // `ack`) waits for the client's delayed ACK: about 40 ms on Linux.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

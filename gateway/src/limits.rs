@@ -69,6 +69,12 @@ pub const MAX_LISTED_MATCHES: usize = 100;
 /// Most matches the lobby index keeps in memory; the oldest ended ones go first.
 pub const MAX_INDEXED_MATCHES: usize = 10_000;
 
+/// Most units per side of a lobby `battle` (two sides: twice this many in the match).
+pub const MAX_BATTLE_UNITS_PER_SIDE: u32 = 500;
+
+/// Default units per side of a lobby `battle` when the request names none.
+pub const DEFAULT_BATTLE_UNITS_PER_SIDE: u32 = 250;
+
 /// Default lifetime of a player token.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 

@@ -7,11 +7,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use engine::Rules;
 use events::{
     decode, encode, Bus, BusError, Difficulty, Envelope, IdSpec, Keys, MapSpec, MatchCreated,
-    MatchEnded, MatchEvent, MatchId, PlayerId, PlayerKind, PlayerSlot, Source, StreamId,
+    MatchEnded, MatchEvent, MatchId, PlayerId, PlayerKind, PlayerSlot, Snapshot, SnapshotOwner,
+    Source, StreamId,
 };
 
 use crate::convert;
-use crate::limits::{MAX_INDEXED_MATCHES, MAX_LISTED_MATCHES};
+use crate::limits::{
+    DEFAULT_BATTLE_UNITS_PER_SIDE, MAX_BATTLE_UNITS_PER_SIDE, MAX_INDEXED_MATCHES,
+    MAX_LISTED_MATCHES,
+};
 use crate::token::TokenSigner;
 use crate::wire::{CreateMatch, Created, JoinMatch, MatchList, MatchSummary, TokenGrant};
 
@@ -172,6 +176,7 @@ impl<B: Bus> Lobby<B> {
                 self.rules.map.min_size, self.rules.map.max_size
             )));
         }
+        let battle_units = battle_units(req, size)?;
         let name = req
             .name
             .as_deref()
@@ -192,9 +197,13 @@ impl<B: Bus> Lobby<B> {
             "vs_ai" => vec![human(0, name), ai(1, "AI")],
             "two_players" => vec![human(0, name), human(1, "Player 2".to_string())],
             "ai_vs_ai" => vec![ai(0, "AI Red"), ai(1, "AI Blue")],
+            "battle" => vec![
+                human(0, "Red army".to_string()),
+                human(1, "Blue army".to_string()),
+            ],
             other => {
                 return Err(LobbyError::BadRequest(format!(
-                    "unknown mode {other:?}: expected vs_ai, two_players or ai_vs_ai"
+                    "unknown mode {other:?}: expected vs_ai, two_players, ai_vs_ai or battle"
                 )))
             }
         };
@@ -207,6 +216,9 @@ impl<B: Bus> Lobby<B> {
             players,
             tick_hz: self.rules.tick_hz,
         };
+        if let Some(units) = battle_units {
+            self.write_battle(&created, units).await?;
+        }
         let env = Envelope::new(
             match_id.clone(),
             Source::System,
@@ -229,6 +241,42 @@ impl<B: Bus> Lobby<B> {
             summary,
             grant,
         })
+    }
+
+    /// Writes the engine snapshot a battle starts from (before its `MatchCreated`, so the
+    /// engine's recovery finds it when it picks the match up).
+    async fn write_battle(
+        &self,
+        created: &MatchCreated,
+        units_per_side: u32,
+    ) -> Result<(), LobbyError> {
+        let rules = self.rules.clone();
+        let setup = created.clone();
+        let snapshot = tokio::task::spawn_blocking(move || {
+            let sim = engine::scenario::battle_for(rules, &setup, 2 * units_per_side as usize)
+                .map_err(|e| LobbyError::BadRequest(format!("cannot set up the battle: {e}")))?;
+            let tick = sim.next_tick().saturating_sub(1);
+            Ok::<_, LobbyError>(Snapshot {
+                owner: SnapshotOwner::Engine,
+                tick,
+                hash: sim.hash(),
+                log_id: StreamId::for_tick(tick).to_string(),
+                state: sim.snapshot(),
+            })
+        })
+        .await
+        .map_err(|e| LobbyError::BadRequest(format!("setting up the battle failed: {e}")))??;
+        let env = Envelope::new(created.match_id.clone(), Source::System, snapshot);
+        let bytes = encode(&env).map_err(|e| LobbyError::BadRequest(e.to_string()))?;
+        self.bus
+            .append(
+                &self.keys.snap(&created.match_id),
+                IdSpec::Auto,
+                &bytes,
+                None,
+            )
+            .await?;
+        Ok(())
     }
 
     /// Claims a human slot (the requested one, or the first open one) and signs a token.
@@ -266,6 +314,27 @@ impl<B: Bus> Lobby<B> {
             expires_ms,
         })
     }
+}
+
+/// The units per side of a `battle` request (validated), `None` for the other modes.
+fn battle_units(req: &CreateMatch, map_size: u16) -> Result<Option<u32>, LobbyError> {
+    if req.mode != "battle" {
+        return match req.units {
+            Some(_) => Err(LobbyError::BadRequest(
+                "units applies to the battle mode only".into(),
+            )),
+            None => Ok(None),
+        };
+    }
+    let units = req.units.unwrap_or(DEFAULT_BATTLE_UNITS_PER_SIDE);
+    // Each army starts on its half of the map: at most one unit per two of its cells.
+    let room = (u32::from(map_size) * u32::from(map_size) / 4).min(MAX_BATTLE_UNITS_PER_SIDE);
+    if !(1..=room).contains(&units) {
+        return Err(LobbyError::BadRequest(format!(
+            "a battle on a {map_size}x{map_size} map takes 1-{room} units per side, not {units}"
+        )));
+    }
+    Ok(Some(units))
 }
 
 fn summary(r: &Record, claimed: &HashSet<(MatchId, u8)>) -> MatchSummary {

@@ -329,7 +329,7 @@ pub struct Delta {
 /// Lobby: a request to create a match.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct CreateMatch {
-    /// `vs_ai`, `two_players` or `ai_vs_ai`.
+    /// `vs_ai`, `two_players`, `ai_vs_ai` or `battle`.
     pub mode: String,
     #[serde(default)]
     pub difficulty: Option<String>,
@@ -339,6 +339,9 @@ pub struct CreateMatch {
     pub seed: Option<u64>,
     #[serde(default)]
     pub name: Option<String>,
+    /// Units per side of a `battle` (only that mode takes it).
+    #[serde(default)]
+    pub units: Option<u32>,
 }
 
 /// Lobby: a request to join a match as a player.

@@ -2,6 +2,7 @@
 //! MemoryBus with tokio-tungstenite as the client.
 
 mod ai_match;
+mod battle;
 mod common;
 mod fog;
 mod lobby;
