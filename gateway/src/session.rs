@@ -822,3 +822,202 @@ fn telemetry(selection: &[f64], frames: &[f64]) {
         metrics::histogram!(m::CLIENT_FRAME_MS).record(*v);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use events::{Append, Entry, MemoryBus, PendingEntry, StreamId};
+
+    use super::*;
+
+    /// How the next appends fail.
+    #[derive(Clone, Copy)]
+    enum Fail {
+        /// The write does not happen (the connection was down).
+        Before,
+        /// The write happens, the answer is lost.
+        After,
+    }
+
+    /// A `MemoryBus` whose next `failures` appends fail as `how`.
+    #[derive(Clone)]
+    struct FlakyBus {
+        inner: MemoryBus,
+        failures: Arc<AtomicUsize>,
+        how: Fail,
+    }
+
+    impl FlakyBus {
+        fn new(failures: usize, how: Fail) -> Self {
+            Self {
+                inner: MemoryBus::new(),
+                failures: Arc::new(AtomicUsize::new(failures)),
+                how,
+            }
+        }
+    }
+
+    fn down() -> BusError {
+        BusError::Unavailable("connection reset".into())
+    }
+
+    impl Bus for FlakyBus {
+        async fn append(
+            &self,
+            stream: &str,
+            id: IdSpec,
+            payload: &[u8],
+            maxlen: Option<usize>,
+        ) -> Result<StreamId, BusError> {
+            let failing = self
+                .failures
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            match (failing, self.how) {
+                (false, _) => self.inner.append(stream, id, payload, maxlen).await,
+                (true, Fail::Before) => Err(down()),
+                (true, Fail::After) => {
+                    self.inner.append(stream, id, payload, maxlen).await?;
+                    Err(down())
+                }
+            }
+        }
+        async fn append_batch(&self, items: Vec<Append>) -> Result<Vec<StreamId>, BusError> {
+            self.inner.append_batch(items).await
+        }
+        async fn range(
+            &self,
+            stream: &str,
+            from: StreamId,
+            to: StreamId,
+            count: usize,
+        ) -> Result<Vec<Entry>, BusError> {
+            self.inner.range(stream, from, to, count).await
+        }
+        async fn rev_range(&self, stream: &str, count: usize) -> Result<Vec<Entry>, BusError> {
+            self.inner.rev_range(stream, count).await
+        }
+        async fn read_after(
+            &self,
+            stream: &str,
+            after: StreamId,
+            count: usize,
+            block: Option<Duration>,
+        ) -> Result<Vec<Entry>, BusError> {
+            self.inner.read_after(stream, after, count, block).await
+        }
+        async fn create_group(
+            &self,
+            stream: &str,
+            group: &str,
+            start: StreamId,
+        ) -> Result<(), BusError> {
+            self.inner.create_group(stream, group, start).await
+        }
+        async fn read_group(
+            &self,
+            stream: &str,
+            group: &str,
+            consumer: &str,
+            count: usize,
+            block: Option<Duration>,
+        ) -> Result<Vec<Entry>, BusError> {
+            self.inner
+                .read_group(stream, group, consumer, count, block)
+                .await
+        }
+        async fn ack(&self, stream: &str, group: &str, ids: &[StreamId]) -> Result<u64, BusError> {
+            self.inner.ack(stream, group, ids).await
+        }
+        async fn pending(
+            &self,
+            stream: &str,
+            group: &str,
+            count: usize,
+        ) -> Result<Vec<PendingEntry>, BusError> {
+            self.inner.pending(stream, group, count).await
+        }
+        async fn claim_idle(
+            &self,
+            stream: &str,
+            group: &str,
+            consumer: &str,
+            min_idle: Duration,
+            count: usize,
+        ) -> Result<Vec<Entry>, BusError> {
+            self.inner
+                .claim_idle(stream, group, consumer, min_idle, count)
+                .await
+        }
+        async fn touch(
+            &self,
+            stream: &str,
+            group: &str,
+            consumer: &str,
+            ids: &[StreamId],
+        ) -> Result<Vec<StreamId>, BusError> {
+            self.inner.touch(stream, group, consumer, ids).await
+        }
+        async fn release(
+            &self,
+            stream: &str,
+            group: &str,
+            consumer: &str,
+            ids: &[StreamId],
+        ) -> Result<(), BusError> {
+            self.inner.release(stream, group, consumer, ids).await
+        }
+        async fn trim(&self, stream: &str, maxlen: usize) -> Result<u64, BusError> {
+            self.inner.trim(stream, maxlen).await
+        }
+        async fn len(&self, stream: &str) -> Result<u64, BusError> {
+            self.inner.len(stream).await
+        }
+        async fn delete(&self, streams: &[String]) -> Result<(), BusError> {
+            self.inner.delete(streams).await
+        }
+        async fn keys(&self, prefix: &str) -> Result<Vec<String>, BusError> {
+            self.inner.keys(prefix).await
+        }
+    }
+
+    const CMD: &str = "t:{m:x}:cmd";
+
+    async fn stored(bus: &FlakyBus) -> Vec<Vec<u8>> {
+        let all = bus
+            .rev_range(CMD, 100)
+            .await
+            .expect("reading the test stream");
+        all.into_iter().map(|e| e.payload).collect()
+    }
+
+    #[tokio::test]
+    async fn a_command_whose_append_failed_once_is_appended_by_the_retry() {
+        let bus = FlakyBus::new(1, Fail::Before);
+        bus.inner
+            .append(CMD, IdSpec::Auto, b"earlier", None)
+            .await
+            .unwrap();
+        append_command(&bus, CMD, b"command").await.unwrap();
+        assert_eq!(
+            stored(&bus).await,
+            vec![b"command".to_vec(), b"earlier".to_vec()]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_command_written_before_its_answer_was_lost_is_not_appended_twice() {
+        let bus = FlakyBus::new(1, Fail::After);
+        append_command(&bus, CMD, b"command").await.unwrap();
+        assert_eq!(stored(&bus).await, vec![b"command".to_vec()]);
+    }
+
+    #[tokio::test]
+    async fn a_bus_still_down_at_the_retry_is_reported() {
+        let bus = FlakyBus::new(2, Fail::Before);
+        let r = append_command(&bus, CMD, b"command").await;
+        assert!(matches!(r, Err(BusError::Unavailable(_))), "{r:?}");
+        assert!(stored(&bus).await.is_empty());
+    }
+}
