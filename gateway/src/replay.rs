@@ -2,11 +2,14 @@
 //! with the replay tool's `Playback` (the view stream is a capped projection, so a replay
 //! regenerates it), paced by the session at the match's tick rate times a speed factor.
 //!
-//! A match read from the bus holds only the last few engine snapshots, so a first seek
-//! would re-run the match from its start. Opening a replay therefore starts the seek
-//! index build (`Seeker::index_all`, one state every `seek::DEFAULT_INTERVAL` ticks) on a
-//! blocking task; playback starts at once, and seeks use the states built so far (or wait
-//! for the indexer when it will get there first). Closing the replay stops the build.
+//! Seeks restore the nearest engine state and re-run from it: the match's `seek` stream
+//! holds one every `SEEK_STATE_EVERY` ticks, so a first seek re-runs at most that many.
+//! A log without those states (written before the engine kept them) holds only the last
+//! few snapshots, and a first seek would re-run the match from its start: opening such a
+//! replay starts the seek index build (`Seeker::index_all`, one state every
+//! `seek::DEFAULT_INTERVAL` ticks) on a blocking task. Playback starts at once; seeks use
+//! the states built so far (or wait for the indexer when it will get there first), and
+//! closing the replay stops the build.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,13 +73,15 @@ impl Replay {
         let last_tick = playback.last_tick().unwrap_or(0);
         let mut indexer = playback.indexer();
         let index = indexer.cancel_handle();
-        let id = m.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = indexer.index_all(&NoProgress) {
-                // Seeks still work (re-running from the nearest state they have).
-                tracing::warn!(match_id = %id, error = %e, "replay seek index not built");
-            }
-        });
+        if playback.wants_background_index() {
+            let id = m.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = indexer.index_all(&NoProgress) {
+                    // Seeks still work (re-running from the nearest state they have).
+                    tracing::warn!(match_id = %id, error = %e, "replay seek index not built");
+                }
+            });
+        }
         Ok(Self {
             match_id: m.clone(),
             playback: Some(playback),

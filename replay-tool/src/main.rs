@@ -625,10 +625,10 @@ fn cmd_seek(cli: &Cli, rec: Recording, interval: u64) -> Result<()> {
             rec.streams.seek_index.len()
         );
     }
-    // As the gateway opens a replay: playback plus the index built on another thread
-    // from the moment of opening; each target is the first seek of a fresh opening,
-    // issued at once (the worst case: nothing indexed yet).
-    let mut built = Duration::ZERO;
+    // As the gateway opens a replay: playback, plus (for a log without seek states) the
+    // index built on another thread from the moment of opening; each target is the first
+    // seek of a fresh opening, issued at once (the worst case: nothing indexed yet).
+    let mut built = None;
     for (name, t) in [
         ("start", 0),
         ("middle", mid),
@@ -637,33 +637,44 @@ fn cmd_seek(cli: &Cli, rec: Recording, interval: u64) -> Result<()> {
     ] {
         let opened = Instant::now();
         let mut pb = replay_tool::Playback::new(rec.clone(), rules.clone());
+        let background = pb.wants_background_index();
         let mut indexer = pb.indexer();
         let cancel = indexer.cancel_handle();
-        let bg = std::thread::spawn(move || {
-            let r = indexer.index_all(&replay_tool::progress::NoProgress);
-            (r, opened.elapsed())
+        let bg = background.then(|| {
+            std::thread::spawn(move || {
+                let r = indexer.index_all(&replay_tool::progress::NoProgress);
+                (r, opened.elapsed())
+            })
         });
         let d = time(&mut || pb.seek(t).map(|_| ()))?;
         println!(
-            "  first seek on opening, background index, to the {name:<6} (tick {t:>6}): {:>8.1} ms",
+            "  first seek on opening{}, to the {name:<6} (tick {t:>6}): {:>8.1} ms",
+            if background {
+                " (background index)"
+            } else {
+                " (no background index needed)"
+            },
             ms(d)
         );
+        let Some(bg) = bg else { continue };
         if name == "end" {
             // Let the last one finish, for the index build time under playback.
             let (r, took) = bg
                 .join()
                 .map_err(|_| anyhow::anyhow!("the index thread panicked"))?;
             r?;
-            built = took;
+            built = Some(took);
         } else {
             cancel.cancel();
             let _ = bg.join();
         }
     }
-    println!(
-        "  background index complete after opening:    {:>8.1} ms",
-        ms(built)
-    );
+    if let Some(b) = built {
+        println!(
+            "  background index complete after opening:    {:>8.1} ms",
+            ms(b)
+        );
+    }
     let mut cold = Seeker::<EngineRun>::new(rec.clone(), rules.clone()).with_interval(interval);
     let d = time(&mut || cold.keyframe(mid).map(|_| ()))?;
     println!(

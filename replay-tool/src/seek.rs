@@ -87,6 +87,10 @@ impl IndexCancel {
     }
 }
 
+/// A replay viewer builds its own seek index in the background when the log's states
+/// leave a seek more than this many ticks to re-run (two of the engine's seek intervals).
+pub const BACKGROUND_INDEX_IF_GAP_OVER: u64 = 2 * events::keys::SEEK_STATE_EVERY;
+
 /// Seeks one service's state; `M` is [`EngineRun`] or [`crate::rerun::EconomyRun`].
 pub struct Seeker<M: Machine> {
     rec: Arc<Recording>,
@@ -185,6 +189,23 @@ impl<M: Machine> Seeker<M> {
     /// Snapshots held (recorded and built).
     pub fn indexed(&self) -> usize {
         self.index.lock().states.len()
+    }
+
+    /// The most ticks a seek may have to re-run with the states held now (the whole log
+    /// when none is held).
+    pub fn widest_gap(&self) -> u64 {
+        let Some(last) = self.last_tick() else {
+            return 0;
+        };
+        let g = self.index.lock();
+        // The next tick a re-run would start at, from the latest state before it.
+        let mut start = 0u64;
+        let mut widest = 0u64;
+        for &t in g.states.keys().take_while(|&&t| t <= last) {
+            widest = widest.max(t.saturating_sub(start));
+            start = t + 1;
+        }
+        widest.max((last + 1).saturating_sub(start))
     }
 
     /// The first tick at which a re-run seen by this seeker disagreed with the log.
@@ -354,6 +375,13 @@ impl Playback {
 
     pub fn seeker(&mut self) -> &mut EngineSeeker {
         &mut self.seeker
+    }
+
+    /// True when the states the log holds leave some seek more than
+    /// [`BACKGROUND_INDEX_IF_GAP_OVER`] ticks to re-run (a log without the engine's seek
+    /// stream): then a viewer should build the index in the background ([`Playback::indexer`]).
+    pub fn wants_background_index(&self) -> bool {
+        self.seeker.widest_gap() > BACKGROUND_INDEX_IF_GAP_OVER
     }
 
     /// A seeker over this playback's index, to run [`Seeker::index_all`] on a background

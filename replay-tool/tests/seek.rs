@@ -129,6 +129,8 @@ fn seeks_during_a_background_index_build_land_on_the_recorded_hash() {
     let rec = Arc::new(rec);
     let last = rec.log.last_tick().expect("ticks");
     let mut p = Playback::new(rec.clone(), rules());
+    let before = p.seeker().widest_gap();
+    assert!(before > 600, "only the last snapshot is held: {before}");
     let mut indexer = p.indexer().with_interval(p.seeker().interval());
     let handle = indexer.cancel_handle();
     let bg = std::thread::spawn(move || indexer.index_all(&NoProgress));
@@ -150,6 +152,11 @@ fn seeks_during_a_background_index_build_land_on_the_recorded_hash() {
         assert!(held.contains(&b), "boundary {b} indexed: {held:?}");
     }
     assert_eq!(p.seeker().mismatch(), None);
+    assert!(
+        p.seeker().widest_gap() <= every,
+        "{}",
+        p.seeker().widest_gap()
+    );
 
     // A cancelled build stops before the end.
     let p2 = Playback::new(rec.clone(), rules());
