@@ -103,6 +103,27 @@ fn players_order_only_their_own_units_and_the_economy_only_harvesters() {
 }
 
 #[test]
+fn an_order_naming_a_dead_unit_still_moves_the_living_ones() {
+    let mut g = Given::blank(64, &[Cell::new(4, 4), Cell::new(60, 60)], |_| {});
+    let a = g.unit(0, UnitKind::Rifleman, Cell::new(20, 20));
+    let b = g.unit(0, UnitKind::Rifleman, Cell::new(21, 20));
+    let gone = events::UnitId(999);
+    let to = Cell::new(30, 20);
+    let g = g
+        .when(vec![(p(0), mv(vec![a, gone, b], to))])
+        .then(|g| assert!(g.rejections().is_empty()))
+        .ticks(20 * 30);
+    // Both end in formation around the goal.
+    for u in [a, b] {
+        let c = g.cell_of(u);
+        assert!(
+            c.x.abs_diff(to.x) <= 2 && c.y.abs_diff(to.y) <= 2,
+            "{u:?} at {c:?}, goal {to:?}"
+        );
+    }
+}
+
+#[test]
 fn a_group_shares_one_path_and_spreads_into_formation() {
     let mut g = Given::blank(64, &[Cell::new(4, 60), Cell::new(60, 60)], |m| {
         for y in 0..=40 {

@@ -116,13 +116,21 @@ fn live_player(state: &State, p: PlayerId) -> Result<(), RejectReason> {
     Ok(())
 }
 
-/// Validates a unit list: non-empty, every id a live unit the commander may order.
+/// Validates a unit list: non-empty, every live id a unit the commander may order.
 /// Returns the ids sorted and deduplicated with their identities.
+///
+/// Ids of units that are gone are left out: a selection sent while one of its units died
+/// still orders the others. Only when none is left is the command rejected.
 fn own_units(state: &State, who: Who, ids: &[UnitId]) -> Result<Vec<Ident>, RejectReason> {
+    let first = *ids.first().ok_or(RejectReason::Empty)?;
+    let mut ids: Vec<UnitId> = ids
+        .iter()
+        .copied()
+        .filter(|&id| state.ident(id).is_some())
+        .collect();
     if ids.is_empty() {
-        return Err(RejectReason::Empty);
+        return Err(RejectReason::NoSuchUnit(first));
     }
-    let mut ids = ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
     #[cfg(feature = "fault-injection")]
