@@ -266,12 +266,23 @@ impl<B: Bus> Lobby<B> {
         })
         .await
         .map_err(|e| LobbyError::BadRequest(format!("setting up the battle failed: {e}")))??;
+        let tick = snapshot.tick;
         let env = Envelope::new(created.match_id.clone(), Source::System, snapshot);
         let bytes = encode(&env).map_err(|e| LobbyError::BadRequest(e.to_string()))?;
         self.bus
             .append(
                 &self.keys.snap(&created.match_id),
                 IdSpec::Auto,
+                &bytes,
+                None,
+            )
+            .await?;
+        // The log starts after this state: replays restore it from the uncapped seek
+        // stream once the snap stream's cap has dropped it.
+        self.bus
+            .append(
+                &self.keys.seek(&created.match_id),
+                IdSpec::Explicit(StreamId::for_tick(tick)),
                 &bytes,
                 None,
             )

@@ -42,6 +42,8 @@ pub struct Replay {
     pub match_id: MatchId,
     playback: Option<Playback>,
     pub last_tick: u64,
+    /// The earliest tick a seek can show (a battle's log starts after its base state).
+    first_position: u64,
     pub tick_hz: u32,
     pub playing: bool,
     pub speed: f64,
@@ -71,6 +73,7 @@ impl Replay {
             .map_err(|e| ReplayError::Log(e.to_string()))?;
         let playback = Playback::new(Arc::new(rec), rules);
         let last_tick = playback.last_tick().unwrap_or(0);
+        let first_position = playback.first_position();
         let mut indexer = playback.indexer();
         let index = indexer.cancel_handle();
         if playback.wants_background_index() {
@@ -86,6 +89,7 @@ impl Replay {
             match_id: m.clone(),
             playback: Some(playback),
             last_tick,
+            first_position,
             tick_hz: tick_hz.max(1),
             playing: true,
             speed: 1.0,
@@ -127,7 +131,7 @@ impl Replay {
 
     /// Jumps to just after `tick` (clamped to the recording) and returns its keyframe.
     pub async fn seek(&mut self, tick: u64) -> Result<ViewFrame, ReplayError> {
-        let tick = tick.min(self.last_tick);
+        let tick = tick.min(self.last_tick).max(self.first_position);
         let frame = self.with_playback(move |pb| pb.seek(tick)).await?;
         self.ended = false;
         Ok(frame)

@@ -605,7 +605,10 @@ fn cmd_seek(cli: &Cli, rec: Recording, interval: u64) -> Result<()> {
         Ok(t.elapsed())
     };
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let mid = last / 2;
+    // A log that starts after a base state (a battle) can be seeked from that state on.
+    let first = rec.log.first_tick.saturating_sub(1);
+    let mid = first + (last - first) / 2;
+    let three_quarters = first + (last - first) / 4 * 3;
     println!(
         "seek: match {} ({} ticks, {}), {} recorded engine snapshots, index every {interval} ticks",
         rec.match_id,
@@ -630,9 +633,9 @@ fn cmd_seek(cli: &Cli, rec: Recording, interval: u64) -> Result<()> {
     // seek of a fresh opening, issued at once (the worst case: nothing indexed yet).
     let mut built = None;
     for (name, t) in [
-        ("start", 0),
+        ("start", first),
         ("middle", mid),
-        ("3/4", last * 3 / 4),
+        ("3/4", three_quarters),
         ("end", last),
     ] {
         let opened = Instant::now();
@@ -692,8 +695,8 @@ fn cmd_seek(cli: &Cli, rec: Recording, interval: u64) -> Result<()> {
     for (name, t) in [
         ("middle", mid),
         ("end", last),
-        ("start", 0),
-        ("3/4", last * 3 / 4),
+        ("start", first),
+        ("3/4", three_quarters),
     ] {
         let d = time(&mut || s.keyframe(t).map(|_| ()))?;
         println!(

@@ -107,6 +107,36 @@ impl Recorder {
         Ok(r)
     }
 
+    /// Starts the match from a prepared engine state instead of its setup (a battle:
+    /// `engine::scenario::battle_for`), before the first step. As the gateway's lobby
+    /// does, the state goes to the `snap` stream and, under its tick's id, to the `seek`
+    /// stream: the base the log starts after (the first tick committed is the next one).
+    pub fn start_from(&mut self, sim: Sim) -> Result<()> {
+        if !self.streams.tick.is_empty() {
+            return Err(Error::Log("start_from after the first step".into()));
+        }
+        let Some(tick) = sim.next_tick().checked_sub(1) else {
+            return Err(Error::Log("a base state has run at least one tick".into()));
+        };
+        self.sim = sim;
+        self.snapshot(SnapshotOwner::Engine, tick)?;
+        let env = self.envelope(
+            Source::System,
+            Snapshot {
+                owner: SnapshotOwner::Engine,
+                tick,
+                hash: self.sim.hash(),
+                log_id: StreamId::for_tick(tick).to_string(),
+                state: self.sim.snapshot(),
+            },
+        );
+        self.streams.seek.push(RawEntry {
+            id: StreamId::for_tick(tick),
+            payload: encode(&env)?,
+        });
+        Ok(())
+    }
+
     /// The tick the next [`Recorder::step`] runs.
     pub fn next_tick(&self) -> u64 {
         self.sim.next_tick()

@@ -84,8 +84,11 @@ pub struct Log {
     /// match id, which the economy's state hash covers).
     pub setup: MatchCreated,
     pub ended: Option<MatchEnded>,
-    /// Tick entries in tick order; `ticks[i].tick == i` (the tick stream is durable and
-    /// starts at tick 0).
+    /// The first tick the log holds: 0, or for a match started from a base state (a
+    /// battle: the engine snapshot written before its `MatchCreated`) the tick after it.
+    pub first_tick: u64,
+    /// Tick entries in tick order; `ticks[i].tick == first_tick + i` (the tick stream is
+    /// durable).
     pub ticks: Vec<TickCommitted>,
     /// Decoded commands by stream id; entries that do not decode keep the reason, and are
     /// an error only if a tick or step names them (the services dead-letter those).
@@ -108,7 +111,9 @@ impl Log {
 
     /// The tick entry of tick `t`.
     pub fn tick(&self, t: u64) -> Option<&TickCommitted> {
-        usize::try_from(t).ok().and_then(|i| self.ticks.get(i))
+        t.checked_sub(self.first_tick)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| self.ticks.get(i))
     }
 
     /// The tick entry a stream id names (`StreamId::for_tick`).
@@ -137,10 +142,10 @@ impl Log {
         }
     }
 
-    /// The economy step of tick `t`. Steps are one per tick from tick 0.
+    /// The economy step of tick `t`. Steps are one per tick from the first tick.
     pub fn eco(&self, t: u64) -> Option<&EconomyStepCommitted> {
-        usize::try_from(t)
-            .ok()
+        t.checked_sub(self.first_tick)
+            .and_then(|i| usize::try_from(i).ok())
             .and_then(|i| self.ecos.get(i))
             .filter(|e| e.tick == t)
     }
@@ -197,7 +202,8 @@ impl Recording {
             setup.match_id = orig;
         }
 
-        let mut ticks = Vec::with_capacity(streams.tick.len());
+        let mut ticks: Vec<TickCommitted> = Vec::with_capacity(streams.tick.len());
+        let mut first_tick = 0;
         for e in &streams.tick {
             let env = decode::<TickCommitted>(&e.payload).map_err(|source| Error::Decode {
                 stream: "tick",
@@ -205,11 +211,15 @@ impl Recording {
                 source,
             })?;
             let t = env.body.tick;
-            if t != ticks.len() as u64 || e.id != StreamId::for_tick(t) {
+            if ticks.is_empty() {
+                // A match started from a base state commits from the tick after it.
+                first_tick = t;
+            }
+            let expected = first_tick.saturating_add(ticks.len() as u64);
+            if t != expected || e.id != StreamId::for_tick(t) {
                 return Err(Error::Log(format!(
-                    "tick stream entry {} holds tick {t} where tick {} was expected",
-                    e.id,
-                    ticks.len()
+                    "tick stream entry {} holds tick {t} where tick {expected} was expected",
+                    e.id
                 )));
             }
             ticks.push(env.body);
@@ -235,12 +245,11 @@ impl Recording {
                     id: e.id,
                     source,
                 })?;
-            if env.body.tick != ecos.len() as u64 {
+            let expected = first_tick.saturating_add(ecos.len() as u64);
+            if env.body.tick != expected {
                 return Err(Error::Log(format!(
-                    "eco stream entry {} holds tick {} where tick {} was expected",
-                    e.id,
-                    env.body.tick,
-                    ecos.len()
+                    "eco stream entry {} holds tick {} where tick {expected} was expected",
+                    e.id, env.body.tick
                 )));
             }
             ecos.push(env.body);
@@ -275,6 +284,7 @@ impl Recording {
             log: Log {
                 setup,
                 ended,
+                first_tick,
                 ticks,
                 cmds,
                 cmd_versions,

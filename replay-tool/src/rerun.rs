@@ -145,8 +145,26 @@ impl EngineRun {
 impl Machine for EngineRun {
     const SERVICE: Service = Service::Engine;
 
+    /// The state before the log's first tick: a new match, or (for a log that starts
+    /// after a base state, like a battle's) that state, from the `seek` or `snap` stream.
     fn fresh(rules: &Arc<Rules>, log: &Log) -> Result<Self> {
-        Ok(Self::new(Sim::new(rules.clone(), &log.setup)?))
+        let Some(base) = log.first_tick.checked_sub(1) else {
+            return Ok(Self::new(Sim::new(rules.clone(), &log.setup)?));
+        };
+        let mut why = format!("no engine state after tick {base} is in the seek or snap stream");
+        for s in log.seek.iter().chain(log.snaps_of(Service::Engine)) {
+            if s.tick != base {
+                continue;
+            }
+            match Self::restore(rules, s) {
+                Ok(m) => return Ok(m),
+                Err(e) => why = e.to_string(),
+            }
+        }
+        Err(Error::Log(format!(
+            "the log starts at tick {} from a base state it no longer holds: {why}",
+            log.first_tick
+        )))
     }
 
     fn restore_bytes(rules: &Arc<Rules>, bytes: &[u8], tick: u64) -> Result<Self> {
@@ -233,6 +251,8 @@ impl Machine for EngineRun {
 /// The economy, fed the tick and the commands each economy step names.
 pub struct EconomyRun {
     pub eco: Economy,
+    /// The first tick a fresh economy steps (after a battle's base state: not 0).
+    first: u64,
 }
 
 impl EconomyRun {
@@ -261,12 +281,16 @@ impl Machine for EconomyRun {
     fn fresh(rules: &Arc<Rules>, log: &Log) -> Result<Self> {
         Ok(Self {
             eco: Economy::new(rules.clone(), &log.setup),
+            first: log.first_tick,
         })
     }
 
     fn restore_bytes(rules: &Arc<Rules>, bytes: &[u8], tick: u64) -> Result<Self> {
         Economy::restore(rules.clone(), bytes)
-            .map(|eco| Self { eco })
+            .map(|eco| Self {
+                eco,
+                first: tick + 1,
+            })
             .map_err(|e| Error::Snapshot {
                 service: Service::Economy,
                 tick,
@@ -275,7 +299,7 @@ impl Machine for EconomyRun {
     }
 
     fn next_tick(&self) -> u64 {
-        self.eco.last_tick().map_or(0, |t| t + 1)
+        self.eco.last_tick().map_or(self.first, |t| t + 1)
     }
 
     fn step(&mut self, log: &Log, _fault: Option<Fault>) -> Result<Stepped> {

@@ -224,7 +224,8 @@ impl<M: Machine> Seeker<M> {
             asked: tick,
             last: 0,
         })?;
-        if tick > last {
+        // A log that starts after a base state holds nothing before that state.
+        if tick > last || tick.saturating_add(1) < self.rec.log.first_tick {
             return Err(Error::TickOutOfRange { asked: tick, last });
         }
         let mut m = self.start_before(tick)?;
@@ -401,6 +402,11 @@ impl Playback {
     /// The last tick of the recording.
     pub fn last_tick(&self) -> Option<u64> {
         self.seeker.last_tick()
+    }
+
+    /// The earliest tick a seek can show: 0, or a base state's tick.
+    pub fn first_position(&self) -> u64 {
+        self.seeker.recording().log.first_tick.saturating_sub(1)
     }
 
     /// Jumps to just after `tick`; returns the keyframe to show.
