@@ -55,10 +55,11 @@ async function firstSeek(target) {
   if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
   const sent = performance.now();
   c.send({ t: 'replay', seek: tick });
-  const kf = await c.next((m) => m.t === 'keyframe' && m.tick === tick);
+  // The keyframe the seek answers with (a seek before a battle's base state is clamped).
+  const kf = await c.next((m) => m.t === 'keyframe' && (m.tick === tick || tick === 0));
   const seekMs = performance.now() - sent;
   c.ws.close();
-  return { tick, last, welcomeMs, seekMs, entities: kf.entities.length };
+  return { tick: kf.tick, last, welcomeMs, seekMs, entities: kf.entities.length };
 }
 
 const targets = [
