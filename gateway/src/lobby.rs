@@ -152,9 +152,18 @@ impl<B: Bus> Lobby<B> {
         Ok(MatchList { live, recorded })
     }
 
-    /// One match's summary.
+    /// One match's summary (read anew while the index holds it as live: it may have
+    /// ended since, and spectating an ended match replays it).
     pub async fn get(&self, m: &MatchId) -> Result<MatchSummary, LobbyError> {
         self.created(m).await?;
+        let live = self
+            .lock()
+            .matches
+            .get(m)
+            .is_some_and(|r| r.ended.is_none());
+        if live {
+            self.refresh().await?;
+        }
         let idx = self.lock();
         idx.matches
             .get(m)

@@ -115,3 +115,44 @@ async fn an_ended_match_is_replayed_with_pause_speed_and_seek() {
     assert_eq!(r["code"], "read_only");
     gw.stop().await;
 }
+
+/// A gateway that knew a match while it was live replays it once it has ended, without
+/// anyone reading the lobby list first (the lobby looks for the end when asked).
+#[tokio::test]
+async fn a_match_seen_live_is_replayed_once_it_ends() {
+    let gw = TestGateway::start().await;
+    let setup = ai_vs_ai("rec-late", 4, 32, Difficulty::Easy).unwrap();
+    let mut rec =
+        Recorder::new(Arc::new(Rules::standard()), &setup, RecordConfig::default()).unwrap();
+    rec.run(60, &NoProgress).unwrap();
+    let recording = rec.finish().unwrap();
+    import(&gw.bus, &gw.keys, &recording, &ImportOptions::default())
+        .await
+        .unwrap();
+    let m = setup.match_id.clone();
+    let (code, body) = gw.http("GET", &format!("/api/matches/{m}"), None).await;
+    assert_eq!(code, 200);
+    assert!(body.contains("\"status\":\"live\""), "{body}");
+    let ended = Envelope::new(
+        m.clone(),
+        Source::System,
+        MatchEvent::MatchEnded(MatchEnded {
+            match_id: m.clone(),
+            tick: 59,
+            winner: None,
+        }),
+    );
+    gw.bus
+        .append(
+            &gw.keys.matches(),
+            IdSpec::Auto,
+            &events::encode(&ended).unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+    let (_, w) = gw.spectate(&m, None).await;
+    assert_eq!(w["replay"]["last_tick"], 59, "{w}");
+    let (_, body) = gw.http("GET", &format!("/api/matches/{m}"), None).await;
+    assert!(body.contains("\"status\":\"ended\""), "{body}");
+}
