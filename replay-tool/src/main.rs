@@ -19,6 +19,23 @@ use replay_tool::seek::Seeker;
 use replay_tool::verify::{Divergence, Kind, ServiceReport};
 use replay_tool::{file, inspect, stats, EconomyRun, EngineRun, Machine, Recording};
 
+/// Standard output that reports a failed write (a closed pipe: `replay-tool … | head`) as
+/// an error instead of panicking as `std`'s `println!` does.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
+/// `print!` with the same error handling as `println!` above.
+macro_rules! print {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 #[derive(Parser)]
 #[command(
     name = "replay-tool",
@@ -267,7 +284,7 @@ fn hms(seconds: f64) -> String {
     format!("{}:{:02}", s / 60, s % 60)
 }
 
-fn print_service(r: &ServiceReport) {
+fn print_service(r: &ServiceReport) -> Result<()> {
     match &r.divergence {
         None => println!(
             "  {:<8} {} ticks checked from tick {}: all hashes match{}",
@@ -289,9 +306,10 @@ fn print_service(r: &ServiceReport) {
     for w in &r.snapshot_warnings {
         println!("    warning: {w}");
     }
+    Ok(())
 }
 
-fn print_divergence(d: &Divergence) {
+fn print_divergence(d: &Divergence) -> Result<()> {
     println!();
     println!(
         "DESYNC: {} diverges at tick {}: recorded hash {:016x}, re-run {:016x}",
@@ -373,6 +391,7 @@ fn print_divergence(d: &Divergence) {
     for n in &d.notes {
         println!("  note: {n}");
     }
+    Ok(())
 }
 
 fn cmd_verify(
@@ -405,7 +424,7 @@ fn cmd_verify(
             println!("  warning: {w}");
         }
         for r in [&report.engine, &report.economy].into_iter().flatten() {
-            print_service(r);
+            print_service(r)?;
         }
         println!(
             "  {} ticks in {:.2} s: {:.0} ticks/s, {:.0}x real time",
@@ -416,7 +435,7 @@ fn cmd_verify(
         );
         for r in [&report.engine, &report.economy].into_iter().flatten() {
             if let Some(d) = &r.divergence {
-                print_divergence(d);
+                print_divergence(d)?;
             }
         }
     }
@@ -541,7 +560,7 @@ fn cmd_state(cli: &Cli, rec: Recording, tick: u64, entity: Option<u32>, json: bo
     Ok(())
 }
 
-fn print_bench(r: &BenchReport) {
+fn print_bench(r: &BenchReport) -> Result<()> {
     println!(
         "  {:<8} {:>7} ticks in {:>7.2} s: {:>9.0} ticks/s {:>7.0}x real time | tick p50 {:>7.1} us  p99 {:>8.1} us  max {:>9.1} us  mean {:>7.1} us{}",
         r.service.to_string() + ":",
@@ -559,6 +578,7 @@ fn print_bench(r: &BenchReport) {
             String::new()
         }
     );
+    Ok(())
 }
 
 fn cmd_bench(cli: &Cli, rec: &Recording, json: bool) -> Result<()> {
@@ -582,8 +602,8 @@ fn cmd_bench(cli: &Cli, rec: &Recording, json: bool) -> Result<()> {
         rec.tick_hz(),
         env!("CARGO_PKG_VERSION")
     );
-    print_bench(&e);
-    print_bench(&c);
+    print_bench(&e)?;
+    print_bench(&c)?;
     let both = e.total_s + c.total_s;
     println!(
         "  both, one after the other: {:.2} s, {:.0}x real time",
@@ -814,11 +834,20 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli).await {
         Ok(code) => code,
+        // The reader of our output went away (`| head`): stop quietly, as other tools do.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("replay-tool: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 async fn run(cli: &Cli) -> Result<ExitCode> {
