@@ -5,7 +5,10 @@
 //! only advisory: the commit fencing of each service's log is what keeps a stale owner out.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock (the real one outside tests) so tests can run lease timing on paused time.
+use tokio::time::Instant;
 
 use crate::bus::{Bus, BusError, Entry, StreamId};
 use crate::dlq::decode_or_dead_letter;
@@ -296,7 +299,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn capacity_takeover_and_release() {
         let bus = MemoryBus::new();
         let keys = Keys::new("t");
@@ -378,7 +381,9 @@ mod tests {
         assert_eq!((got_one, got_two), (6, 4), "split by polls, two per poll");
     }
 
-    #[tokio::test]
+    // Paused time: the idle timeouts are crossed by advancing the clock, so no stall of a
+    // loaded machine between two calls can cross one by accident.
+    #[tokio::test(start_paused = true)]
     async fn after_a_bus_outage_instances_keep_their_own_leases() {
         let bus = MemoryBus::new();
         let keys = Keys::new("t");

@@ -52,9 +52,9 @@ pub const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
 /// per-match gauges (`game_entity_count{match}`, `cnit_stream_lag_entries{match}`) are set
 /// every few seconds while the match runs on this instance, so a match that ended or
 /// moved to another instance leaves the exposition a minute later instead of staying in
-/// it for the life of the process. Every other gauge of the services is set at least
-/// every 15 s (the slowest, the memory sampler), so this touches only series that went
-/// stale.
+/// it for the life of the process. The lease, pending-entry and memory gauges are set at
+/// least every 15 s (the slowest, the memory sampler); the unlabelled placeholders that
+/// `register` functions set once at start leave after this timeout like any stale series.
 pub const GAUGE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The services' recorder settings: histogram buckets, and gauges dropped after `gauge_idle`

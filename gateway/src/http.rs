@@ -52,6 +52,8 @@ impl IntoResponse for LobbyError {
             LobbyError::NotFound(_) => StatusCode::NOT_FOUND,
             LobbyError::Conflict(_) => StatusCode::CONFLICT,
             LobbyError::Bus(_) => StatusCode::SERVICE_UNAVAILABLE,
+            LobbyError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+            LobbyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         (status, Json(json!({ "error": self.to_string() }))).into_response()
     }

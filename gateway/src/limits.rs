@@ -75,6 +75,13 @@ pub const MAX_BATTLE_UNITS_PER_SIDE: u32 = 500;
 /// Default units per side of a lobby `battle` when the request names none.
 pub const DEFAULT_BATTLE_UNITS_PER_SIDE: u32 = 250;
 
+/// Battles being set up at once per instance (each keeps a blocking thread busy building
+/// up to 1,000 units and stepping them to their first tick).
+pub const BATTLE_SETUPS_AT_ONCE: usize = 1;
+
+/// How long a battle request waits for a set-up slot before it gets 429.
+pub const BATTLE_SETUP_WAIT: Duration = Duration::from_secs(5);
+
 /// Default lifetime of a player token.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 

@@ -13,8 +13,8 @@ use events::{
 
 use crate::convert;
 use crate::limits::{
-    DEFAULT_BATTLE_UNITS_PER_SIDE, MAX_BATTLE_UNITS_PER_SIDE, MAX_INDEXED_MATCHES,
-    MAX_LISTED_MATCHES,
+    BATTLE_SETUPS_AT_ONCE, BATTLE_SETUP_WAIT, DEFAULT_BATTLE_UNITS_PER_SIDE,
+    MAX_BATTLE_UNITS_PER_SIDE, MAX_INDEXED_MATCHES, MAX_LISTED_MATCHES,
 };
 use crate::token::TokenSigner;
 use crate::wire::{CreateMatch, Created, JoinMatch, MatchList, MatchSummary, TokenGrant};
@@ -34,6 +34,12 @@ pub enum LobbyError {
     /// The bus failed (503).
     #[error("bus: {0}")]
     Bus(#[from] BusError),
+    /// A bounded resource is in use; try again shortly (429).
+    #[error("{0}")]
+    Busy(String),
+    /// Something on our side broke (500).
+    #[error("{0}")]
+    Internal(String),
 }
 
 struct Record {
@@ -58,6 +64,8 @@ pub struct Lobby<B: Bus> {
     rules: Arc<Rules>,
     signer: TokenSigner,
     index: Mutex<Index>,
+    /// Battle set-ups are CPU work on the blocking pool; at most this many at once.
+    battle_setups: tokio::sync::Semaphore,
 }
 
 impl<B: Bus> Lobby<B> {
@@ -68,6 +76,7 @@ impl<B: Bus> Lobby<B> {
             rules,
             signer,
             index: Mutex::new(Index::default()),
+            battle_setups: tokio::sync::Semaphore::new(BATTLE_SETUPS_AT_ONCE),
         }
     }
 
@@ -259,6 +268,12 @@ impl<B: Bus> Lobby<B> {
         created: &MatchCreated,
         units_per_side: u32,
     ) -> Result<(), LobbyError> {
+        let busy =
+            || LobbyError::Busy("other battles are being set up; try again in a moment".into());
+        let _setup_slot = tokio::time::timeout(BATTLE_SETUP_WAIT, self.battle_setups.acquire())
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| busy())?;
         let rules = self.rules.clone();
         let setup = created.clone();
         let snapshot = tokio::task::spawn_blocking(move || {
@@ -274,7 +289,7 @@ impl<B: Bus> Lobby<B> {
             })
         })
         .await
-        .map_err(|e| LobbyError::BadRequest(format!("setting up the battle failed: {e}")))??;
+        .map_err(|e| LobbyError::Internal(format!("setting up the battle failed: {e}")))??;
         let tick = snapshot.tick;
         let env = Envelope::new(created.match_id.clone(), Source::System, snapshot);
         let bytes = encode(&env).map_err(|e| LobbyError::BadRequest(e.to_string()))?;

@@ -834,8 +834,10 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli).await {
         Ok(code) => code,
-        // The reader of our output went away (`| head`): stop quietly, as other tools do.
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        // The reader of our output went away (`| head`): stop quietly with the status a
+        // process ended by SIGPIPE reports (128 + 13), so `set -o pipefail` still sees
+        // that the output was cut short (and a divergence is never read as success).
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(141),
         Err(e) => {
             eprintln!("replay-tool: {e:#}");
             ExitCode::from(2)

@@ -183,5 +183,6 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
     let o = child.wait_with_output().expect("exits");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("panicked"), "{err}");
-    assert!(o.status.success(), "{:?}: {err}", o.status);
+    assert_eq!(o.status.code(), Some(141), "{:?}: {err}", o.status);
+    assert!(err.is_empty(), "quiet: {err}");
 }
