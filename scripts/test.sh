@@ -12,6 +12,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+# The engine's test-only fault injection is compiled only with its feature; lint it too
+# (a check build writes no binaries, so the shared target directory is safe here).
+cargo clippy -p replay-tool --features fault-injection --all-targets -- -D warnings
 
 step "cargo test"
 cargo test --workspace
