@@ -211,6 +211,13 @@ impl Recording {
                 source,
             })?;
             let t = env.body.tick;
+            if t == u64::MAX {
+                // No tick follows it: the arithmetic on the next tick has no answer.
+                return Err(Error::Log(format!(
+                    "tick stream entry {} holds tick {t}, past the last tick a match can run",
+                    e.id
+                )));
+            }
             if ticks.is_empty() {
                 // A match started from a base state commits from the tick after it.
                 first_tick = t;
@@ -273,10 +280,28 @@ impl Recording {
                 .collect()
         };
         let snaps = decode_snaps(&streams.snap);
-        let seek = decode_snaps(&streams.seek)
+        let seek: Vec<SnapEntry> = decode_snaps(&streams.seek)
             .into_iter()
             .filter(|s| s.owner == SnapshotOwner::Engine)
             .collect();
+
+        // A log may start after tick 0 only from a base state it holds (a battle's);
+        // otherwise its start is missing, and a tick stream starting anywhere would let
+        // one entry at a huge tick stand for a whole match.
+        if let Some(base) = first_tick.checked_sub(1) {
+            let has_base = seek
+                .iter()
+                .chain(snaps.iter().filter(|s| s.owner == SnapshotOwner::Engine))
+                .any(|s| s.tick == base);
+            if !has_base {
+                let id = StreamId::for_tick(first_tick);
+                return Err(Error::Log(format!(
+                    "tick stream entry {id} holds tick {first_tick} where tick 0 was expected \
+                     (no engine state after tick {base}, to start from, is in the seek or \
+                     snap stream)"
+                )));
+            }
+        }
 
         Ok(Recording {
             match_id,

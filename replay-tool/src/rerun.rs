@@ -68,7 +68,7 @@ pub trait Machine: Sized + Send {
                 ),
             });
         }
-        if m.next_tick() != snap.tick + 1 {
+        if snap.tick.checked_add(1) != Some(m.next_tick()) {
             return Err(Error::Snapshot {
                 service: Self::SERVICE,
                 tick: snap.tick,
@@ -289,7 +289,7 @@ impl Machine for EconomyRun {
         Economy::restore(rules.clone(), bytes)
             .map(|eco| Self {
                 eco,
-                first: tick + 1,
+                first: tick.saturating_add(1),
             })
             .map_err(|e| Error::Snapshot {
                 service: Service::Economy,
@@ -299,7 +299,9 @@ impl Machine for EconomyRun {
     }
 
     fn next_tick(&self) -> u64 {
-        self.eco.last_tick().map_or(self.first, |t| t + 1)
+        self.eco
+            .last_tick()
+            .map_or(self.first, |t| t.saturating_add(1))
     }
 
     fn step(&mut self, log: &Log, _fault: Option<Fault>) -> Result<Stepped> {

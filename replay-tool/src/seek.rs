@@ -198,14 +198,15 @@ impl<M: Machine> Seeker<M> {
             return 0;
         };
         let g = self.index.lock();
-        // The next tick a re-run would start at, from the latest state before it.
-        let mut start = 0u64;
+        // The next tick a re-run would start at, from the latest state before it (a
+        // fresh run starts at the log's first tick).
+        let mut start = self.rec.log.first_tick;
         let mut widest = 0u64;
         for &t in g.states.keys().take_while(|&&t| t <= last) {
             widest = widest.max(t.saturating_sub(start));
-            start = t + 1;
+            start = start.max(t.saturating_add(1));
         }
-        widest.max((last + 1).saturating_sub(start))
+        widest.max(last.saturating_add(1).saturating_sub(start))
     }
 
     /// The first tick at which a re-run seen by this seeker disagreed with the log.
@@ -244,8 +245,8 @@ impl<M: Machine> Seeker<M> {
                 let mut g = self.index.lock();
                 loop {
                     let from = g.states.range(..=tick).next_back().map(|(t, _)| *t);
-                    // The re-run would start at the tick after `from` (or at 0).
-                    let start = from.map_or(0, |t| t + 1);
+                    // The re-run would start at the tick after `from` (or at the first).
+                    let start = from.map_or(self.rec.log.first_tick, |t| t.saturating_add(1));
                     let wait = match g.indexer {
                         // It runs `boundary` later, and is already past our start.
                         Some((next, end)) => {
@@ -272,7 +273,7 @@ impl<M: Machine> Seeker<M> {
             };
             match M::restore_bytes(&self.rules, &bytes, t) {
                 Ok(m)
-                    if m.next_tick() == t + 1
+                    if t.checked_add(1) == Some(m.next_tick())
                         && M::recorded_hash(&self.rec.log, t).is_none_or(|h| h == m.hash()) =>
                 {
                     return Ok(m)
@@ -317,9 +318,12 @@ impl<M: Machine> Seeker<M> {
         };
         let every = self.interval;
         let end = last / every * every;
+        // Boundaries a re-run reaches: from the log's first tick (a battle's log starts
+        // after its base state) to the last. Their number follows the ticks the log holds.
+        let first = self.rec.log.first_tick.max(1);
         let Some(first_missing) = ({
             let g = self.index.lock();
-            (1..=last / every)
+            (first.div_ceil(every)..=last / every)
                 .map(|k| k * every)
                 .find(|t| !g.states.contains_key(t))
         }) else {
@@ -328,7 +332,7 @@ impl<M: Machine> Seeker<M> {
         let mut m = self.start_before(first_missing - 1)?;
         self.index.lock().indexer = Some((m.next_tick(), end));
         let _mark = IndexerMark(self.index.clone());
-        progress.begin("index", end + 1 - m.next_tick());
+        progress.begin("index", end.saturating_add(1).saturating_sub(m.next_tick()));
         let mut n = 0u64;
         while m.next_tick() <= end {
             if self.index.cancel.load(Ordering::Relaxed) {

@@ -66,11 +66,14 @@ pub fn stats(rec: &Recording) -> Stats {
     let log = &rec.log;
     let hz = u64::from(rec.tick_hz());
     let per_min = hz * 60;
-    let minute_of = |t: u64| (t / per_min) as u32;
-    let last_minute = log.last_tick().map_or(0, minute_of);
+    let minute_of = |t: u64| u32::try_from(t / per_min).unwrap_or(u32::MAX);
+    // Rows from the minute of the first tick held (a battle's log starts after its base
+    // state), so their number follows the ticks the log holds.
+    let first_minute = minute_of(log.first_tick);
+    let last_minute = log.last_tick().map_or(first_minute, minute_of);
     let players: Vec<PlayerId> = log.setup.players.iter().map(|p| p.id).collect();
     let mut rows: BTreeMap<(u32, PlayerId), Minute> = BTreeMap::new();
-    for m in 0..=last_minute {
+    for m in first_minute..=last_minute {
         for &p in &players {
             rows.insert(
                 (m, p),
@@ -164,7 +167,7 @@ pub fn stats(rec: &Recording) -> Stats {
     let starting = i64::from(engine::Rules::standard().economy.starting_credits);
     for &p in &players {
         let mut bal = starting;
-        for m in 0..=last_minute {
+        for m in first_minute..=last_minute {
             if let Some(r) = rows.get_mut(&(m, p)) {
                 let changed = r.gained > 0 || r.spent > 0;
                 if changed {
@@ -207,7 +210,7 @@ pub fn stats(rec: &Recording) -> Stats {
         match_id: rec.match_id.to_string(),
         tick_hz: rec.tick_hz(),
         ticks: log.ticks.len() as u64,
-        minutes: last_minute + 1,
+        minutes: last_minute.saturating_add(1),
         players: totals,
         rows,
     }

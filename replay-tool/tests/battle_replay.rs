@@ -110,3 +110,130 @@ fn a_battle_log_starting_after_its_base_state_replays() {
     }
     std::fs::remove_file(path).ok();
 }
+
+/// A battle recorded for `ticks` ticks after its base state; returns it and the base
+/// state's tick.
+fn short_battle(ticks: u64) -> (replay_tool::Recording, u64) {
+    let setup = battle_setup();
+    let mut r = Recorder::new(rules(), &setup, RecordConfig::default()).expect("recorder");
+    let base = engine::scenario::battle_for(rules(), &setup, 10).expect("battle");
+    let base_tick = base.next_tick() - 1;
+    r.start_from(base).expect("base state");
+    while r.next_tick() <= base_tick + ticks {
+        r.step().expect("step");
+    }
+    (r.finish().expect("recording"), base_tick)
+}
+
+/// An index build whose only interval boundaries before the log's end fall before the
+/// base state has nothing to build (and does not count the ticks backwards).
+#[test]
+fn an_index_build_with_every_boundary_before_the_base_state_is_empty() {
+    let (rec, base) = short_battle(4);
+    let last = rec.log.last_tick().expect("ticks");
+    assert_eq!(last, base + 4);
+    // An interval with a boundary below the base state (which is not one) and none from
+    // the log's first tick to its last: a short battle seeked with `--interval 10`.
+    let every = (2..=base)
+        .find(|e| base % e != 0 && (base + 1..=last).all(|t| t % e != 0))
+        .expect("such an interval");
+    let rec = Arc::new(rec);
+    let mut s = EngineSeeker::new(rec.clone(), rules()).with_interval(every);
+    let held = s.indexed();
+    s.index_all(&NoProgress).expect("index");
+    assert_eq!(s.indexed(), held, "no boundary to index");
+    assert_eq!(s.widest_gap(), last - base);
+    let m = s.at(last).expect("seek");
+    assert_eq!(Some(m.hash()), EngineRun::recorded_hash(&rec.log, last));
+
+    let path = temp_path("short-battle.cnitreplay");
+    rec.to_file(&path, true).expect("write");
+    let interval = every.to_string();
+    let o = Process::new(env!("CARGO_BIN_EXE_replay-tool"))
+        .args([
+            "seek",
+            path.to_str().expect("utf-8 path"),
+            "--interval",
+            &interval,
+        ])
+        .output()
+        .expect("runs");
+    std::fs::remove_file(path).ok();
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A tick stream that starts after tick 0 without the base state to start from (e.g. one
+/// entry at a huge tick) is refused as a log missing its start, by the library and by
+/// every command on such a file.
+#[test]
+fn a_log_starting_late_without_its_base_state_is_refused() {
+    let (rec, base) = short_battle(4);
+    let huge = 1_000_000_000_000u64;
+    let mut env =
+        events::decode::<events::TickCommitted>(&rec.streams.tick[0].payload).expect("tick entry");
+    env.body.tick = huge;
+    let mut streams = rec.streams.clone();
+    streams.tick = vec![replay_tool::RawEntry {
+        id: events::StreamId::for_tick(huge),
+        payload: events::encode(&env).expect("encode"),
+    }];
+    streams.eco.clear();
+    let err = replay_tool::Recording::from_streams(streams.clone())
+        .expect_err("no base state at the huge tick")
+        .to_string();
+    assert!(err.contains("where tick 0 was expected"), "{err}");
+    assert!(err.contains(&format!("{huge}-1")), "{err}");
+    // The battle's own base state (at another tick) is held, and is no base for it.
+    assert!(rec.log.seek.iter().any(|s| s.tick == base));
+
+    // The same streams in a file: every command refuses it with the same reason.
+    let bad = replay_tool::Recording {
+        match_id: rec.match_id.clone(),
+        streams,
+        log: rec.log.clone(),
+    };
+    let path = temp_path("late-start.cnitreplay");
+    bad.to_file(&path, true).expect("write");
+    let file = path.to_str().expect("utf-8 path");
+    for args in [
+        vec!["stats", file, "--json"],
+        vec!["seek", file],
+        vec!["verify", file],
+    ] {
+        let o = Process::new(env!("CARGO_BIN_EXE_replay-tool"))
+            .args(&args)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?} accepted it");
+        assert!(
+            stderr.contains("where tick 0 was expected"),
+            "{args:?}: {stderr}"
+        );
+    }
+    std::fs::remove_file(path).ok();
+}
+
+/// A tick entry at the last tick a `u64` holds is refused (no tick follows it).
+#[test]
+fn a_tick_entry_at_the_largest_tick_is_refused() {
+    let (rec, _) = short_battle(1);
+    let mut env =
+        events::decode::<events::TickCommitted>(&rec.streams.tick[0].payload).expect("tick entry");
+    env.body.tick = u64::MAX;
+    let mut streams = rec.streams.clone();
+    streams.tick = vec![replay_tool::RawEntry {
+        id: events::StreamId::for_tick(u64::MAX),
+        payload: events::encode(&env).expect("encode"),
+    }];
+    streams.eco.clear();
+    let err = replay_tool::Recording::from_streams(streams)
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("past the last tick"), "{err}");
+}

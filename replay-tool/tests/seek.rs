@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use common::{record, rules, Options};
 use events::{EntityView, UnitId, ViewFrame};
@@ -158,16 +158,54 @@ fn seeks_during_a_background_index_build_land_on_the_recorded_hash() {
         p.seeker().widest_gap()
     );
 
-    // A cancelled build stops before the end.
+    // A build cancelled while it runs (from its first progress report) stops at once,
+    // before the end, and clears its running mark.
     let p2 = Playback::new(rec.clone(), rules());
     let mut idx2 = p2.indexer().with_interval(1);
     let h2 = idx2.cancel_handle();
-    h2.cancel();
-    idx2.index_all(&NoProgress).expect("stops cleanly");
+    let held_before = h2.indexed();
+    let cancel = CancelOnFirstReport {
+        handle: h2.clone(),
+        seen: Mutex::new(None),
+    };
+    idx2.index_all(&cancel).expect("stops cleanly");
+    let (running, indexed_at_cancel) = cancel
+        .seen
+        .lock()
+        .expect("lock")
+        .expect("a progress report came while the build ran");
+    assert!(running, "the build was running when cancelled");
+    assert!(
+        indexed_at_cancel > held_before,
+        "the build had indexed states when cancelled"
+    );
+    assert_eq!(
+        h2.indexed(),
+        indexed_at_cancel,
+        "no state indexed after the cancel"
+    );
     assert!(
         (h2.indexed() as u64) < last,
         "cancelled before indexing every tick"
     );
+    assert!(!h2.running());
+}
+
+/// Cancels the index build it reports on at its first report, noting whether the build
+/// was running then and how many states it held.
+struct CancelOnFirstReport {
+    handle: replay_tool::seek::IndexCancel,
+    seen: Mutex<Option<(bool, usize)>>,
+}
+
+impl replay_tool::progress::Progress for CancelOnFirstReport {
+    fn advance(&self, _task: &str, n: u64) {
+        let mut seen = self.seen.lock().expect("lock");
+        if seen.is_none() && n > 0 {
+            *seen = Some((self.handle.running(), self.handle.indexed()));
+            self.handle.cancel();
+        }
+    }
 }
 
 /// The engine's seek stream serves first seeks; a seek state that does not restore to
