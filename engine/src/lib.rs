@@ -19,6 +19,12 @@ pub mod systems;
 
 pub use map::{generate, Field, Map, MapError, Terrain};
 pub use rules::Rules;
+
+/// Version of the simulation logic, announced in `MatchStarted`. Bump it with every change
+/// that makes the same log play out differently (so `replay-tool verify` can tell a logic
+/// change from a desync). 1: the logic before it was announced; 2: unit orders skip units
+/// that are gone, a unit that cannot be placed is refunded (`SpawnFailed`).
+pub const SIM_VERSION: u32 = 2;
 pub mod service;
 
 pub use sim::{Input, SetupError, Sim, SnapshotError, StepOutput};

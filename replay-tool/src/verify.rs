@@ -200,6 +200,14 @@ pub fn verify(
             ));
         }
     }
+    if let Some(recorded) = recorded_sim_version(rec) {
+        if recorded != engine::SIM_VERSION {
+            warnings.push(format!(
+                "the match ran with engine logic version {recorded}; this re-run uses version {}: a divergence may be a deliberate logic change rather than a desync",
+                engine::SIM_VERSION
+            ));
+        }
+    }
     let (engine, economy) = std::thread::scope(|s| {
         let e = opts
             .engine
@@ -223,6 +231,17 @@ pub fn verify(
         economy: economy?,
         wall_s: started.elapsed().as_secs_f64(),
         warnings,
+    })
+}
+
+/// The engine logic version the match announced at tick 0 (`0` when it predates the
+/// announcement); `None` when the log has no tick 0 (it starts from a base state).
+pub fn recorded_sim_version(rec: &Recording) -> Option<u32> {
+    rec.log.tick(0).and_then(|t| {
+        t.events.iter().find_map(|e| match e {
+            events::GameEvent::MatchStarted { sim_version, .. } => Some(*sim_version),
+            _ => None,
+        })
     })
 }
 

@@ -156,6 +156,15 @@ fn the_v1_fixture_verifies() {
         r.first_divergence()
     );
     assert_eq!(r.ticks_checked(), 300);
+    // It predates the engine announcing its logic version: verify says so.
+    assert_eq!(replay_tool::verify::recorded_sim_version(&rec), Some(0));
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("engine logic version 0")),
+        "{:?}",
+        r.warnings
+    );
 }
 
 /// The tick each player command was consumed at (by the engine, or by the economy for
@@ -218,4 +227,9 @@ fn the_stored_v1_inputs_verify_on_todays_engine() {
     );
     let r = verify(&rec, &rules(), &VerifyOptions::default(), &NoProgress).expect("verify");
     assert!(r.ok(), "{:#?}", r.first_divergence());
+    assert_eq!(
+        replay_tool::verify::recorded_sim_version(&rec),
+        Some(engine::SIM_VERSION)
+    );
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
 }

@@ -166,6 +166,7 @@ impl Sim {
                 rules_hash: s.rules.hash(),
                 map_hash: self.map_hash,
                 players: self.player_ids.clone(),
+                sim_version: crate::SIM_VERSION,
             });
             spawn::start(s);
         }
@@ -319,9 +320,10 @@ mod tests {
         assert_eq!(sim.next_tick(), 1);
         assert!(matches!(
             &out.committed.events[0],
-            GameEvent::MatchStarted { rules_hash, map_hash, players }
+            GameEvent::MatchStarted { rules_hash, map_hash, players, sim_version }
                 if *rules_hash == rules.hash() && *map_hash == sim.map().hash()
                     && players == &[PlayerId(0), PlayerId(1)]
+                    && *sim_version == crate::SIM_VERSION
         ));
         let yards = sim
             .entities()

@@ -71,6 +71,11 @@ pub enum GameEvent {
         rules_hash: u64,
         map_hash: u64,
         players: Vec<PlayerId>,
+        /// The simulation logic version of the engine that ran the match (`0`: recorded
+        /// before the engine announced it). A re-run by another version may differ by
+        /// design rather than by a desync.
+        #[serde(default)]
+        sim_version: u32,
     },
     UnitSpawned {
         id: UnitId,
