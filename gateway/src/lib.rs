@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::hub::Hubs;
-use crate::limits::{DEFAULT_TOKEN_TTL, MAX_SESSIONS, SHUTDOWN_GRACE};
+use crate::limits::{DEFAULT_TOKEN_TTL, MAX_SESSIONS, REPLAY_LOADS_AT_ONCE, SHUTDOWN_GRACE};
 use crate::lobby::Lobby;
 use crate::token::TokenSigner;
 
@@ -66,6 +66,8 @@ pub struct Gateway<B: Bus> {
     pub lobby: Lobby<B>,
     pub hubs: Arc<Hubs<B>>,
     pub embedded: bool,
+    /// Replay loads and seek index builds running ([`limits::REPLAY_LOADS_AT_ONCE`]).
+    pub replay_loads: Arc<Semaphore>,
     sessions: Arc<Semaphore>,
     shutdown: watch::Receiver<bool>,
     done: mpsc::Sender<()>,
@@ -103,6 +105,7 @@ pub async fn run<B: Bus>(
         keys: config.keys,
         rules: config.rules,
         embedded: config.embedded,
+        replay_loads: Arc::new(Semaphore::new(REPLAY_LOADS_AT_ONCE)),
         sessions: Arc::new(Semaphore::new(MAX_SESSIONS)),
         shutdown: stop_rx,
         done: done_tx,

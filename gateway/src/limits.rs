@@ -82,6 +82,13 @@ pub const BATTLE_SETUPS_AT_ONCE: usize = 1;
 /// How long a battle request waits for a set-up slot before it gets 429.
 pub const BATTLE_SETUP_WAIT: Duration = Duration::from_secs(5);
 
+/// Most replays one gateway instance loads at once: reading and decoding a match's whole
+/// log, and for a log without the engine's seek states the seek index build that follows
+/// on the blocking pool (a re-run of the whole match). A `spectate` of a recorded match
+/// beyond that gets an `error{code: "busy"}` at once (the session goes on and may ask
+/// again).
+pub const REPLAY_LOADS_AT_ONCE: usize = 4;
+
 /// Default lifetime of a player token.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 

@@ -9,7 +9,10 @@
 //! replay starts the seek index build (`Seeker::index_all`, one state every
 //! `seek::DEFAULT_INTERVAL` ticks) on a blocking task. Playback starts at once; seeks use
 //! the states built so far (or wait for the indexer when it will get there first), and
-//! closing the replay stops the build.
+//! closing the replay stops the build and any seek still re-running.
+//!
+//! Loads and index builds hold one of the gateway's `REPLAY_LOADS_AT_ONCE` permits while
+//! they run; a replay opened when none is free is refused with [`ReplayError::Busy`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +22,9 @@ use events::{Bus, Keys, MatchId, ViewFrame};
 use replay_tool::progress::NoProgress;
 use replay_tool::seek::IndexCancel;
 use replay_tool::Playback;
+use tokio::sync::Semaphore;
 
+use crate::limits::REPLAY_LOADS_AT_ONCE;
 use crate::wire::ServerMsg;
 
 /// Slowest and fastest replay speed factors.
@@ -35,6 +40,12 @@ pub enum ReplayError {
     /// The blocking re-run task died.
     #[error("replay task failed: {0}")]
     Task(String),
+    /// Every replay load permit of this gateway is taken.
+    #[error(
+        "this gateway is loading {REPLAY_LOADS_AT_ONCE} replays already (the most at once); \
+         try again shortly"
+    )]
+    Busy,
 }
 
 /// A recorded match being watched by one session.
@@ -60,14 +71,21 @@ impl Drop for Replay {
 }
 
 impl Replay {
-    /// Loads a match's log from the bus.
+    /// Loads a match's log from the bus, holding one of `loads`' permits (none free:
+    /// [`ReplayError::Busy`] at once) until the log is loaded or, when one is started,
+    /// until the background index build ends.
     pub async fn load<B: Bus>(
         bus: &B,
         keys: &Keys,
         rules: Arc<Rules>,
         m: &MatchId,
         tick_hz: u32,
+        loads: &Arc<Semaphore>,
     ) -> Result<Self, ReplayError> {
+        let permit = loads
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ReplayError::Busy)?;
         let rec = replay_tool::bus::load(bus, keys, m)
             .await
             .map_err(|e| ReplayError::Log(e.to_string()))?;
@@ -79,6 +97,7 @@ impl Replay {
         if playback.wants_background_index() {
             let id = m.clone();
             tokio::task::spawn_blocking(move || {
+                let _permit = permit;
                 if let Err(e) = indexer.index_all(&NoProgress) {
                     // Seeks still work (re-running from the nearest state they have).
                     tracing::warn!(match_id = %id, error = %e, "replay seek index not built");
@@ -161,5 +180,77 @@ impl Replay {
             tick: self.position,
             last_tick: self.last_tick,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use events::{MapSpec, MatchCreated, MemoryBus, PlayerId, PlayerKind, PlayerSlot};
+    use replay_tool::record::{RecordConfig, Recorder};
+
+    use super::*;
+
+    /// A short recorded match on `bus`.
+    async fn recorded(bus: &MemoryBus, keys: &Keys, rules: &Arc<Rules>) -> MatchId {
+        let setup = MatchCreated {
+            match_id: MatchId::new("replay-loads").expect("id"),
+            seed: 3,
+            map: MapSpec { size: 32, seed: 3 },
+            players: (0..2)
+                .map(|i| PlayerSlot {
+                    id: PlayerId(i),
+                    name: format!("p{i}"),
+                    kind: PlayerKind::Human,
+                })
+                .collect(),
+            tick_hz: 20,
+        };
+        let mut r = Recorder::new(rules.clone(), &setup, RecordConfig::default()).expect("rec");
+        for _ in 0..40 {
+            r.step().expect("step");
+        }
+        let rec = r.finish().expect("recording");
+        replay_tool::bus::import(bus, keys, &rec, &Default::default())
+            .await
+            .expect("import");
+        rec.match_id
+    }
+
+    #[tokio::test]
+    async fn a_replay_opened_with_every_load_permit_taken_is_refused_as_busy() {
+        let bus = MemoryBus::new();
+        let keys = Keys::new("t");
+        let rules = Arc::new(Rules::standard());
+        let m = recorded(&bus, &keys, &rules).await;
+        let loads = Arc::new(Semaphore::new(1));
+
+        let held = loads.clone().try_acquire_owned().expect("the one permit");
+        match Replay::load(&bus, &keys, rules.clone(), &m, 20, &loads).await {
+            Err(e @ ReplayError::Busy) => {
+                assert!(e.to_string().contains("try again"), "{e}");
+            }
+            Err(e) => panic!("refused for another reason: {e}"),
+            Ok(_) => panic!("loaded without a permit"),
+        }
+        drop(held);
+
+        let replay = match Replay::load(&bus, &keys, rules.clone(), &m, 20, &loads).await {
+            Ok(r) => r,
+            Err(e) => panic!("a free permit loads it: {e}"),
+        };
+        assert_eq!(replay.last_tick, 39);
+        assert!(!replay.indexing(), "a short log needs no index build");
+        assert_eq!(
+            loads.available_permits(),
+            1,
+            "the load gave its permit back"
+        );
+
+        // A failed load gives it back too.
+        let unknown = MatchId::new("no-such-match").expect("id");
+        assert!(Replay::load(&bus, &keys, rules, &unknown, 20, &loads)
+            .await
+            .is_err());
+        assert_eq!(loads.available_permits(), 1);
     }
 }

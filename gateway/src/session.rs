@@ -24,7 +24,7 @@ use crate::limits::{
     SERVER_PING_INTERVAL,
 };
 use crate::metrics as m;
-use crate::replay::Replay;
+use crate::replay::{Replay, ReplayError};
 use crate::wire::{ClientMsg, ReplayInfo, ServerMsg, WireCommand, CLIENT_MSG_TYPES};
 use crate::{convert, Gateway};
 
@@ -575,14 +575,26 @@ impl<B: Bus> Session<B> {
             }
         };
         let gw = self.gw.clone();
-        let mut replay =
-            match Replay::load(&gw.bus, &gw.keys, gw.rules.clone(), &mid, created.tick_hz).await {
-                Ok(r) => r,
-                Err(e) => {
-                    self.error("unavailable", e.to_string())?;
-                    return Ok(None);
-                }
-            };
+        let loaded = Replay::load(
+            &gw.bus,
+            &gw.keys,
+            gw.rules.clone(),
+            &mid,
+            created.tick_hz,
+            &gw.replay_loads,
+        )
+        .await;
+        let mut replay = match loaded {
+            Ok(r) => r,
+            Err(e @ ReplayError::Busy) => {
+                self.error("busy", e.to_string())?;
+                return Ok(None);
+            }
+            Err(e) => {
+                self.error("unavailable", e.to_string())?;
+                return Ok(None);
+            }
+        };
         let (c, r) = (created.clone(), gw.rules.clone());
         let mut welcome =
             match tokio::task::spawn_blocking(move || crate::mapview::welcome(&c, &r)).await {

@@ -70,6 +70,10 @@ pub enum Error {
     /// Encoding an entry failed (a bug, never bad input).
     #[error("encode: {0}")]
     Encode(String),
+    /// The seek index was cancelled ([`crate::seek::IndexCancel::cancel`]: its replay
+    /// was closed) while a seek waited or re-ran on it.
+    #[error("the seek was cancelled: its replay was closed")]
+    Cancelled,
 }
 
 impl From<events::EncodeError> for Error {

@@ -67,11 +67,14 @@ impl Drop for IndexerMark {
 }
 
 /// Stops a background [`Seeker::index_all`] over a shared index (e.g. when the replay's
-/// viewer leaves).
+/// viewer leaves), and any seek waiting or re-running on that index.
 #[derive(Clone)]
 pub struct IndexCancel(Arc<Shared>);
 
 impl IndexCancel {
+    /// For good: an `index_all` on this index then stops (returning `Ok`), and seeks
+    /// through any seeker sharing it fail with [`Error::Cancelled`] instead of waiting or
+    /// re-running.
     pub fn cancel(&self) {
         self.0.cancel.store(true, Ordering::Relaxed);
     }
@@ -244,6 +247,9 @@ impl<M: Machine> Seeker<M> {
             let (t, bytes) = {
                 let mut g = self.index.lock();
                 loop {
+                    if self.cancelled() {
+                        return Err(Error::Cancelled);
+                    }
                     let from = g.states.range(..=tick).next_back().map(|(t, _)| *t);
                     // The re-run would start at the tick after `from` (or at the first).
                     let start = from.map_or(self.rec.log.first_tick, |t| t.saturating_add(1));
@@ -285,12 +291,21 @@ impl<M: Machine> Seeker<M> {
         }
     }
 
-    /// Steps `m` until it has run tick `tick`, indexing snapshots on the way.
+    /// Steps `m` until it has run tick `tick`, indexing snapshots on the way; stops with
+    /// [`Error::Cancelled`] once the index is cancelled.
     pub fn advance(&mut self, m: &mut M, tick: u64) -> Result<()> {
         while m.next_tick() <= tick {
+            if self.cancelled() {
+                return Err(Error::Cancelled);
+            }
             self.step(m)?;
         }
         Ok(())
+    }
+
+    /// True once [`IndexCancel::cancel`] was called on this index.
+    fn cancelled(&self) -> bool {
+        self.index.cancel.load(Ordering::Relaxed)
     }
 
     /// Runs one tick, indexing a snapshot on interval boundaries not yet held.
@@ -329,13 +344,16 @@ impl<M: Machine> Seeker<M> {
         }) else {
             return Ok(());
         };
-        let mut m = self.start_before(first_missing - 1)?;
+        let mut m = match self.start_before(first_missing - 1) {
+            Err(Error::Cancelled) => return Ok(()),
+            r => r?,
+        };
         self.index.lock().indexer = Some((m.next_tick(), end));
         let _mark = IndexerMark(self.index.clone());
         progress.begin("index", end.saturating_add(1).saturating_sub(m.next_tick()));
         let mut n = 0u64;
         while m.next_tick() <= end {
-            if self.index.cancel.load(Ordering::Relaxed) {
+            if self.cancelled() {
                 break;
             }
             self.step(&mut m)?;

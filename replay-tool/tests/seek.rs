@@ -160,7 +160,7 @@ fn seeks_during_a_background_index_build_land_on_the_recorded_hash() {
 
     // A build cancelled while it runs (from its first progress report) stops at once,
     // before the end, and clears its running mark.
-    let p2 = Playback::new(rec.clone(), rules());
+    let mut p2 = Playback::new(rec.clone(), rules());
     let mut idx2 = p2.indexer().with_interval(1);
     let h2 = idx2.cancel_handle();
     let held_before = h2.indexed();
@@ -189,6 +189,11 @@ fn seeks_during_a_background_index_build_land_on_the_recorded_hash() {
         "cancelled before indexing every tick"
     );
     assert!(!h2.running());
+    // A seek on the cancelled index (its replay closed) stops instead of re-running.
+    assert!(matches!(
+        p2.seek(last / 2),
+        Err(replay_tool::Error::Cancelled)
+    ));
 }
 
 /// Cancels the index build it reports on at its first report, noting whether the build
