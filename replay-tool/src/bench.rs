@@ -37,10 +37,12 @@ pub fn bench<M: Machine>(
 ) -> Result<BenchReport> {
     let log = &rec.log;
     let task = format!("bench {}", M::SERVICE);
-    let total = M::last_tick(log).map_or(0, |l| l + 1);
-    progress.begin(&task, total);
+    let total = M::last_tick(log).map_or(0, |l| l.saturating_add(1));
+    // The ticks the log holds (a battle's log starts after its base state).
+    let ticks = total.saturating_sub(log.first_tick);
+    progress.begin(&task, ticks);
     let mut m = M::fresh(rules, log)?;
-    let mut times = Vec::with_capacity(total as usize);
+    let mut times = Vec::with_capacity(usize::try_from(ticks).unwrap_or(0));
     let mut mismatches = 0;
     let started = Instant::now();
     while m.next_tick() < total {

@@ -118,7 +118,7 @@ pub async fn list<B: Bus>(bus: &B, keys: &Keys) -> Result<Vec<MatchSummary>> {
             continue;
         };
         if let Some(last) = bus.last_id(&keys.tick(&id)).await? {
-            m.ticks = last.tick() + 1;
+            m.ticks = last.tick().saturating_add(1);
             if m.status == MatchStatus::Waiting {
                 m.status = MatchStatus::Running;
             }
