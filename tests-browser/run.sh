@@ -17,38 +17,15 @@ fi
 dir="$profile"; [ "$profile" = dev ] && dir=debug
 bin="$CARGO_TARGET_DIR/$dir/gateway"
 
-log="$(mktemp)"
-RUST_LOG="${RUST_LOG:-warn}" "$bin" --listen 127.0.0.1:0 >"$log" 2>&1 &
-pid=$!
-stop() {
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  rm -f "$log"
-}
-trap stop EXIT
-
-url=""
-for _ in $(seq 1 200); do
-  url="$(grep -o 'http://[0-9.]*:[0-9]*/' "$log" | head -n1 || true)"
-  [ -n "$url" ] && break
-  if ! kill -0 "$pid" 2>/dev/null; then
-    cat "$log" >&2
-    echo "the gateway exited before printing its URL" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
-if [ -z "$url" ]; then
-  cat "$log" >&2
-  echo "the gateway printed no URL" >&2
-  exit 1
-fi
+# shellcheck source=gateway.sh
+source "$here/gateway.sh"
+start_gateway "$bin"
 echo "gateway (embedded) at $url"
 cd "$here"
 status=0
 GATEWAY_URL="$url" node --test --test-concurrency=1 tests/ || status=$?
 if [ "$status" -ne 0 ]; then
   echo "--- gateway log ---" >&2
-  tail -n 50 "$log" >&2
+  tail -n 50 "$gateway_log" >&2
 fi
 exit "$status"

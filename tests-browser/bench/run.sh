@@ -14,27 +14,8 @@ fi
 (cd "$root" && cargo build --quiet --release -p gateway)
 [ -d "$here/node_modules/playwright-core" ] || (cd "$here" && npm ci --silent --no-audit --no-fund)
 
-log="$(mktemp)"
-RUST_LOG="${RUST_LOG:-warn}" "$CARGO_TARGET_DIR/release/gateway" --listen 127.0.0.1:0 >"$log" 2>&1 &
-pid=$!
-stop() {
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  rm -f "$log"
-}
-trap stop EXIT
-
-url=""
-for _ in $(seq 1 200); do
-  url="$(grep -o 'http://[0-9.]*:[0-9]*/' "$log" | head -n1 || true)"
-  [ -n "$url" ] && break
-  if ! kill -0 "$pid" 2>/dev/null; then
-    cat "$log" >&2
-    echo "the gateway exited before printing its URL" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
-[ -n "$url" ] || { cat "$log" >&2; echo "the gateway printed no URL" >&2; exit 1; }
+# shellcheck source=../gateway.sh
+source "$here/gateway.sh"
+start_gateway "$CARGO_TARGET_DIR/release/gateway"
 cd "$here"
 GATEWAY_URL="$url" node bench/frame-time.js
