@@ -69,6 +69,27 @@ fn hard_beats_easy_and_every_match_ends_within_thirty_minutes() {
 }
 
 #[test]
+fn two_easy_ais_finish_their_match() {
+    // Easy AIs keep at most a small army; their waves must still leave and end the match
+    // (when waves could outgrow the army cap, seeds 2 and 3 took 33 and 30 minutes).
+    let rules = Arc::new(Rules::standard());
+    let mut report = Vec::new();
+    for seed in 1..=3u64 {
+        let setup = ai_match(seed, Difficulty::Easy, Difficulty::Easy);
+        let mut s = Stepper::new(rules.clone(), &setup).expect("setup");
+        let (winner, ticks) = s.run(limit(&rules));
+        report.push(format!(
+            "seed {seed}: winner={winner:?} after {ticks} ticks"
+        ));
+        assert!(
+            matches!(winner, Some(Some(_))),
+            "no winner within 30 minutes:\n{}",
+            report.join("\n")
+        );
+    }
+}
+
+#[test]
 fn a_match_re_run_from_its_log_gives_identical_engine_and_economy_hashes() {
     let rules = Arc::new(Rules::standard());
     let setup = ai_match(4, Difficulty::Hard, Difficulty::Normal);

@@ -132,10 +132,12 @@ impl Ai {
         // Attack waves.
         let secs = self.seconds(tick);
         let p = self.profile;
+        // A wave never asks for more units than the AI is willing to keep (an easy AI's
+        // growing waves would otherwise outgrow its army cap and never leave).
         let threshold = if secs >= u64::from(p.all_in_s) {
             1
         } else {
-            p.wave_size + p.wave_growth * self.waves_sent
+            (p.wave_size + p.wave_growth * self.waves_sent).min(p.max_army.max(1))
         };
         let mut launched = false;
         if self.defending.is_none()
