@@ -192,18 +192,18 @@ class Game {
 }
 
 function route() {
-  const m = location.hash.match(/^#\/(play|watch)\/([A-Za-z0-9_-]+)$/);
+  const m = location.hash.match(/^#\/(play|watch)\/([A-Za-z0-9_-]+)(?:\?delay=(\d+))?$/);
   if (game) { game.stop(); game = null; }
   $('endscreen').hidden = true;
   if (!m) { showLobby(); return; }
-  const [, mode, match] = m;
+  const [, mode, match, delay] = m;
   let target;
   if (mode === 'play') {
     const grant = loadGrant(match);
     if (!grant) { location.hash = ''; showError('No player token for that match: join it from the lobby.'); return; }
     target = { token: grant.token, match };
   } else {
-    target = { match };
+    target = { match, delay_s: delay ? Number(delay) : 0 };
   }
   $('lobby').hidden = true;
   $('game').hidden = false;

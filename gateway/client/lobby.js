@@ -34,6 +34,12 @@ function playersText(m) {
   return m.players.map((p) => `${p.name}${p.kind === 'human' ? '' : ''}`).join(' vs ');
 }
 
+// The watch route of a live match, with the spectator delay the lobby asks for (0–300 s).
+function watchHash(id) {
+  const d = Math.max(0, Math.min(300, Math.floor(Number($('spectate-delay')?.value) || 0)));
+  return d > 0 ? `#/watch/${id}?delay=${d}` : `#/watch/${id}`;
+}
+
 function renderList(el, matches, recorded) {
   el.innerHTML = '';
   if (!matches.length) { el.innerHTML = '<li class="hint">none</li>'; return; }
@@ -44,7 +50,7 @@ function renderList(el, matches, recorded) {
     const watch = document.createElement('button');
     watch.className = 'small';
     watch.textContent = recorded ? 'View' : 'Spectate';
-    watch.onclick = () => { location.hash = `#/watch/${m.match}`; };
+    watch.onclick = () => { location.hash = recorded ? `#/watch/${m.match}` : watchHash(m.match); };
     li.appendChild(watch);
     if (!recorded && m.open_slots.length) {
       const join = document.createElement('button');
@@ -109,7 +115,7 @@ export function showLobby() {
     $('watch-battle').onclick = () => create('battle');
     $('refresh').onclick = () => refreshLists();
     $('join-btn').onclick = () => { const id = $('join-id').value.trim(); if (id) joinMatch(id); };
-    $('spectate-btn').onclick = () => { const id = $('join-id').value.trim(); if (id) location.hash = `#/watch/${id}`; };
+    $('spectate-btn').onclick = () => { const id = $('join-id').value.trim(); if (id) location.hash = watchHash(id); };
   }
   refreshLists();
 }

@@ -51,7 +51,7 @@ export class Connection {
       case 'hello_ok': {
         const lastTick = this.handlers.lastTick?.() ?? null;
         if (this.target.token) this.raw({ t: 'join', token: this.target.token, last_tick: lastTick });
-        else this.raw({ t: 'spectate', match: this.target.match, last_tick: lastTick });
+        else this.raw({ t: 'spectate', match: this.target.match, last_tick: lastTick, delay_s: this.target.delay_s || 0 });
         return;
       }
       case 'welcome':

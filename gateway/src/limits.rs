@@ -94,3 +94,11 @@ pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 
 /// How long graceful shutdown waits for sessions and hubs to finish.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Longest delay a spectator of a live match may ask for (`spectate {delay_s}`).
+pub const MAX_SPECTATOR_DELAY_S: u32 = 300;
+
+/// Messages a delayed spectator's session may hold back (a 300 s delay at 20 Hz holds about
+/// 6,000 frames, each shared with the other spectators); beyond it the client is dropped
+/// as too slow.
+pub const MAX_DELAYED_MESSAGES: usize = 20_000;

@@ -20,8 +20,8 @@ use uuid::Uuid;
 use crate::hub::{Audience, Hub, HubMsg};
 use crate::limits::{
     CLIENT_IDLE_TIMEOUT, COMMANDS_PER_SECOND, COMMAND_BURST, HANDSHAKE_TIMEOUT,
-    MAX_TELEMETRY_SAMPLES, PROTOCOL_VERSION, REMEMBERED_COMMANDS, SEND_QUEUE_CAPACITY,
-    SERVER_PING_INTERVAL,
+    MAX_DELAYED_MESSAGES, MAX_SPECTATOR_DELAY_S, MAX_TELEMETRY_SAMPLES, PROTOCOL_VERSION,
+    REMEMBERED_COMMANDS, SEND_QUEUE_CAPACITY, SERVER_PING_INTERVAL,
 };
 use crate::metrics as m;
 use crate::replay::{Replay, ReplayError};
@@ -107,6 +107,29 @@ struct Joined {
     rx: broadcast::Receiver<Arc<HubMsg>>,
     audience: Audience,
     covered_tick: Option<u64>,
+    /// A delayed spectator's held-back messages.
+    delay: Option<Delay>,
+}
+
+/// Spectating a live match `by` behind: every message is held until `by` after it arrived.
+struct Delay {
+    by: Duration,
+    held: VecDeque<(Instant, Utf8Bytes)>,
+}
+
+impl Delay {
+    fn hold(&mut self, text: Utf8Bytes) -> Result<(), Exit> {
+        if self.held.len() >= MAX_DELAYED_MESSAGES {
+            metrics::counter!(m::SLOW_CLIENTS, "why" => "delay_full").increment(1);
+            return Err(Exit::Slow);
+        }
+        self.held.push_back((Instant::now() + self.by, text));
+        Ok(())
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.held.front().map(|(at, _)| *at)
+    }
 }
 
 struct Session<B: Bus> {
@@ -285,7 +308,12 @@ impl<B: Bus> Session<B> {
                         }
                     };
                     if let Some(j) = self
-                        .attach(grant.match_id, Audience::Player(grant.player), last_tick)
+                        .attach(
+                            grant.match_id,
+                            Audience::Player(grant.player),
+                            last_tick,
+                            None,
+                        )
                         .await?
                     {
                         return Ok(Attached::Live(j));
@@ -294,11 +322,20 @@ impl<B: Bus> Session<B> {
                 ClientMsg::Spectate {
                     match_id,
                     last_tick,
+                    delay_s,
                 } => {
                     let Ok(mid) = MatchId::new(match_id) else {
                         self.error("unknown_match", "not a match id")?;
                         continue;
                     };
+                    let delay_s = delay_s.unwrap_or(0);
+                    if delay_s > MAX_SPECTATOR_DELAY_S {
+                        self.error(
+                            "bad_delay",
+                            format!("delay_s must lie within 0-{MAX_SPECTATOR_DELAY_S}"),
+                        )?;
+                        continue;
+                    }
                     let ended = self
                         .gw
                         .lobby
@@ -311,7 +348,11 @@ impl<B: Bus> Session<B> {
                         }
                         continue;
                     }
-                    if let Some(j) = self.attach(mid, Audience::Spectator, last_tick).await? {
+                    let delay = (delay_s > 0).then(|| Duration::from_secs(u64::from(delay_s)));
+                    if let Some(j) = self
+                        .attach(mid, Audience::Spectator, last_tick, delay)
+                        .await?
+                    {
                         return Ok(Attached::Live(j));
                     }
                 }
@@ -338,6 +379,7 @@ impl<B: Bus> Session<B> {
         mid: MatchId,
         audience: Audience,
         last_tick: Option<u64>,
+        delay: Option<Duration>,
     ) -> Result<Option<Joined>, Exit> {
         let created = match self.gw.lobby.created(&mid).await {
             Ok(c) => c,
@@ -403,17 +445,24 @@ impl<B: Bus> Session<B> {
             }
         }
         self.send(&ServerMsg::Welcome(Box::new(welcome)))?;
+        let mut delay = delay.map(|by| Delay {
+            by,
+            held: VecDeque::new(),
+        });
         let start = hub.start(audience, last_tick);
-        for f in start.frames {
-            self.send_text(f)?;
-        }
-        if let Some(l) = start.ledger {
-            self.send_text(l)?;
-        }
+        let mut first = start.frames;
+        first.extend(start.ledger);
         if let Some(w) = hub.winner() {
-            self.send(&ServerMsg::GameOver {
+            let over = ServerMsg::GameOver {
                 winner: w.map(|p| p.0),
-            })?;
+            };
+            first.push(over.to_json().into());
+        }
+        for text in first {
+            match delay.as_mut() {
+                Some(d) => d.hold(text)?,
+                None => self.send_text(text)?,
+            }
         }
         let role = match audience {
             Audience::Player(_) => "player",
@@ -426,6 +475,7 @@ impl<B: Bus> Session<B> {
             rx,
             audience,
             covered_tick: start.covered_tick,
+            delay,
         }))
     }
 
@@ -444,9 +494,13 @@ impl<B: Bus> Session<B> {
         let mut ping = tokio::time::interval(SERVER_PING_INTERVAL);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let due = j.delay.as_ref().and_then(Delay::next_due);
             let step = tokio::select! {
                 msg = stream.next() => self.on_client(msg, &j).await,
-                got = j.rx.recv() => self.on_hub(got, &j),
+                got = j.rx.recv() => self.on_hub(got, &mut j),
+                _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                    self.release_delayed(&mut j)
+                }
                 _ = ping.tick() => self.on_ping(),
                 _ = shutdown.changed() => {
                     let _ = self.error("shutting_down", "the gateway is shutting down");
@@ -470,7 +524,29 @@ impl<B: Bus> Session<B> {
         self.send(&ServerMsg::Ping { id })
     }
 
-    fn on_hub(&mut self, got: Result<Arc<HubMsg>, RecvError>, j: &Joined) -> Result<(), Exit> {
+    /// Sends a delayed spectator's messages whose time has come.
+    fn release_delayed(&mut self, j: &mut Joined) -> Result<(), Exit> {
+        let Some(d) = j.delay.as_mut() else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        while d.held.front().is_some_and(|(at, _)| *at <= now) {
+            if let Some((_, text)) = d.held.pop_front() {
+                self.send_text(text)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `text` now, or holds it back for a delayed spectator.
+    fn deliver(&self, j: &mut Joined, text: Utf8Bytes) -> Result<(), Exit> {
+        match j.delay.as_mut() {
+            Some(d) => d.hold(text),
+            None => self.send_text(text),
+        }
+    }
+
+    fn on_hub(&mut self, got: Result<Arc<HubMsg>, RecvError>, j: &mut Joined) -> Result<(), Exit> {
         let msg = match got {
             Ok(m) => m,
             Err(RecvError::Lagged(n)) => {
@@ -493,7 +569,7 @@ impl<B: Bus> Session<B> {
                     return Ok(());
                 }
                 if let Some(text) = f.for_audience(j.audience) {
-                    self.send_text(text.clone())?;
+                    self.deliver(j, text.clone())?;
                 }
             }
             HubMsg::Ledger { player, text } => {
@@ -521,7 +597,7 @@ impl<B: Bus> Session<B> {
                     })?;
                 }
             }
-            HubMsg::Public(text) => self.send_text(text.clone())?,
+            HubMsg::Public(text) => self.deliver(j, text.clone())?,
         }
         Ok(())
     }

@@ -21,6 +21,9 @@ pub enum ClientMsg {
         match_id: String,
         #[serde(default)]
         last_tick: Option<u64>,
+        /// Watch a live match this many seconds behind (0 to `MAX_SPECTATOR_DELAY_S`).
+        #[serde(default)]
+        delay_s: Option<u32>,
     },
     Cmd {
         seq: u64,

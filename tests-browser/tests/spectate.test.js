@@ -33,3 +33,30 @@ test('watch AI vs AI as a spectator', { timeout: 120000 }, async () => {
     await browser.close();
   }
 });
+
+test('watch a live match with a spectator delay', { timeout: 60000 }, async () => {
+  const { browser, page, errors } = await launch();
+  try {
+    await page.goto(BASE);
+    const id = await page.evaluate(() => fetch('/api/matches', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ mode: 'ai_vs_ai', map_size: 32 }),
+    }).then((r) => r.json()).then((c) => c.match));
+    await page.fill('#join-id', id);
+    await page.fill('#spectate-delay', '2');
+    const t0 = Date.now();
+    await page.click('#spectate-btn');
+    assert.match(await page.evaluate(() => location.hash), /\?delay=2$/);
+    await until(page, () => window.__game && window.__game.tick !== null, null,
+      { what: 'the first delayed frame', timeout: 20000 });
+    // The gateway holds every message at least the delay (a lower bound, not a timing race).
+    assert.ok(Date.now() - t0 >= 2000, `first frame after ${Date.now() - t0} ms`);
+    const t1 = await page.evaluate(() => window.__game.tick);
+    await until(page, (t) => window.__game.tick > t + 20, t1, { what: 'the delayed view to advance' });
+    assert.equal(await page.evaluate(() => window.__game.role), 'spectator');
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use events::{Command, GameEvent, LedgerEvent, PlayerId, RejectReason, Source, UnitKind, ViewKind};
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
 use futures::SinkExt;
@@ -382,5 +382,61 @@ async fn a_client_that_stops_reading_is_dropped_and_counted() {
         metrics.contains("gateway_slow_clients_dropped_total"),
         "the drop is counted (too_slow notice seen: {too_slow})"
     );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_delayed_spectator_sees_the_same_frames_later() {
+    let gw = TestGateway::start().await;
+    let m = gw.create_match().await;
+    gw.write_view(&m, frame(0, ViewKind::Keyframe, vec![], vec![]))
+        .await;
+    let (mut live, _) = gw.spectate(&m, None).await;
+    let mut delayed = gw.ws().await;
+    send(&mut delayed, json!({"t": "hello", "protocol": 1})).await;
+    assert_eq!(recv(&mut delayed).await["t"], "hello_ok");
+    // Past the limit: a clear error, and the session goes on.
+    send(
+        &mut delayed,
+        json!({"t": "spectate", "match": m.as_str(), "delay_s": 301}),
+    )
+    .await;
+    assert_eq!(recv(&mut delayed).await["code"], "bad_delay");
+    send(
+        &mut delayed,
+        json!({"t": "spectate", "match": m.as_str(), "delay_s": 2}),
+    )
+    .await;
+    assert_eq!(recv(&mut delayed).await["t"], "welcome");
+    let joined = tokio::time::Instant::now();
+
+    let pos = |t: u64| unit(1, 0, UnitKind::Rifleman, (1 + t as i32, 1), 0b11);
+    for t in 1..=5u64 {
+        gw.write_view(&m, frame(t, ViewKind::Delta, vec![pos(t)], vec![]))
+            .await;
+    }
+    let ticks = |frames: &[Value]| -> Vec<u64> {
+        frames.iter().filter_map(|v| v["tick"].as_u64()).collect()
+    };
+    // The live spectator has them at once.
+    let (_, mut seen) = recv_until(&mut live, |v| v["tick"] == 5).await;
+    seen.push(json!({"tick": 5}));
+    assert_eq!(ticks(&seen), vec![0, 1, 2, 3, 4, 5]);
+    // The delayed one gets nothing before its delay is up (a lower bound only: the
+    // messages are held at least that long) …
+    assert!(
+        try_recv(&mut delayed, Duration::from_millis(1500))
+            .await
+            .is_none(),
+        "a frame arrived before the delay was up"
+    );
+    // … then the very same frames, in order, each once.
+    let mut got = Vec::new();
+    while got.last().and_then(|v: &Value| v["tick"].as_u64()) != Some(5) {
+        got.push(recv(&mut delayed).await);
+    }
+    assert!(joined.elapsed() >= Duration::from_secs(2));
+    assert_eq!(ticks(&got), vec![0, 1, 2, 3, 4, 5]);
+    assert_eq!(got[0]["t"], "keyframe");
     gw.stop().await;
 }
