@@ -62,17 +62,15 @@ pub fn kind_name(k: EntityKind) -> &'static str {
 }
 
 impl Inspection {
-    /// Every entity's full record, in id order (through `Sim::state_mut`, read only).
-    pub fn engine_records(sim: &mut Sim) -> Vec<engine::sim::state::EntityRecord> {
-        sim.state_mut().records()
+    /// Every entity's full record, in id order.
+    pub fn engine_records(sim: &Sim) -> Vec<engine::sim::state::EntityRecord> {
+        sim.state().records()
     }
 
-    /// The engine's state. Reads the world through `Sim::state_mut`, the only accessor
-    /// that reaches every component (see the crate docs: a read-only `Sim::records`
-    /// would do); nothing is changed.
-    pub fn of_engine(sim: &mut Sim) -> Inspection {
+    /// The engine's state, every component of every entity (read only).
+    pub fn of_engine(sim: &Sim) -> Inspection {
         let hash = sim.hash();
-        let s = sim.state_mut();
+        let s = sim.state();
         let tick = s.tick.checked_sub(1);
         let mut parts = BTreeMap::new();
         parts.insert(

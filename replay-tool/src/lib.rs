@@ -8,8 +8,8 @@
 //! what the match did, bit for bit. The library does no terminal I/O; the `replay-tool`
 //! binary draws progress bars through [`progress::Progress`].
 //!
-//! Reading every entity component for diffs goes through `engine::sim::Sim::state_mut`,
-//! the only engine accessor that reaches them (read-only use; see [`inspect`]).
+//! Entity/component diffs read the engine's state through `engine::sim::Sim::state`
+//! (read only; see [`inspect`]).
 
 pub mod bench;
 pub mod bus;

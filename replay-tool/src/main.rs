@@ -498,7 +498,7 @@ fn cmd_state(cli: &Cli, rec: Recording, tick: u64, entity: Option<u32>, json: bo
             ))
             .unwrap_or_default()
     );
-    let records = inspect::Inspection::engine_records(&mut engine.sim);
+    let records = inspect::Inspection::engine_records(&engine.sim);
     println!();
     println!(
         "{:<4} {:<12} {:>9} {:>6} {:>6} {:>9} {:>11} {:>9}",

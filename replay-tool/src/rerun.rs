@@ -236,7 +236,7 @@ impl Machine for EngineRun {
     }
 
     fn inspect(&mut self) -> Inspection {
-        Inspection::of_engine(&mut self.sim)
+        Inspection::of_engine(&self.sim)
     }
 
     fn last_tick(log: &Log) -> Option<u64> {

@@ -280,6 +280,11 @@ impl Sim {
         self.state.paths.queues.iter().map(VecDeque::len).sum()
     }
 
+    /// The whole simulation state, read only (inspection and audit tools).
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
     /// Crate-internal access for tests and benches of this crate.
     #[doc(hidden)]
     pub fn state_mut(&mut self) -> &mut State {
