@@ -4,10 +4,7 @@
 use std::sync::Arc;
 
 use events::cmd::AttackMove;
-use events::{
-    Cell, Command, Envelope, MapSpec, MatchCreated, MatchId, PlayerId, PlayerKind, PlayerSlot,
-    Source, UnitId, UnitKind,
-};
+use events::{Cell, Command, Envelope, MatchCreated, MatchId, PlayerId, Source, UnitId, UnitKind};
 
 use crate::map::Map;
 use crate::systems::spawn_unit;
@@ -20,19 +17,12 @@ pub const GROUP: usize = 40;
 
 /// A two-player match on a generated map of this size.
 pub fn setup(size: u16) -> MatchCreated {
-    MatchCreated {
-        match_id: MatchId::new("bench").expect("a valid match id"),
-        seed: 42,
-        map: MapSpec { size, seed: 42 },
-        players: (0..2)
-            .map(|i| PlayerSlot {
-                id: PlayerId(i),
-                name: format!("p{i}"),
-                kind: PlayerKind::Human,
-            })
-            .collect(),
-        tick_hz: 20,
-    }
+    MatchCreated::humans(
+        MatchId::new("bench").expect("a valid match id"),
+        2,
+        size,
+        42,
+    )
 }
 
 /// Two armies of `units / 2` each, one per half of the map, attack-moving at each other in

@@ -9,27 +9,15 @@ use engine::service::{self, EngineConfig, Pace, Progress};
 use engine::{Input, Rules, Sim};
 use events::testkit::{redis_url_for_tests, unique_prefix, PrefixGuard};
 use events::{
-    decode, encode, Bus, Cell, Command, Envelope, GameEvent, IdSpec, Keys, MapSpec, MatchCreated,
-    MatchEvent, MatchId, MemoryBus, PlayerId, PlayerKind, PlayerSlot, RedisBus, RedisBusConfig,
-    Source, StreamId, TickCommitted, UnitId,
+    decode, encode, Bus, Cell, Command, Envelope, GameEvent, IdSpec, Keys, MatchCreated,
+    MatchEvent, MatchId, MemoryBus, PlayerId, RedisBus, RedisBusConfig, Source, StreamId,
+    TickCommitted, UnitId,
 };
 
 const TICKS: u64 = 120;
 
 fn setup(m: &MatchId) -> MatchCreated {
-    MatchCreated {
-        match_id: m.clone(),
-        seed: 7,
-        map: MapSpec { size: 32, seed: 7 },
-        players: (0..2)
-            .map(|i| PlayerSlot {
-                id: PlayerId(i),
-                name: format!("p{i}"),
-                kind: PlayerKind::Human,
-            })
-            .collect(),
-        tick_hz: 20,
-    }
+    MatchCreated::humans(m.clone(), 2, 32, 7)
 }
 
 /// Start units of player 0, learned from a pure run of tick 0.

@@ -72,23 +72,11 @@ pub fn hub(created: Arc<MatchCreated>, welcome: Welcome, rules: &Rules) -> Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use events::{MapSpec, MatchId, PlayerId, PlayerKind, PlayerSlot};
+    use events::{MatchCreated, MatchId};
 
     #[test]
     fn welcome_has_the_whole_map() {
-        let created = MatchCreated {
-            match_id: MatchId::new("m").unwrap(),
-            seed: 7,
-            map: MapSpec { size: 32, seed: 7 },
-            players: (0..2)
-                .map(|i| PlayerSlot {
-                    id: PlayerId(i),
-                    name: format!("p{i}"),
-                    kind: PlayerKind::Human,
-                })
-                .collect(),
-            tick_hz: 20,
-        };
+        let created = MatchCreated::humans(MatchId::new("m").unwrap(), 2, 32, 7);
         let w = welcome(&created, &Rules::standard()).unwrap();
         assert_eq!(w.map.terrain.chars().count(), 32 * 32);
         assert_eq!(w.map.starts.len(), 2);

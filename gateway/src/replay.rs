@@ -185,26 +185,14 @@ impl Replay {
 
 #[cfg(test)]
 mod tests {
-    use events::{MapSpec, MatchCreated, MemoryBus, PlayerId, PlayerKind, PlayerSlot};
+    use events::{MatchCreated, MemoryBus};
     use replay_tool::record::{RecordConfig, Recorder};
 
     use super::*;
 
     /// A short recorded match on `bus`.
     async fn recorded(bus: &MemoryBus, keys: &Keys, rules: &Arc<Rules>) -> MatchId {
-        let setup = MatchCreated {
-            match_id: MatchId::new("replay-loads").expect("id"),
-            seed: 3,
-            map: MapSpec { size: 32, seed: 3 },
-            players: (0..2)
-                .map(|i| PlayerSlot {
-                    id: PlayerId(i),
-                    name: format!("p{i}"),
-                    kind: PlayerKind::Human,
-                })
-                .collect(),
-            tick_hz: 20,
-        };
+        let setup = MatchCreated::humans(MatchId::new("replay-loads").expect("id"), 2, 32, 3);
         let mut r = Recorder::new(rules.clone(), &setup, RecordConfig::default()).expect("rec");
         for _ in 0..40 {
             r.step().expect("step");

@@ -445,24 +445,26 @@ impl<B: Bus> Session<B> {
             }
         }
         self.send(&ServerMsg::Welcome(Box::new(welcome)))?;
-        let mut delay = delay.map(|by| Delay {
-            by,
-            held: VecDeque::new(),
-        });
         let start = hub.start(audience, last_tick);
-        let mut first = start.frames;
-        first.extend(start.ledger);
-        if let Some(w) = hub.winner() {
-            let over = ServerMsg::GameOver {
+        let mut j = Joined {
+            hub,
+            rx,
+            audience,
+            covered_tick: start.covered_tick,
+            delay: delay.map(|by| Delay {
+                by,
+                held: VecDeque::new(),
+            }),
+        };
+        let over = j.hub.winner().map(|w| {
+            ServerMsg::GameOver {
                 winner: w.map(|p| p.0),
-            };
-            first.push(over.to_json().into());
-        }
-        for text in first {
-            match delay.as_mut() {
-                Some(d) => d.hold(text)?,
-                None => self.send_text(text)?,
             }
+            .to_json()
+            .into()
+        });
+        for text in start.frames.into_iter().chain(start.ledger).chain(over) {
+            self.deliver(&mut j, text)?;
         }
         let role = match audience {
             Audience::Player(_) => "player",
@@ -470,13 +472,7 @@ impl<B: Bus> Session<B> {
         };
         metrics::counter!(m::SESSIONS_TOTAL, "role" => role).increment(1);
         tracing::debug!(match_id = %mid, ?audience, resumed = start.resumed, "session joined");
-        Ok(Some(Joined {
-            hub,
-            rx,
-            audience,
-            covered_tick: start.covered_tick,
-            delay,
-        }))
+        Ok(Some(j))
     }
 
     fn pong(&mut self, id: u64) {

@@ -45,6 +45,26 @@ pub struct MatchCreated {
     pub tick_hz: u32,
 }
 
+impl MatchCreated {
+    /// A match of `players` human slots named `p0`, `p1`, … on a map generated from
+    /// `seed` (which also seeds the match), at 20 Hz: scenarios, benches and tests.
+    pub fn humans(match_id: MatchId, players: u8, size: u16, seed: u64) -> MatchCreated {
+        MatchCreated {
+            match_id,
+            seed,
+            map: MapSpec { size, seed },
+            players: (0..players)
+                .map(|i| PlayerSlot {
+                    id: PlayerId(i),
+                    name: format!("p{i}"),
+                    kind: PlayerKind::Human,
+                })
+                .collect(),
+            tick_hz: 20,
+        }
+    }
+}
+
 /// A match is over (won, or abandoned by everyone).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatchEnded {
