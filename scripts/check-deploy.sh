@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Static checks of the deployment files (no Docker engine or cluster needed): alert rules and their unit tests,
-# Prometheus configs, the compose file, every rendered kustomize overlay against Kubernetes schemas, the
-# dashboard, and the list of metrics the rules and dashboard use. Needs promtool, docker-compose,
-# python3 with kubernetes-validate (and PyYAML); uses `kubectl kustomize` when present, else scripts/kustomize_lite.py.
+# Checks of the deployment files (no Docker engine or cluster needed): alert rules and their unit tests, the
+# Prometheus and Alertmanager configs, the compose file, every overlay rendered by `kubectl kustomize` against
+# Kubernetes schemas, the dashboard, the metrics list, and the Redis ACL users against a real redis-server and
+# the real services (scripts/redis-acl-check.py). scripts/install-deps.sh installs every tool it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=tools-env.sh
+source scripts/tools-env.sh
 
 K8S_VERSION="${K8S_VERSION:-1.30.0}"
-# auto: kubectl kustomize when present (cross-checked with scripts/kustomize_lite.py); lite: only our renderer.
-KUSTOMIZE_RENDERER="${KUSTOMIZE_RENDERER:-auto}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 passed=0
@@ -35,11 +36,14 @@ check() {
 
 need_tools() {
   local missing=()
-  command -v promtool >/dev/null || missing+=("promtool (apt-get install --no-install-recommends prometheus)")
-  command -v docker-compose >/dev/null || missing+=("docker-compose (apt-get install --no-install-recommends docker-compose)")
-  python3 -c 'import yaml, kubernetes_validate' 2>/dev/null || missing+=("kubernetes-validate (pip install kubernetes-validate)")
+  for tool in promtool amtool docker-compose redis-server redis-cli cargo; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+  done
+  have_kustomize || missing+=("kubectl (with kustomize)")
+  python3 -c 'import yaml, kubernetes_validate, websockets' 2>/dev/null || missing+=("python3: kubernetes-validate, websockets")
   if [ ${#missing[@]} -gt 0 ]; then
     printf 'missing: %s\n' "${missing[@]}"
+    echo "scripts/install-deps.sh installs them"
     return 1
   fi
 }
@@ -47,7 +51,7 @@ need_tools() {
 headers() {
   local files=()
   mapfile -t files < <(find compose k8s -type f | sort)
-  python3 scripts/deploy_checks.py headers "${files[@]}" scripts/check-deploy.sh scripts/metrics-used.sh scripts/*.py
+  python3 scripts/deploy_checks.py headers "${files[@]}" scripts/*.sh scripts/*.py
 }
 
 # promtool check config on a copy laid out as in the container: prometheus.yml + rules/alerts.yml.
@@ -59,7 +63,15 @@ prom_config() {
   promtool check config "$dir/prometheus.yml"
 }
 
+# The secrets compose refuses to start without (each `${VAR:?...}`), with throwaway values for the checks.
+COMPOSE_SECRETS=(GATEWAY_TOKEN_SECRET REDIS_ADMIN_PASSWORD REDIS_ENGINE_PASSWORD REDIS_ECONOMY_PASSWORD
+  REDIS_GATEWAY_PASSWORD REDIS_REPLAY_PASSWORD REDIS_EXPORTER_PASSWORD)
+
 compose_file() {
+  local var
+  for var in "${COMPOSE_SECRETS[@]}"; do
+    export "$var=check-deploy-$var"
+  done
   docker-compose -f compose/docker-compose.yml config -q
   docker-compose -f compose/docker-compose.yml config >"$tmp/compose.yml"
   python3 scripts/deploy_checks.py compose "$tmp/compose.yml"
@@ -73,20 +85,24 @@ compose_file() {
   grep -q 'type=cache' compose/Dockerfile
 }
 
-have_kubectl_kustomize() {
-  [ "$KUSTOMIZE_RENDERER" != lite ] && command -v kubectl >/dev/null && kubectl kustomize --help >/dev/null 2>&1
+# No secret has a public default: without any one of them, compose refuses to start and names it.
+compose_secrets_required() {
+  local var out
+  for var in "${COMPOSE_SECRETS[@]}"; do
+    for other in "${COMPOSE_SECRETS[@]}"; do
+      export "$other=check-deploy-$other"
+    done
+    unset "$var"
+    if out="$(docker-compose -f compose/docker-compose.yml config -q 2>&1)"; then
+      echo "docker-compose config passes without $var"
+      return 1
+    fi
+    grep -q "$var" <<<"$out" || { echo "without $var: $out"; return 1; }
+  done
 }
 
-# Render DIR to OUT: with kubectl kustomize when present (and then our renderer must agree),
-# else with scripts/kustomize_lite.py.
 render() {
-  local dir="$1" out="$2"
-  if have_kubectl_kustomize; then
-    kubectl kustomize "$dir" >"$out"
-    python3 scripts/kustomize_lite.py compare "$dir" "$out"
-  else
-    python3 scripts/kustomize_lite.py build "$dir" >"$out"
-  fi
+  kubectl kustomize "$1" >"$2"
 }
 
 # kubernetes-validate --strict; its warnings (e.g. a kind without a schema) count as failures too.
@@ -117,14 +133,22 @@ metrics_list() {
 }
 
 start=$SECONDS
-echo "deployment checks (kustomize: $(have_kubectl_kustomize && echo 'kubectl kustomize + scripts/kustomize_lite.py cross-check' || echo 'scripts/kustomize_lite.py'); Kubernetes schemas $K8S_VERSION)"
+redis_acl() {
+  # The services the scenario runs (incremental: cargo test has usually built them already).
+  cargo build -q --bins -p engine -p economy -p gateway -p replay-tool
+  python3 scripts/redis-acl-check.py "$CARGO_TARGET_DIR/debug"
+}
+
+echo "deployment checks (kustomize: $(kubectl version --client 2>/dev/null | grep -i kustomize || echo none); Kubernetes schemas $K8S_VERSION)"
 check "tools installed" need_tools
 check "every file starts with a comment saying what it is for" headers
 check "promtool check rules" promtool check rules k8s/monitoring/alerts.yml
 check "promtool test rules (a firing and a silent case per alert)" promtool test rules k8s/monitoring/alerts.test.yml
 check "promtool check config: compose/prometheus/prometheus.yml" prom_config compose/prometheus/prometheus.yml compose
 check "promtool check config: k8s/monitoring/prometheus.yml" prom_config k8s/monitoring/prometheus.yml k8s
+check "amtool check-config: k8s/monitoring/alertmanager.yml" amtool check-config k8s/monitoring/alertmanager.yml
 check "docker-compose config + compose consistency" compose_file
+check "docker-compose refuses to start without each secret" compose_secrets_required
 for dir in k8s/overlays/*/; do
   name="$(basename "$dir")"
   check "k8s overlay $name: render, kubernetes-validate --strict, consistency" overlay "$name"
@@ -140,6 +164,7 @@ dashboard() {
 }
 check "grafana dashboard (structure, every query parses)" dashboard
 check "compose/metrics-used.txt matches the rules and dashboard" metrics_list
+check "Redis ACL users: real redis-server, services at work as their users, forbidden commands refused" redis_acl
 
 echo "check-deploy took $((SECONDS - start)) s"
 if [ "$failed" -gt 0 ]; then

@@ -2,8 +2,10 @@
 # Consistency checks of the deployment files that schemas can't express; run by scripts/check-deploy.sh.
 """Subcommands (each prints its problems and exits 1 if there are any):
 
-  compose RENDERED.yml      the output of `docker-compose config`: scalable services, mounts, redis settings
-  k8s OVERLAY RENDERED.yml  a rendered overlay: probes, resources, HPAs, PDBs, references, namespace
+  compose RENDERED.yml      the output of `docker-compose config`: scalable services, mounts, redis settings and
+                            users, the gateway's ops port, Alertmanager and the Redis exporter
+  k8s OVERLAY RENDERED.yml  a rendered overlay: probes, resources, HPAs, PDBs, references, namespace, Redis users
+                            and Secrets, NetworkPolicies, ops ports, prod's image registry
   dashboard FILE.json       the Grafana dashboard: datasource, unique ids, every panel queries something
   dashboard-rules FILE.json print the dashboard's queries as a recording-rules file, so that
                             `promtool check rules` parses every one of them
@@ -18,13 +20,21 @@ import yaml
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 SERVICES = {
-    # name: (ops port, memory request, memory limit) -- limits from the infrastructure brief
-    "engine": (9101, "128Mi", "256Mi"),
-    "economy": (9102, "64Mi", "128Mi"),
-    "gateway": (8080, None, None),
+    # name: (probe port, ops port, memory request, memory limit) -- limits from the infrastructure brief.
+    # The gateway's probes use its player port (the Ingress checks it too); its /metrics is on the ops port only.
+    "engine": (9101, 9101, "128Mi", "256Mi"),
+    "economy": (9102, 9102, "64Mi", "128Mi"),
+    "gateway": (8080, 9103, None, None),
 }
 REDIS_CONF = os.path.join(ROOT, "k8s/base/redis.conf")
+REDIS_ACL = os.path.join(ROOT, "k8s/base/redis-users.acl")
+REDIS_FILES = ("redis.conf", "redis-users.acl", "redis-start.sh", "redis-ping.sh")
 ALERT_RULES = os.path.join(ROOT, "k8s/monitoring/alerts.yml")
+ALERTMANAGER = os.path.join(ROOT, "k8s/monitoring/alertmanager.yml")
+# The Redis ACL users, each with a password key `<user>-password` in the redis-users Secret.
+REDIS_USERS = ("admin", "engine", "economy", "gateway", "replay", "exporter")
+# Pods allowed to reach Redis; everything else is refused by the NetworkPolicies.
+REDIS_CLIENTS = {"engine", "economy", "gateway", "redis-exporter", "replay-tool"}
 
 
 def redis_conf_problems(path):
@@ -41,12 +51,38 @@ def redis_conf_problems(path):
     return probs
 
 
+def redis_acl_problems():
+    """The ACL template: the default user off, one user per service, none of them with every key or command."""
+    probs = []
+    users = {}
+    with open(REDIS_ACL) as f:
+        for line in f:
+            parts = line.split()
+            if parts and parts[0] == "user":
+                users[parts[1]] = parts[2:]
+    if set(users) != {"default", *REDIS_USERS}:
+        probs.append(f"{REDIS_ACL}: users must be default + {REDIS_USERS}, are {sorted(users)}")
+    if "off" not in users.get("default", []) or "on" in users.get("default", []):
+        probs.append(f"{REDIS_ACL}: the default user must be off")
+    for user, rules in users.items():
+        if user in ("default", "admin"):
+            continue
+        if "-@all" not in rules:
+            probs.append(f"{REDIS_ACL}: {user} must start from -@all")
+        if any(r in ("+@all", "allcommands", "~*", "allkeys", "&*", "allchannels") for r in rules):
+            probs.append(f"{REDIS_ACL}: {user} must not have every command, key or channel")
+        if f">${{REDIS_{user.upper()}_PASSWORD}}" not in rules:
+            probs.append(f"{REDIS_ACL}: {user} must take its password from REDIS_{user.upper()}_PASSWORD")
+    return probs
+
+
 def check_compose(rendered):
     with open(rendered) as f:
         cfg = yaml.safe_load(f)
     probs = []
     svcs = cfg.get("services", {})
-    for need in ("redis", "engine", "economy", "gateway", "prometheus", "grafana", "node-exporter"):
+    for need in ("redis", "engine", "economy", "gateway", "prometheus", "alertmanager", "grafana", "node-exporter",
+                 "redis-exporter"):
         if need not in svcs:
             probs.append(f"service {need} missing")
     for name in ("engine", "economy"):
@@ -57,8 +93,8 @@ def check_compose(rendered):
     for name in SERVICES:
         s = svcs.get(name, {})
         env = s.get("environment", {})
-        if not str(env.get("REDIS_URL", "")).startswith("redis://redis:"):
-            probs.append(f"{name}: REDIS_URL must point at the redis service")
+        if not re.fullmatch(rf"redis://{name}:[^@]+@redis:6379", str(env.get("REDIS_URL", ""))):
+            probs.append(f"{name}: REDIS_URL must log in to the redis service as the {name} user")
         if s.get("build", {}).get("args", {}).get("BIN") != name:
             probs.append(f"{name}: build arg BIN must be {name}")
         if s.get("depends_on", {}).get("redis", {}).get("condition") != "service_healthy":
@@ -68,6 +104,22 @@ def check_compose(rendered):
         probs.append("gateway: must publish port 8080")
     if "GATEWAY_TOKEN_SECRET" not in gw.get("environment", {}):
         probs.append("gateway: GATEWAY_TOKEN_SECRET not set")
+    if "9103" not in [str(p) for p in gw.get("expose", [])]:
+        probs.append("gateway: the ops port 9103 must be exposed to Prometheus")
+    if any(str(p.get("target") if isinstance(p, dict) else p).endswith("9103") for p in gw.get("ports", [])):
+        probs.append("gateway: the ops port 9103 must not be published")
+    redis = svcs.get("redis", {})
+    renv = redis.get("environment", {})
+    for user in REDIS_USERS:
+        if not renv.get(f"REDIS_{user.upper()}_PASSWORD"):
+            probs.append(f"redis: REDIS_{user.upper()}_PASSWORD not passed")
+    if "/usr/local/etc/redis/redis-start.sh" not in (redis.get("command") or []):
+        probs.append("redis: must start through redis-start.sh (renders the ACL users)")
+    if "redis-ping.sh" not in " ".join(redis.get("healthcheck", {}).get("test", [])):
+        probs.append("redis: the healthcheck must be redis-ping.sh (PONG, not any reply)")
+    rex = svcs.get("redis-exporter", {})
+    if rex.get("environment", {}).get("REDIS_USER") != "exporter" or not rex.get("environment", {}).get("REDIS_PASSWORD"):
+        probs.append("redis-exporter: must log in as the exporter user")
     # Every bind-mounted file exists; the rules and redis.conf are the same files Kubernetes uses.
     mounts = {name: [volume_mount(v) for v in s.get("volumes", [])] for name, s in svcs.items()}
     for name, ms in mounts.items():
@@ -80,13 +132,15 @@ def check_compose(rendered):
 
     if source("prometheus", "/etc/prometheus/rules/alerts.yml") != ALERT_RULES:
         probs.append("prometheus: must mount k8s/monitoring/alerts.yml at /etc/prometheus/rules/alerts.yml")
-    if source("redis", "/usr/local/etc/redis/redis.conf") != REDIS_CONF:
-        probs.append("redis: must mount k8s/base/redis.conf at /usr/local/etc/redis/redis.conf")
-    if "/usr/local/etc/redis/redis.conf" not in (svcs.get("redis", {}).get("command") or []):
-        probs.append("redis: must run with the mounted redis.conf")
+    for f in REDIS_FILES:
+        if source("redis", f"/usr/local/etc/redis/{f}") != os.path.join(ROOT, "k8s/base", f):
+            probs.append(f"redis: must mount k8s/base/{f} at /usr/local/etc/redis/{f}")
+    if source("alertmanager", "/etc/alertmanager/alertmanager.yml") != ALERTMANAGER:
+        probs.append("alertmanager: must mount k8s/monitoring/alertmanager.yml")
     if not any(typ == "volume" and tgt == "/data" for typ, _, tgt in mounts.get("redis", [])):
         probs.append("redis: /data must be a named volume (AOF persistence)")
     probs += redis_conf_problems(REDIS_CONF)
+    probs += redis_acl_problems()
     return probs
 
 
@@ -161,7 +215,7 @@ def check_k8s(overlay, rendered):
                 pvc = v.get("persistentVolumeClaim")
                 if pvc and pvc["claimName"] not in by_kind.get("PersistentVolumeClaim", {}):
                     probs.append(f"{kind}/{name}: PVC {pvc['claimName']} not rendered")
-    for name, (port, req, lim) in SERVICES.items():
+    for name, (port, ops_port, req, lim) in SERVICES.items():
         d = deployments.get(name)
         if not d:
             probs.append(f"Deployment/{name} missing")
@@ -172,6 +226,17 @@ def check_k8s(overlay, rendered):
         ports = {p.get("name"): p["containerPort"] for p in c.get("ports", [])}
         if port not in ports.values():
             probs.append(f"Deployment/{name}: container port {port} missing")
+        if ports.get("ops") != ops_port:
+            probs.append(f"Deployment/{name}: container port ops must be {ops_port}")
+        env = {e["name"]: e for e in c.get("env", [])}
+        secret = env.get("REDIS_PASSWORD", {}).get("valueFrom", {}).get("secretKeyRef", {})
+        if (secret.get("name"), secret.get("key")) != ("redis-users", f"{name}-password"):
+            probs.append(f"Deployment/{name}: REDIS_PASSWORD must come from Secret redis-users key {name}-password")
+        if env.get("REDIS_URL", {}).get("value") != f"redis://{name}:$(REDIS_PASSWORD)@redis:6379":
+            probs.append(f"Deployment/{name}: REDIS_URL must log in as the {name} Redis user")
+        order = list(env)
+        if "REDIS_URL" in env and "REDIS_PASSWORD" in env and order.index("REDIS_PASSWORD") > order.index("REDIS_URL"):
+            probs.append(f"Deployment/{name}: REDIS_PASSWORD must come before REDIS_URL (for $(REDIS_PASSWORD))")
         for probe, path in (("livenessProbe", "/health"), ("readinessProbe", "/ready")):
             got = c.get(probe, {}).get("httpGet", {})
             pport = ports.get(got.get("port"), got.get("port"))
@@ -204,15 +269,113 @@ def check_k8s(overlay, rendered):
         sel = s["spec"].get("selector", {})
         if not any(all(l.get(k) == v for k, v in sel.items()) for l in pod_labels):
             probs.append(f"Service/{name}: selector {sel} matches no pod template")
+    cm = by_kind.get("ConfigMap", {})
     redis = by_kind.get("StatefulSet", {}).get("redis")
     if not redis or not redis["spec"].get("volumeClaimTemplates"):
         probs.append("StatefulSet/redis with a volumeClaimTemplate required")
-    cm = by_kind.get("ConfigMap", {})
+    else:
+        rc = redis["spec"]["template"]["spec"]["containers"][0]
+        if rc.get("command") != ["sh", "/etc/redis/redis-start.sh"]:
+            probs.append("StatefulSet/redis: must start through redis-start.sh (renders the ACL users)")
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+            if rc.get(probe, {}).get("exec", {}).get("command") != ["sh", "/etc/redis/redis-ping.sh"]:
+                probs.append(f"StatefulSet/redis: {probe} must run redis-ping.sh (PONG, not any reply)")
+        renv = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef", {}) for e in rc.get("env", [])}
+        for user in REDIS_USERS:
+            ref = renv.get(f"REDIS_{user.upper()}_PASSWORD", {})
+            if (ref.get("name"), ref.get("key")) != ("redis-users", f"{user}-password"):
+                probs.append(f"StatefulSet/redis: REDIS_{user.upper()}_PASSWORD must come from redis-users")
+    for f in REDIS_FILES:
+        with open(os.path.join(ROOT, "k8s/base", f)) as fh:
+            if cm.get("redis-config", {}).get("data", {}).get(f) != fh.read():
+                probs.append(f"ConfigMap/redis-config must hold k8s/base/{f} unchanged")
+    secret = by_kind.get("Secret", {}).get("redis-users")
+    if overlay == "prod":
+        if secret is not None:
+            probs.append("Secret/redis-users must not be rendered in prod (create it out of band)")
+    elif secret is None or set(secret.get("data", {})) != {f"{u}-password" for u in REDIS_USERS}:
+        probs.append(f"Secret/redis-users must hold exactly {[f'{u}-password' for u in REDIS_USERS]}")
+    probs += network_policy_problems(by_kind, pod_labels)
+    probs += image_problems(overlay, docs)
+    if "alertmanager-config" not in cm or "alertmanager" not in deployments or "redis-exporter" not in deployments:
+        probs.append("Alertmanager (Deployment + alertmanager-config) and the redis-exporter Deployment required")
     with open(ALERT_RULES) as f:
         if cm.get("prometheus-rules", {}).get("data", {}).get("alerts.yml") != f.read():
             probs.append("ConfigMap/prometheus-rules must hold k8s/monitoring/alerts.yml unchanged")
     if "grafana-dashboards" not in cm:
         probs.append("ConfigMap/grafana-dashboards missing")
+    return probs
+
+
+def selects(selector, labels):
+    """Whether a label selector (matchLabels / matchExpressions with In) selects pods with LABELS."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for e in selector.get("matchExpressions", []):
+        if e["operator"] != "In" or labels.get(e["key"]) not in e["values"]:
+            return False
+    return True
+
+
+def network_policy_problems(by_kind, pod_labels):
+    probs = []
+    nps = by_kind.get("NetworkPolicy", {})
+    deny = nps.get("default-deny")
+    if not deny or deny["spec"].get("podSelector") != {} or set(deny["spec"].get("policyTypes", [])) != {"Ingress", "Egress"} \
+            or deny["spec"].get("ingress") or deny["spec"].get("egress"):
+        probs.append("NetworkPolicy/default-deny must select every pod and allow nothing in or out")
+    # Every workload has a policy of its own (beyond the namespace-wide ones).
+    for labels in pod_labels:
+        own = [n for n, np in nps.items() if np["spec"].get("podSelector") and selects(np["spec"]["podSelector"], labels)]
+        if not own:
+            probs.append(f"pods {labels.get('app.kubernetes.io/name')}: no NetworkPolicy of their own")
+
+    def ingress_sources(name, port):
+        """The pod names allowed in on PORT of the pods named NAME (None: from anywhere or other namespaces)."""
+        names = set()
+        for np in nps.values():
+            if not selects(np["spec"].get("podSelector", {}), {"app.kubernetes.io/name": name}):
+                continue
+            for rule in np["spec"].get("ingress", []):
+                if rule.get("ports") and not any(p.get("port") == port for p in rule["ports"]):
+                    continue
+                for peer in rule.get("from", [None]):
+                    if peer is None or "podSelector" not in peer or "namespaceSelector" in peer or "ipBlock" in peer:
+                        names.add(None if peer is None or "namespaceSelector" not in peer else "other namespaces")
+                        continue
+                    sel = peer["podSelector"]
+                    names |= set(sel.get("matchLabels", {}).get("app.kubernetes.io/name", "").split()) - {""}
+                    for e in sel.get("matchExpressions", []):
+                        names |= set(e["values"])
+        return names
+
+    want = {
+        ("redis", 6379): REDIS_CLIENTS,
+        ("engine", 9101): {"prometheus"},
+        ("economy", 9102): {"prometheus"},
+        ("gateway", 9103): {"prometheus"},
+        ("gateway", 8080): {"other namespaces"},
+        ("redis-exporter", 9121): {"prometheus"},
+        ("alertmanager", 9093): {"prometheus"},
+    }
+    for (name, port), allowed in want.items():
+        got = ingress_sources(name, port)
+        if got != allowed:
+            probs.append(f"NetworkPolicies: {name}:{port} must accept {sorted(allowed)} only, accepts {sorted(map(str, got))}")
+    return probs
+
+
+def image_problems(overlay, docs):
+    """Prod pulls the cnit images from a registry named in the overlay, never Docker Hub's cnit/*."""
+    probs = []
+    for d in docs:
+        pod = d.get("spec", {}).get("template", {}).get("spec", {})
+        for c in pod.get("containers", []):
+            image = c["image"]
+            if overlay == "prod" and image.startswith("cnit/"):
+                probs.append(f"{d['kind']}/{d['metadata']['name']}: {image} is a Docker Hub name; prod needs a registry")
+            if overlay == "prod" and "/cnit/" in image and "." not in image.split("/")[0]:
+                probs.append(f"{d['kind']}/{d['metadata']['name']}: {image} has no registry host")
     return probs
 
 

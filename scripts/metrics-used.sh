@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prints every metric base name that the alert rules and the Grafana dashboard query, one per line, sorted.
 # Base name: histogram series (x_bucket, and x_sum with x_count) are reduced to x; `up` and other
-# Prometheus-made series are left out, so each printed name must appear in some service's /metrics.
+# Prometheus-made series and the Redis exporter's redis_* are left out, so each printed name must appear in some
+# cnit service's /metrics.
 # Usage: scripts/metrics-used.sh [--with-header] [ALERT_RULES.yml] [DASHBOARD.json]
 #   --with-header  first print the comment line of compose/metrics-used.txt:
 #                  scripts/metrics-used.sh --with-header > compose/metrics-used.txt
@@ -46,7 +47,8 @@ for v in dash.get("templating", {}).get("list", []):
 
 KEYWORDS = {"and", "or", "unless", "bool", "by", "without", "on", "ignoring", "group_left",
             "group_right", "offset", "inf", "nan"}
-SYNTHETIC = re.compile(r"^(up|ALERTS|ALERTS_FOR_STATE|scrape_.*)$")
+# Made by Prometheus itself, or by the Redis exporter (redis_*): no cnit service exports these.
+SYNTHETIC = re.compile(r"^(up|ALERTS|ALERTS_FOR_STATE|scrape_.*|redis_.*)$")
 
 def names_in(expr):
     e = re.sub(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`', '""', expr)  # strings
