@@ -82,9 +82,9 @@ fn play(seed: u64, stronger: Difficulty, weaker: Difficulty) -> Outcome {
 }
 
 /// Game seconds until a hard AI first sees (or hits) anything of a human player who
-/// gives no orders at all, so every contact is the AI's own doing; `None` if not within
-/// [`CONTACT_BY_S`].
-fn first_contact(seed: u64) -> Option<u64> {
+/// gives no orders at all, so every contact is the AI's own doing, and until it sends its
+/// first raid; `None` if not within [`CONTACT_BY_S`].
+fn first_contact(seed: u64) -> (Option<u64>, Option<u64>) {
     let rules = Arc::new(Rules::standard());
     let (m, ai) = setup(seed, PlayerKind::Ai(Difficulty::Hard), PlayerKind::Human);
     let human = PlayerId(1 - ai.0);
@@ -92,8 +92,12 @@ fn first_contact(seed: u64) -> Option<u64> {
     let hz = u64::from(s.rules.tick_hz);
     let bit = 1u8 << ai.0;
     let limit = CONTACT_BY_S * hz;
-    while s.tick() < limit {
+    let (mut contact, mut raid) = (None, None);
+    while s.tick() < limit && (contact.is_none() || raid.is_none()) {
         let r = s.step();
+        if raid.is_none() && s.ais.iter().any(|a| a.scouting().1 > 0) {
+            raid = Some(r.tick / hz);
+        }
         let hit = r.committed.events.iter().any(|e| match e {
             GameEvent::BuildingAttacked { owner, by, .. }
             | GameEvent::HarvesterAttacked { owner, by, .. }
@@ -107,11 +111,11 @@ fn first_contact(seed: u64) -> Option<u64> {
             .entities()
             .iter()
             .any(|e| e.owner == human && e.visible_to & bit != 0);
-        if hit || seen {
-            return Some(r.tick / hz);
+        if contact.is_none() && (hit || seen) {
+            contact = Some(r.tick / hz);
         }
     }
-    None
+    (contact, raid)
 }
 
 enum Job {
@@ -121,7 +125,7 @@ enum Job {
 
 enum Done {
     Ladder(Difficulty, Difficulty, u64, Outcome),
-    Contact(u64, Option<u64>),
+    Contact(u64, (Option<u64>, Option<u64>)),
 }
 
 /// Runs every job on [`THREADS`] threads; results in job order.
@@ -156,7 +160,7 @@ fn fmt_outcome(o: &Outcome) -> String {
 }
 
 #[test]
-fn hard_beats_normal_normal_beats_easy_and_hard_meets_the_player_before_three_minutes() {
+fn hard_beats_normal_normal_beats_easy_and_hard_meets_and_raids_the_player_before_three_minutes() {
     use Difficulty::*;
     let pairs = [(Hard, Normal), (Normal, Easy)];
     let mut jobs = Vec::new();
@@ -172,8 +176,9 @@ fn hard_beats_normal_normal_beats_easy_and_hard_meets_the_player_before_three_mi
 
     let mut table = String::from("| pairing | seed | result for the first |\n|---|---|---|\n");
     let mut wins = vec![0usize; pairs.len()];
-    let mut contacts = String::from("| seed | hard's first contact |\n|---|---|\n");
-    let mut early = 0usize;
+    let mut contacts =
+        String::from("| seed | hard's first contact | hard's first raid |\n|---|---|---|\n");
+    let (mut early, mut raided) = (0usize, 0usize);
     for d in &results {
         match d {
             Done::Ladder(a, b, seed, o) => {
@@ -184,24 +189,30 @@ fn hard_beats_normal_normal_beats_easy_and_hard_meets_the_player_before_three_mi
                     }
                 }
             }
-            Done::Contact(seed, c) => {
-                let shown = c.map_or("none by 3:00".to_string(), |s| {
-                    format!("{}:{:02}", s / 60, s % 60)
-                });
-                contacts += &format!("| {seed} | {shown} |\n");
+            Done::Contact(seed, (c, r)) => {
+                let shown = |t: &Option<u64>| {
+                    t.map_or("none by 3:00".to_string(), |s| {
+                        format!("{}:{:02}", s / 60, s % 60)
+                    })
+                };
+                contacts += &format!("| {seed} | {} | {} |\n", shown(c), shown(r));
                 if c.is_some_and(|s| s < CONTACT_BY_S) {
                     early += 1;
+                }
+                if r.is_some_and(|s| s < CONTACT_BY_S) {
+                    raided += 1;
                 }
             }
         }
     }
     let summary = format!(
         "{table}\nhard beat normal {}/{SEEDS}, normal beat easy {}/{SEEDS}\n\n{contacts}\n\
-         hard met the player before 3:00 in {early}/{SEEDS}",
+         hard met the player before 3:00 in {early}/{SEEDS} and raided in {raided}/{SEEDS}",
         wins[0], wins[1]
     );
     println!("{summary}");
     assert!(wins[0] >= WINS_NEEDED, "{summary}");
     assert!(wins[1] >= WINS_NEEDED, "{summary}");
     assert!(early >= WINS_NEEDED, "{summary}");
+    assert!(raided >= WINS_NEEDED, "{summary}");
 }

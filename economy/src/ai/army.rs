@@ -2,7 +2,7 @@
 //! are hit, gather at a rally point, and send attack waves that grow over time at the
 //! enemy it knows of (or where it expects the enemy to be).
 
-use events::cmd::{AttackMove, AttackTarget, MoveUnits};
+use events::cmd::{AttackMove, AttackTarget, MoveUnits, ReturnToRefinery};
 use events::{Cell, Command, EntityKind, Pos, UnitId, CELL};
 
 use super::Ai;
@@ -29,6 +29,8 @@ const ENGAGE_CELLS: i32 = 7;
 const TOWER_WORTH: u64 = 2;
 /// A harvester hit within this many seconds is under attack.
 const HARVESTER_HIT_S: u64 = 3;
+/// Seconds between orders sending the same harvester home.
+const FLEE_ORDER_S: u64 = 5;
 /// Enemy combat units within this many cells of a harvester threaten it.
 const HARVESTER_THREAT_CELLS: i32 = 5;
 
@@ -96,6 +98,8 @@ impl Ai {
         let hz = u64::from(self.rules.tick_hz.max(1));
         let army: Vec<(UnitId, Pos)> = self.know.army().map(|(id, s)| (id, s.pos)).collect();
         self.wave.retain(|id| army.iter().any(|(a, _)| a == id));
+        let own = &self.know.own;
+        self.fleeing.retain(|id, _| own.contains_key(id));
         let home: Vec<(UnitId, Pos)> = self
             .free_units()
             .into_iter()
@@ -122,7 +126,10 @@ impl Ai {
             .filter(|(_, e)| buildings.iter().any(|b| dist2(*b, e.pos) <= radius))
             .min_by_key(|(id, e)| (dist2(e.pos, base.center()), **id))
             .map(|(_, e)| (e.pos.cell(), home.clone()));
-        let threat = intruder.or_else(|| self.harvester_threat(tick, &home));
+        let threat = match intruder {
+            Some(t) => Some(t),
+            None => self.harvester_threat(tick, &home, out),
+        };
         let was_defending = self.defending.is_some();
         match threat {
             Some((at, responders)) => {
@@ -190,54 +197,90 @@ impl Ai {
     }
 
     /// An own harvester under attack (hit lately, or enemy combat units close to it) and
-    /// the home units within reach to help it: where to go and who goes.
+    /// the home units within reach to help it: where to go and who goes. When the
+    /// attackers in sight outweigh the helpers, the harvester is sent back to its refinery
+    /// instead and nobody leaves the base's defences for it.
     fn harvester_threat(
-        &self,
+        &mut self,
         tick: u64,
         home: &[(UnitId, Pos)],
+        out: &mut Vec<Command>,
     ) -> Option<(Cell, Vec<(UnitId, Pos)>)> {
         let reach = self.profile.guard_harvesters_cells;
-        if reach == 0 || home.is_empty() {
+        if reach == 0 {
             return None;
         }
         let hz = u64::from(self.rules.tick_hz.max(1));
-        let harvester = events::EntityKind::Unit(events::UnitKind::Harvester);
-        let near = |p: Pos| {
-            self.know
-                .enemies
-                .iter()
-                .filter(|(_, e)| {
-                    matches!(e.kind, EntityKind::Unit(u) if u != events::UnitKind::Harvester)
-                        && dist2(e.pos, p) <= cells2(HARVESTER_THREAT_CELLS)
-                })
-                .min_by_key(|(id, e)| (dist2(e.pos, p), **id))
-                .map(|(_, e)| e.pos)
+        let harvester = EntityKind::Unit(events::UnitKind::Harvester);
+        let threats = |p: Pos| {
+            self.know.enemies.iter().filter(move |(_, e)| {
+                matches!(e.kind, EntityKind::Unit(u) if u != events::UnitKind::Harvester)
+                    && dist2(e.pos, p) <= cells2(HARVESTER_THREAT_CELLS)
+            })
         };
-        let (_, at) = self
+        let (id, at, hpos) = self
             .know
             .own
             .iter()
             .filter(|(_, s)| s.kind == harvester)
-            .filter_map(|(id, s)| {
+            .find_map(|(id, s)| {
                 let hit = self
                     .know
                     .hurt
                     .get(id)
                     .is_some_and(|t| t + HARVESTER_HIT_S * hz >= tick);
                 // Go for the attacker when it can be seen, else to the harvester.
-                match near(s.pos) {
-                    Some(e) => Some((*id, e)),
-                    None if hit => Some((*id, s.pos)),
+                let nearest = threats(s.pos)
+                    .min_by_key(|(eid, e)| (dist2(e.pos, s.pos), **eid))
+                    .map(|(_, e)| e.pos);
+                match nearest {
+                    Some(e) => Some((*id, e, s.pos)),
+                    None if hit => Some((*id, s.pos, s.pos)),
                     None => None,
                 }
-            })
-            .next()?;
+            })?;
         let responders: Vec<(UnitId, Pos)> = home
             .iter()
             .filter(|(_, p)| dist2(*p, at) <= cells2(i32::from(reach)))
             .copied()
             .collect();
-        (!responders.is_empty()).then_some((at.cell(), responders))
+        let theirs: u64 = threats(hpos).map(|(_, e)| self.worth(e)).sum();
+        let ours: u64 = responders
+            .iter()
+            .filter_map(|(rid, _)| self.know.own.get(rid))
+            .map(|s| self.worth(s))
+            .sum();
+        if responders.is_empty() || theirs > ours {
+            if self
+                .fleeing
+                .get(&id)
+                .is_none_or(|t| tick >= t + FLEE_ORDER_S * hz)
+            {
+                self.fleeing.insert(id, tick);
+                out.push(Command::ReturnToRefinery(ReturnToRefinery {
+                    units: vec![id],
+                }));
+            }
+            return None;
+        }
+        Some((at.cell(), responders))
+    }
+
+    /// What an entity weighs in a fight: the cost of a combat unit, or a tower's cost
+    /// [`TOWER_WORTH`] times, by the share of health it has left; nothing for the rest.
+    pub(super) fn worth(&self, s: &super::knowledge::Seen) -> u64 {
+        let (cost, weight) = match s.kind {
+            EntityKind::Unit(events::UnitKind::Harvester) => (0, 0),
+            EntityKind::Unit(u) => (self.rules.units.get(&u).map_or(0, |r| r.cost), 1),
+            EntityKind::Building(
+                b @ (events::BuildingKind::GuardTower | events::BuildingKind::LaserTower),
+            ) => (
+                self.rules.buildings.get(&b).map_or(0, |r| r.cost),
+                TOWER_WORTH,
+            ),
+            EntityKind::Building(_) => (0, 0),
+        };
+        u64::from(cost) * weight * u64::from(s.hp_pct()) / 100
     }
 
     /// Whether the enemies the wave sees close to it (units and towers, by what they cost
@@ -246,20 +289,7 @@ impl Ai {
         let Some(pct) = self.profile.retreat_pct else {
             return false;
         };
-        let worth = |s: &super::knowledge::Seen| -> u64 {
-            let (cost, weight) = match s.kind {
-                EntityKind::Unit(events::UnitKind::Harvester) => (0, 0),
-                EntityKind::Unit(u) => (self.rules.units.get(&u).map_or(0, |r| r.cost), 1),
-                EntityKind::Building(
-                    b @ (events::BuildingKind::GuardTower | events::BuildingKind::LaserTower),
-                ) => (
-                    self.rules.buildings.get(&b).map_or(0, |r| r.cost),
-                    TOWER_WORTH,
-                ),
-                EntityKind::Building(_) => (0, 0),
-            };
-            u64::from(cost) * weight * u64::from(s.hp_pct()) / 100
-        };
+        let worth = |s: &super::knowledge::Seen| self.worth(s);
         let ours: u64 = members
             .iter()
             .filter_map(|(id, _)| self.know.own.get(id))

@@ -6,15 +6,35 @@ use events::{Armor, UnitKind};
 
 use super::Ai;
 
+/// Known enemy buildings count at this share of their cost (percent) in what the army
+/// mix answers.
+const BUILDING_SHARE_PCT: u64 = 50;
 /// Enemy units not seen for this many seconds no longer count towards the enemy's mix.
 const MET_MEMORY_S: u64 = 240;
 
 impl Ai {
-    /// The enemy army's armour as the AI knows it: the cost of each armour class among
-    /// the enemy combat units met recently (harvesters left out).
-    pub fn enemy_armor(&self, tick: u64) -> [(Armor, u64); 3] {
+    /// What the army will have to fight, as the AI knows it: the cost of each armour
+    /// class among the enemy combat units met recently (harvesters left out) and, at
+    /// [`BUILDING_SHARE_PCT`] of their cost, the enemy buildings it knows of (the waves
+    /// must bring them down too).
+    pub fn enemy_armor(&self, tick: u64) -> [(Armor, u64); 4] {
         let hz = u64::from(self.rules.tick_hz.max(1));
-        let mut by = [(Armor::None, 0u64), (Armor::Light, 0), (Armor::Heavy, 0)];
+        let mut by = [
+            (Armor::None, 0u64),
+            (Armor::Light, 0),
+            (Armor::Heavy, 0),
+            (Armor::Building, 0),
+        ];
+        by[3].1 = self
+            .know
+            .ghosts
+            .values()
+            .filter_map(|g| match g.kind {
+                events::EntityKind::Building(b) => self.rules.buildings.get(&b),
+                events::EntityKind::Unit(_) => None,
+            })
+            .map(|b| u64::from(b.cost) * BUILDING_SHARE_PCT / 100)
+            .sum();
         for (kind, seen) in self.know.met.values() {
             if *kind == UnitKind::Harvester || seen + MET_MEMORY_S * hz < tick {
                 continue;
@@ -29,8 +49,8 @@ impl Ai {
         by
     }
 
-    /// `mix` with each weight scaled by the square of how well the kind's warhead does
-    /// against the enemy's armour (percent, cost-weighted); unchanged while no enemy unit
+    /// `mix` with each weight scaled by how well the kind's warhead does against the
+    /// enemy's armour (percent, cost-weighted); unchanged while no enemy unit
     /// has been met or when the difficulty does not counter.
     pub(super) fn countered(&self, tick: u64, mix: &[(UnitKind, u32)]) -> Vec<(UnitKind, u64)> {
         let armor = self.enemy_armor(tick);
@@ -53,8 +73,8 @@ impl Ai {
                         .sum::<u64>()
                         / total
                 });
-                // Squared so the shift is felt, kept above zero so no kind vanishes.
-                (*k, (u64::from(*w) * pct * pct / 100).max(1))
+                // Kept above zero so no kind vanishes.
+                (*k, (u64::from(*w) * pct).max(1))
             })
             .collect()
     }

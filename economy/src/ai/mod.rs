@@ -15,7 +15,7 @@ pub mod profile;
 mod raid;
 pub mod upkeep;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use engine::Rules;
@@ -97,6 +97,8 @@ pub struct Ai {
     sold: BTreeSet<UnitId>,
     /// Where home units gather.
     rally: Option<Cell>,
+    /// Harvesters sent home from a stronger enemy, with the tick of the order.
+    fleeing: BTreeMap<UnitId, u64>,
 }
 
 impl Ai {
@@ -137,6 +139,7 @@ impl Ai {
             last_raid_order: 0,
             sold: BTreeSet::new(),
             rally: None,
+            fleeing: BTreeMap::new(),
         }
     }
 

@@ -123,7 +123,7 @@ const NORMAL: Profile = Profile {
     raid: None,
     guard_harvesters_cells: 12,
     upkeep: true,
-    counters: true,
+    counters: false,
     retreat_pct: None,
     counter_attack: false,
 };
@@ -146,12 +146,7 @@ const HARD: Profile = Profile {
     harvesters: 5,
     power_margin_pct: 30,
     infantry: &[(RocketSoldier, 2), (Rifleman, 1)],
-    vehicles: &[
-        (MediumTank, 3),
-        (LightTank, 1),
-        (HeavyTank, 1),
-        (ReconBike, 1),
-    ],
+    vehicles: &[(MediumTank, 3), (LightTank, 1), (HeavyTank, 1)],
     first_wave_s: 420,
     wave_size: 12,
     wave_growth: 4,
