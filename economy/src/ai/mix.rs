@@ -79,3 +79,75 @@ impl Ai {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use engine::Rules;
+    use events::{
+        Difficulty, EntityKind, EntityView, PlayerId, Pos, UnitId, UnitKind, ViewFrame, ViewKind,
+    };
+
+    use super::*;
+
+    /// An AI for player 0 that has met `n` enemy units of `kind`.
+    fn met(d: Difficulty, kind: UnitKind, n: u32) -> Ai {
+        let mut ai = Ai::new(PlayerId(0), d, Arc::new(Rules::standard()), 1);
+        ai.observe(&ViewFrame {
+            tick: 1,
+            kind: ViewKind::Keyframe,
+            entities: (0..n)
+                .map(|i| EntityView {
+                    id: UnitId(100 + i),
+                    owner: PlayerId(1),
+                    kind: EntityKind::Unit(kind),
+                    pos: Pos::new(1024 * i as i32, 0),
+                    facing: 0,
+                    hp: 10,
+                    max_hp: 10,
+                    cargo: 0,
+                    visible_to: 0b11,
+                })
+                .collect(),
+            removed: vec![],
+            tiberium: vec![],
+            winner: None,
+        });
+        ai
+    }
+
+    /// The share (percent) of `kind` in a weighted mix.
+    fn share(mix: &[(UnitKind, u64)], kind: UnitKind) -> u64 {
+        let total: u64 = mix.iter().map(|(_, w)| w).sum();
+        mix.iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(0, |(_, w)| w * 100 / total)
+    }
+
+    #[test]
+    fn more_riflemen_against_infantry_more_rockets_against_vehicles() {
+        let mix = [(UnitKind::RocketSoldier, 2), (UnitKind::Rifleman, 1)];
+        let none = met(Difficulty::Hard, UnitKind::Rifleman, 0);
+        let base = share(&none.countered(10, &mix), UnitKind::Rifleman);
+        let infantry = met(Difficulty::Hard, UnitKind::Rifleman, 6);
+        let vs_infantry = share(&infantry.countered(10, &mix), UnitKind::Rifleman);
+        let tanks = met(Difficulty::Hard, UnitKind::MediumTank, 3);
+        let vs_tanks = share(&tanks.countered(10, &mix), UnitKind::Rifleman);
+        assert!(
+            vs_infantry > base && vs_tanks < base,
+            "rifleman share: {base}% unseen, {vs_infantry}% vs infantry, {vs_tanks}% vs tanks"
+        );
+        // Long unseen units stop counting.
+        assert_eq!(
+            share(
+                &tanks.countered(10 + 20 * MET_MEMORY_S + 20, &mix),
+                UnitKind::Rifleman
+            ),
+            base
+        );
+        // An AI that does not counter keeps its mix.
+        let easy = met(Difficulty::Easy, UnitKind::MediumTank, 3);
+        assert_eq!(share(&easy.countered(10, &mix), UnitKind::Rifleman), base);
+    }
+}

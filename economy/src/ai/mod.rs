@@ -205,8 +205,8 @@ impl Ai {
         let wants_building = self.queue_building(ledger, &mut out);
         self.queue_units(tick, ledger, wants_building, &mut out);
         self.upkeep(tick, ledger, &mut out);
-        self.scout(tick, ledger, &mut out);
         self.command_army(tick, ledger, &mut out);
+        self.scout(tick, ledger, &mut out);
         self.raid(tick, ledger, &mut out);
         self.know.lost = 0;
         out

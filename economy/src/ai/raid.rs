@@ -97,7 +97,12 @@ impl Ai {
             self.order_scout(tick, id, out);
             return;
         }
-        if known || self.scouts_sent >= MAX_SCOUTS || self.seconds(tick) < u64::from(from_s) {
+        // Nobody leaves while the base or a harvester is being defended.
+        if known
+            || self.defending.is_some()
+            || self.scouts_sent >= MAX_SCOUTS
+            || self.seconds(tick) < u64::from(from_s)
+        {
             return;
         }
         let pick = self
