@@ -39,7 +39,7 @@ fn slot(id: u8, kind: PlayerKind) -> PlayerSlot {
 /// ones, so a map's start advantage does not decide the count.
 fn setup(seed: u64, first: PlayerKind, second: PlayerKind) -> (MatchCreated, PlayerId) {
     let rules = Rules::standard();
-    let (p0, p1, first_id) = if seed % 2 == 0 {
+    let (p0, p1, first_id) = if seed.is_multiple_of(2) {
         (first, second, PlayerId(0))
     } else {
         (second, first, PlayerId(1))
