@@ -130,7 +130,6 @@ impl Ai {
             Some(t) => Some(t),
             None => self.harvester_threat(tick, &home, out),
         };
-        let was_defending = self.defending.is_some();
         match threat {
             Some((at, responders)) => {
                 let fresh = self.defending != Some(at)
@@ -146,8 +145,6 @@ impl Ai {
             }
             None => self.defending = None,
         }
-        // A beaten-off attack leaves the enemy short of units: strike back at once.
-        let counter = self.profile.counter_attack && was_defending && self.defending.is_none();
 
         // Attack waves.
         let secs = self.seconds(tick);
@@ -160,11 +157,6 @@ impl Ai {
             (p.wave_size + p.wave_growth * self.waves_sent).min(p.max_army.max(1))
         };
         let mut launched = false;
-        let threshold = if counter {
-            threshold.div_ceil(2)
-        } else {
-            threshold
-        };
         if self.defending.is_none()
             && secs >= u64::from(p.first_wave_s)
             && home.len() as u32 >= threshold

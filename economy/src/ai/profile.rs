@@ -49,8 +49,6 @@ pub struct Profile {
     /// A wave falls back when the enemies around it are worth more than this share of it
     /// (percent; `None`: waves fight to the last unit).
     pub retreat_pct: Option<u32>,
-    /// Right after beating off an attack, a wave half the usual size strikes back.
-    pub counter_attack: bool,
 }
 
 /// A raiding party's timing and size.
@@ -93,7 +91,6 @@ const EASY: Profile = Profile {
     upkeep: false,
     counters: false,
     retreat_pct: None,
-    counter_attack: false,
 };
 
 const NORMAL: Profile = Profile {
@@ -125,7 +122,6 @@ const NORMAL: Profile = Profile {
     upkeep: true,
     counters: false,
     retreat_pct: None,
-    counter_attack: false,
 };
 
 const HARD: Profile = Profile {
@@ -164,7 +160,6 @@ const HARD: Profile = Profile {
     upkeep: true,
     counters: true,
     retreat_pct: Some(150),
-    counter_attack: false,
 };
 
 impl Profile {
