@@ -171,3 +171,156 @@ fn thinks_at_its_own_pace() {
         "easy waits between decisions"
     );
 }
+
+fn with_hp(mut v: EntityView, hp: u32) -> EntityView {
+    v.hp = hp;
+    v
+}
+
+fn delta(tick: u64, entities: Vec<EntityView>) -> ViewFrame {
+    ViewFrame {
+        kind: ViewKind::Delta,
+        ..frame(tick, entities)
+    }
+}
+
+#[test]
+fn sells_a_building_about_to_fall_but_never_the_yard() {
+    let mut h = Harness::new(2).with_yards();
+    let plant = h.owns(ME, BuildingKind::PowerPlant);
+    let ledger = h.ledger(0).clone();
+    let (yard_id, yard) = ledger
+        .buildings
+        .iter()
+        .find(|(_, b)| b.kind == BuildingKind::ConstructionYard)
+        .map(|(id, b)| (*id, *b))
+        .expect("yard");
+    let at = ledger.buildings[&plant].at;
+    let yard_v = view(
+        yard_id.0,
+        0,
+        EntityKind::Building(BuildingKind::ConstructionYard),
+        yard.at,
+        0b01,
+    );
+    let plant_v = view(
+        plant.0,
+        0,
+        EntityKind::Building(BuildingKind::PowerPlant),
+        at,
+        0b01,
+    );
+    let sells = |d: Difficulty, plant_hp: u32| {
+        let mut a = ai(d);
+        a.observe(&frame(
+            1,
+            vec![with_hp(yard_v.clone(), 30), with_hp(plant_v.clone(), 30)],
+        ));
+        // Both are hit again: the yard down to 20 %, the plant to `plant_hp` %.
+        a.observe(&delta(
+            2,
+            vec![
+                with_hp(yard_v.clone(), 20),
+                with_hp(plant_v.clone(), plant_hp),
+            ],
+        ));
+        a.decide(10, &ledger)
+            .into_iter()
+            .filter_map(|c| match c {
+                Command::Sell(s) => Some(s.building),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sells(Difficulty::Hard, 20), vec![plant]);
+    assert_eq!(sells(Difficulty::Normal, 20), vec![plant]);
+    assert!(sells(Difficulty::Hard, 29).is_empty(), "not low enough yet");
+    assert!(sells(Difficulty::Easy, 20).is_empty(), "easy does not sell");
+}
+
+#[test]
+fn nearby_units_help_a_harvester_under_attack_and_it_runs_from_a_stronger_force() {
+    let h = Harness::new(2).with_yards();
+    let (yard_id, yard) = h
+        .ledger(0)
+        .buildings
+        .iter()
+        .next()
+        .map(|(id, b)| (*id, *b))
+        .expect("yard");
+    // Out in a field, well beyond the base's defence radius.
+    let field = Cell::new(
+        if yard.at.x < 32 {
+            yard.at.x + 26
+        } else {
+            yard.at.x - 26
+        },
+        yard.at.y,
+    );
+    let near = Cell::new(field.x, field.y + 3);
+    let helper = Cell::new(field.x, field.y + 10);
+    let harvester = view(50, 0, EntityKind::Unit(UnitKind::Harvester), field, 0b01);
+    let own = vec![
+        view(
+            yard_id.0,
+            0,
+            EntityKind::Building(BuildingKind::ConstructionYard),
+            yard.at,
+            0b01,
+        ),
+        harvester.clone(),
+        view(100, 0, EntityKind::Unit(UnitKind::MediumTank), helper, 0b01),
+        view(101, 0, EntityKind::Unit(UnitKind::MediumTank), helper, 0b01),
+    ];
+    let run = |d: Difficulty, attackers: &[(u32, UnitKind)]| {
+        let mut a = ai(d);
+        let mut first = own.clone();
+        first.extend(
+            attackers
+                .iter()
+                .map(|(id, k)| view(*id, 1, EntityKind::Unit(*k), near, 0b11)),
+        );
+        a.observe(&frame(1, first));
+        a.observe(&delta(2, vec![with_hp(harvester.clone(), 80)]));
+        a.decide(10, h.ledger(0))
+    };
+
+    // One rifleman: the tanks go for it.
+    let cmds = run(Difficulty::Hard, &[(200, UnitKind::Rifleman)]);
+    assert!(
+        cmds.iter().any(|c| matches!(
+            c,
+            Command::AttackMove(m) if m.to == near && m.units == vec![UnitId(100), UnitId(101)]
+        )),
+        "{cmds:?}"
+    );
+    assert!(!cmds
+        .iter()
+        .any(|c| matches!(c, Command::ReturnToRefinery(_))));
+
+    // Five tanks: the harvester goes home, the two tanks stay out of it.
+    let many: Vec<(u32, UnitKind)> = (200..205).map(|i| (i, UnitKind::MediumTank)).collect();
+    let cmds = run(Difficulty::Hard, &many);
+    assert!(
+        cmds.iter().any(|c| matches!(
+            c,
+            Command::ReturnToRefinery(r) if r.units == vec![UnitId(50)]
+        )),
+        "{cmds:?}"
+    );
+    assert!(
+        !cmds
+            .iter()
+            .any(|c| matches!(c, Command::AttackMove(m) if m.to == near)),
+        "{cmds:?}"
+    );
+
+    // An easy AI leaves its harvesters to fend for themselves.
+    let cmds = run(Difficulty::Easy, &[(200, UnitKind::Rifleman)]);
+    assert!(
+        !cmds
+            .iter()
+            .any(|c| matches!(c, Command::AttackMove(m) if m.to == near)),
+        "{cmds:?}"
+    );
+}

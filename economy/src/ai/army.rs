@@ -1,8 +1,8 @@
-//! The AI's army: defend the base when enemies come close, gather at a rally point, and
-//! send attack waves that grow over time at the enemy it knows of (or where it expects
-//! the enemy to be).
+//! The AI's army: defend the base when enemies come close and the harvesters when they
+//! are hit, gather at a rally point, and send attack waves that grow over time at the
+//! enemy it knows of (or where it expects the enemy to be).
 
-use events::cmd::{AttackMove, AttackTarget, MoveUnits};
+use events::cmd::{AttackMove, AttackTarget, MoveUnits, ReturnToRefinery};
 use events::{Cell, Command, EntityKind, Pos, UnitId, CELL};
 
 use super::Ai;
@@ -23,14 +23,24 @@ const SCOUTED_CELLS: i32 = 5;
 const SEARCH_GOAL_S: u64 = 60;
 /// Home units gather this many cells from the yard towards the enemy.
 const RALLY_CELLS: i32 = 6;
+/// Enemies within this many cells of a wave's unit are weighed against the wave.
+const ENGAGE_CELLS: i32 = 7;
+/// A tower counts as this many times its cost against a wave.
+const TOWER_WORTH: u64 = 2;
+/// A harvester hit within this many seconds is under attack.
+const HARVESTER_HIT_S: u64 = 3;
+/// Seconds between orders sending the same harvester home.
+const FLEE_ORDER_S: u64 = 5;
+/// Enemy combat units within this many cells of a harvester threaten it.
+const HARVESTER_THREAT_CELLS: i32 = 5;
 
-fn dist2(a: Pos, b: Pos) -> i64 {
+pub(super) fn dist2(a: Pos, b: Pos) -> i64 {
     let dx = i64::from(a.x - b.x);
     let dy = i64::from(a.y - b.y);
     dx * dx + dy * dy
 }
 
-fn cells2(n: i32) -> i64 {
+pub(super) fn cells2(n: i32) -> i64 {
     let v = i64::from(n) * i64::from(CELL);
     v * v
 }
@@ -88,10 +98,12 @@ impl Ai {
         let hz = u64::from(self.rules.tick_hz.max(1));
         let army: Vec<(UnitId, Pos)> = self.know.army().map(|(id, s)| (id, s.pos)).collect();
         self.wave.retain(|id| army.iter().any(|(a, _)| a == id));
-        let home: Vec<(UnitId, Pos)> = army
-            .iter()
-            .filter(|(id, _)| !self.wave.contains(id))
-            .copied()
+        let own = &self.know.own;
+        self.fleeing.retain(|id, _| own.contains_key(id));
+        let home: Vec<(UnitId, Pos)> = self
+            .free_units()
+            .into_iter()
+            .map(|(id, pos, _)| (id, pos))
             .collect();
         if let Some(base) = self.base_center(ledger) {
             self.own_start(base);
@@ -103,7 +115,8 @@ impl Ai {
             return;
         };
 
-        // Defence: the nearest visible enemy close to any own building.
+        // Defence: the nearest visible enemy close to any own building brings every home
+        // unit; else a harvester under attack brings the home units near it.
         let radius = cells2(i32::from(self.profile.defend_radius));
         let buildings: Vec<Pos> = self.know.own_buildings().map(|(_, _, s)| s.pos).collect();
         let intruder = self
@@ -112,14 +125,18 @@ impl Ai {
             .iter()
             .filter(|(_, e)| buildings.iter().any(|b| dist2(*b, e.pos) <= radius))
             .min_by_key(|(id, e)| (dist2(e.pos, base.center()), **id))
-            .map(|(_, e)| e.pos.cell());
-        match intruder {
-            Some(at) => {
+            .map(|(_, e)| (e.pos.cell(), home.clone()));
+        let threat = match intruder {
+            Some(t) => Some(t),
+            None => self.harvester_threat(tick, &home, out),
+        };
+        match threat {
+            Some((at, responders)) => {
                 let fresh = self.defending != Some(at)
                     || tick >= self.last_defend_order + DEFEND_ORDER_S * hz;
-                if fresh && !home.is_empty() {
+                if fresh && !responders.is_empty() {
                     out.push(Command::AttackMove(AttackMove {
-                        units: home.iter().map(|(id, _)| *id).collect(),
+                        units: responders.iter().map(|(id, _)| *id).collect(),
                         to: at,
                     }));
                     self.last_defend_order = tick;
@@ -155,6 +172,7 @@ impl Ai {
             let rally = self
                 .enemy_start(base)
                 .map_or(base, |e| step_toward(base, e, RALLY_CELLS, self.size()));
+            self.rally = Some(rally);
             let far: Vec<UnitId> = home
                 .iter()
                 .filter(|(_, pos)| dist2(*pos, rally.center()) > cells2(3))
@@ -168,6 +186,119 @@ impl Ai {
             }
         }
         self.order_wave(tick, &army, launched, out);
+    }
+
+    /// An own harvester under attack (hit lately, or enemy combat units close to it) and
+    /// the home units within reach to help it: where to go and who goes. When the
+    /// attackers in sight outweigh the helpers, the harvester is sent back to its refinery
+    /// instead and nobody leaves the base's defences for it.
+    fn harvester_threat(
+        &mut self,
+        tick: u64,
+        home: &[(UnitId, Pos)],
+        out: &mut Vec<Command>,
+    ) -> Option<(Cell, Vec<(UnitId, Pos)>)> {
+        let reach = self.profile.guard_harvesters_cells;
+        if reach == 0 {
+            return None;
+        }
+        let hz = u64::from(self.rules.tick_hz.max(1));
+        let harvester = EntityKind::Unit(events::UnitKind::Harvester);
+        let threats = |p: Pos| {
+            self.know.enemies.iter().filter(move |(_, e)| {
+                matches!(e.kind, EntityKind::Unit(u) if u != events::UnitKind::Harvester)
+                    && dist2(e.pos, p) <= cells2(HARVESTER_THREAT_CELLS)
+            })
+        };
+        let (id, at, hpos) = self
+            .know
+            .own
+            .iter()
+            .filter(|(_, s)| s.kind == harvester)
+            .find_map(|(id, s)| {
+                let hit = self
+                    .know
+                    .hurt
+                    .get(id)
+                    .is_some_and(|t| t + HARVESTER_HIT_S * hz >= tick);
+                // Go for the attacker when it can be seen, else to the harvester.
+                let nearest = threats(s.pos)
+                    .min_by_key(|(eid, e)| (dist2(e.pos, s.pos), **eid))
+                    .map(|(_, e)| e.pos);
+                match nearest {
+                    Some(e) => Some((*id, e, s.pos)),
+                    None if hit => Some((*id, s.pos, s.pos)),
+                    None => None,
+                }
+            })?;
+        let responders: Vec<(UnitId, Pos)> = home
+            .iter()
+            .filter(|(_, p)| dist2(*p, at) <= cells2(i32::from(reach)))
+            .copied()
+            .collect();
+        let theirs: u64 = threats(hpos).map(|(_, e)| self.worth(e)).sum();
+        let ours: u64 = responders
+            .iter()
+            .filter_map(|(rid, _)| self.know.own.get(rid))
+            .map(|s| self.worth(s))
+            .sum();
+        if responders.is_empty() || theirs > ours {
+            if self
+                .fleeing
+                .get(&id)
+                .is_none_or(|t| tick >= t + FLEE_ORDER_S * hz)
+            {
+                self.fleeing.insert(id, tick);
+                out.push(Command::ReturnToRefinery(ReturnToRefinery {
+                    units: vec![id],
+                }));
+            }
+            return None;
+        }
+        Some((at.cell(), responders))
+    }
+
+    /// What an entity weighs in a fight: the cost of a combat unit, or a tower's cost
+    /// [`TOWER_WORTH`] times, by the share of health it has left; nothing for the rest.
+    pub(super) fn worth(&self, s: &super::knowledge::Seen) -> u64 {
+        let (cost, weight) = match s.kind {
+            EntityKind::Unit(events::UnitKind::Harvester) => (0, 0),
+            EntityKind::Unit(u) => (self.rules.units.get(&u).map_or(0, |r| r.cost), 1),
+            EntityKind::Building(
+                b @ (events::BuildingKind::GuardTower | events::BuildingKind::LaserTower),
+            ) => (
+                self.rules.buildings.get(&b).map_or(0, |r| r.cost),
+                TOWER_WORTH,
+            ),
+            EntityKind::Building(_) => (0, 0),
+        };
+        u64::from(cost) * weight * u64::from(s.hp_pct()) / 100
+    }
+
+    /// Whether the enemies the wave sees close to it (units and towers, by what they cost
+    /// and the health they have left) outweigh the wave by the difficulty's margin.
+    fn outmatched(&self, members: &[(UnitId, Pos)]) -> bool {
+        let Some(pct) = self.profile.retreat_pct else {
+            return false;
+        };
+        let worth = |s: &super::knowledge::Seen| self.worth(s);
+        let ours: u64 = members
+            .iter()
+            .filter_map(|(id, _)| self.know.own.get(id))
+            .map(worth)
+            .sum();
+        let theirs: u64 = self
+            .know
+            .enemies
+            .values()
+            .filter(|e| {
+                members
+                    .iter()
+                    .any(|(_, p)| dist2(*p, e.pos) <= cells2(ENGAGE_CELLS))
+            })
+            .map(worth)
+            .sum();
+        theirs * 100 > ours * u64::from(pct)
     }
 
     /// Sends the wave at its target: a visible building close by is attacked directly,
@@ -195,6 +326,17 @@ impl Ai {
         let cy = members.iter().map(|(_, p)| i64::from(p.y)).sum::<i64>() / n;
         let centre = Pos::new(cx as i32, cy as i32);
         let units: Vec<UnitId> = members.iter().map(|(id, _)| *id).collect();
+
+        if self.outmatched(&members) {
+            // Fall back and come again bigger (the next wave's size counts this one).
+            self.wave.clear();
+            self.last_rally = 0;
+            out.push(Command::MoveUnits(MoveUnits {
+                units,
+                to: self.rally.unwrap_or(centre.cell()),
+            }));
+            return;
+        }
 
         let target = self
             .know
@@ -280,7 +422,7 @@ impl Ai {
     }
 
     /// A passable cell in the sector seen longest ago (nearest to `from` among equals).
-    fn stalest_sector(&self, from: Cell) -> Option<Cell> {
+    pub(super) fn stalest_sector(&self, from: Cell) -> Option<Cell> {
         let n = self.sectors_per_side();
         let size = self.size();
         let mut best: Option<(u64, u32, Cell)> = None;

@@ -164,6 +164,7 @@ impl Ai {
     /// Keeps the barracks and war factory busy: harvesters first, then the army mix.
     pub(super) fn queue_units(
         &mut self,
+        tick: u64,
         ledger: &PlayerLedger,
         wants_building: bool,
         out: &mut Vec<Command>,
@@ -185,7 +186,7 @@ impl Ai {
             let kind = if refineries > 0 && harvesters < self.profile.harvesters {
                 Some(UnitKind::Harvester)
             } else if spendable {
-                self.pick(self.profile.vehicles)
+                self.pick(tick, self.profile.vehicles)
             } else {
                 None
             };
@@ -199,7 +200,7 @@ impl Ai {
             && ledger.owns(BuildingKind::Barracks)
             && ledger.queue(QueueKind::Infantry).is_none()
         {
-            if let Some(k) = self.pick(self.profile.infantry) {
+            if let Some(k) = self.pick(tick, self.profile.infantry) {
                 out.push(Command::QueueProduction(QueueProduction {
                     item: Item::Unit(k),
                 }));
@@ -207,15 +208,16 @@ impl Ai {
         }
     }
 
-    /// A weighted choice from a mix.
-    fn pick(&mut self, mix: &[(UnitKind, u32)]) -> Option<UnitKind> {
-        let total: u64 = mix.iter().map(|(_, w)| u64::from(*w)).sum();
+    /// A weighted choice from a mix, shifted to counter the enemy (see [`Ai::countered`]).
+    fn pick(&mut self, tick: u64, mix: &[(UnitKind, u32)]) -> Option<UnitKind> {
+        let mix = self.countered(tick, mix);
+        let total: u64 = mix.iter().map(|(_, w)| *w).sum();
         let mut r = self.rng.below(total);
         for (k, w) in mix {
-            if r < u64::from(*w) {
-                return Some(*k);
+            if r < w {
+                return Some(k);
             }
-            r -= u64::from(*w);
+            r -= w;
         }
         None
     }

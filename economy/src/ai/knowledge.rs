@@ -1,5 +1,6 @@
-//! What the AI knows: its own entities, the enemies it sees now, and the enemy buildings
-//! it saw before (last known positions), folded from its fogged view frames only.
+//! What the AI knows: its own entities, the enemies it sees now, the enemy buildings it
+//! saw before (last known positions), the enemy units it has met (for its army mix) and
+//! which of its own entities were just hurt, folded from its fogged view frames only.
 
 use std::collections::BTreeMap;
 
@@ -15,8 +16,20 @@ pub struct Seen {
     pub kind: EntityKind,
     pub pos: Pos,
     pub hp: u32,
+    pub max_hp: u32,
     /// Tick of the frame it was last seen in.
     pub tick: u64,
+}
+
+impl Seen {
+    /// Health in percent of the maximum (100 for an entity without health).
+    pub fn hp_pct(&self) -> u32 {
+        if self.max_hp == 0 {
+            100
+        } else {
+            (u64::from(self.hp) * 100 / u64::from(self.max_hp)) as u32
+        }
+    }
 }
 
 /// The AI's memory of the world.
@@ -29,6 +42,12 @@ pub struct Knowledge {
     pub ghosts: BTreeMap<UnitId, Seen>,
     /// Own entities lost since the last decision (to notice attacks on the base).
     pub lost: u32,
+    /// Enemy units met and not seen dying, with the tick they were last seen: what the
+    /// enemy's army is made of, as far as this player knows.
+    pub met: BTreeMap<UnitId, (UnitKind, u64)>,
+    /// Own entities whose health fell, with the tick it last fell (forgotten when they
+    /// are gone).
+    pub hurt: BTreeMap<UnitId, u64>,
 }
 
 fn seen(e: &EntityView, tick: u64) -> Seen {
@@ -37,6 +56,7 @@ fn seen(e: &EntityView, tick: u64) -> Seen {
         kind: e.kind,
         pos: e.pos,
         hp: e.hp,
+        max_hp: e.max_hp,
         tick,
     }
 }
@@ -46,18 +66,31 @@ impl Knowledge {
     /// used only to forget what `me` can no longer see, never for their content.
     pub fn observe(&mut self, me: PlayerId, frame: &ViewFrame) {
         let bit = 1u8.checked_shl(u32::from(me.0)).unwrap_or(0);
-        if frame.kind == ViewKind::Keyframe {
-            self.own.clear();
+        // A keyframe lists everything: what it lacks is gone (compared with the
+        // previous health below, so damage across a keyframe is still noticed).
+        let before = if frame.kind == ViewKind::Keyframe {
             self.enemies.clear();
-        }
+            std::mem::take(&mut self.own)
+        } else {
+            BTreeMap::new()
+        };
         for e in &frame.entities {
             let visible = e.visible_to & bit != 0;
             if e.owner == me {
+                let was = self.own.get(&e.id).or_else(|| before.get(&e.id));
+                if was.is_some_and(|w| e.hp < w.hp) {
+                    self.hurt.insert(e.id, frame.tick);
+                }
                 self.own.insert(e.id, seen(e, frame.tick));
             } else if visible {
                 self.enemies.insert(e.id, seen(e, frame.tick));
-                if matches!(e.kind, EntityKind::Building(_)) {
-                    self.ghosts.insert(e.id, seen(e, frame.tick));
+                match e.kind {
+                    EntityKind::Building(_) => {
+                        self.ghosts.insert(e.id, seen(e, frame.tick));
+                    }
+                    EntityKind::Unit(u) => {
+                        self.met.insert(e.id, (u, frame.tick));
+                    }
                 }
             } else {
                 self.enemies.remove(&e.id);
@@ -67,11 +100,26 @@ impl Knowledge {
             if self.own.remove(id).is_some() {
                 self.lost += 1;
             }
+            self.hurt.remove(id);
             self.enemies.remove(id);
             if mask & bit != 0 {
                 self.ghosts.remove(id);
+                self.met.remove(id);
             }
         }
+        if frame.kind == ViewKind::Keyframe {
+            let own = &self.own;
+            self.lost += before.keys().filter(|id| !own.contains_key(id)).count() as u32;
+            self.hurt.retain(|id, _| own.contains_key(id));
+        }
+    }
+
+    /// Own entities hurt within the last `ticks` ticks before `now`, in id order.
+    pub fn hurt_since(&self, now: u64, ticks: u64) -> impl Iterator<Item = (UnitId, &Seen)> {
+        self.hurt
+            .iter()
+            .filter(move |(_, t)| **t + ticks >= now)
+            .filter_map(|(id, _)| self.own.get(id).map(|s| (*id, s)))
     }
 
     /// Forgets ghost buildings whose place an own entity can see now while they are not

@@ -9,10 +9,13 @@
 mod army;
 mod build;
 pub mod knowledge;
+mod mix;
 pub mod placement;
 pub mod profile;
+mod raid;
+pub mod upkeep;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use engine::Rules;
@@ -77,6 +80,25 @@ pub struct Ai {
     /// Per exploration sector: 1 + the last tick an own entity stood in it (0: never).
     seen: Vec<u64>,
     last_rally: u64,
+    /// The unit looking for the enemy base, scouts sent so far and the last order's tick.
+    scout: Option<UnitId>,
+    scouts_sent: u32,
+    last_scout_order: u64,
+    /// The raiding party, its current goal and target, and its timing (ticks; 0: none).
+    raid: BTreeSet<UnitId>,
+    raids_sent: u32,
+    raid_goal: Option<Cell>,
+    raid_target: Option<UnitId>,
+    raid_since: u64,
+    raid_ended: u64,
+    raid_idle_since: u64,
+    last_raid_order: u64,
+    /// Buildings sold and not yet gone.
+    sold: BTreeSet<UnitId>,
+    /// Where home units gather.
+    rally: Option<Cell>,
+    /// Harvesters sent home from a stronger enemy, with the tick of the order.
+    fleeing: BTreeMap<UnitId, u64>,
 }
 
 impl Ai {
@@ -104,6 +126,20 @@ impl Ai {
             last_defend_order: 0,
             seen: Vec::new(),
             last_rally: 0,
+            scout: None,
+            scouts_sent: 0,
+            last_scout_order: 0,
+            raid: BTreeSet::new(),
+            raids_sent: 0,
+            raid_goal: None,
+            raid_target: None,
+            raid_since: 0,
+            raid_ended: 0,
+            raid_idle_since: 0,
+            last_raid_order: 0,
+            sold: BTreeSet::new(),
+            rally: None,
+            fleeing: BTreeMap::new(),
         }
     }
 
@@ -121,18 +157,28 @@ impl Ai {
         self.difficulty
     }
 
-    /// A one-line summary for logs and tests: waves, wave size, goal, defence.
+    /// A one-line summary for logs and tests: waves, wave size, goal, defence, scouting,
+    /// raids.
     pub fn status(&self) -> String {
         format!(
-            "waves={} wave={} goal={:?} defending={:?} ghosts={} enemies={} scouted={}",
+            "waves={} wave={} goal={:?} defending={:?} ghosts={} enemies={} scouted={} \
+             scouts={} raids={} raid={}",
             self.waves_sent,
             self.wave.len(),
             self.wave_goal,
             self.defending,
             self.know.ghosts.len(),
             self.know.enemies.len(),
-            self.scouted.len()
+            self.scouted.len(),
+            self.scouts_sent,
+            self.raids_sent,
+            self.raid.len()
         )
+    }
+
+    /// Scouts sent and raids started so far.
+    pub fn scouting(&self) -> (u32, u32) {
+        (self.scouts_sent, self.raids_sent)
     }
 
     /// What the AI has seen so far.
@@ -157,8 +203,11 @@ impl Ai {
         let mut out = Vec::new();
         self.place_ready(tick, ledger, &mut out);
         let wants_building = self.queue_building(ledger, &mut out);
-        self.queue_units(ledger, wants_building, &mut out);
+        self.queue_units(tick, ledger, wants_building, &mut out);
+        self.upkeep(tick, ledger, &mut out);
         self.command_army(tick, ledger, &mut out);
+        self.scout(tick, ledger, &mut out);
+        self.raid(tick, ledger, &mut out);
         self.know.lost = 0;
         out
     }

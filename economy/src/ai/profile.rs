@@ -33,6 +33,33 @@ pub struct Profile {
     pub building_reserve: u32,
     /// Combat units the AI keeps at most (an easy AI stops building at this size).
     pub max_army: u32,
+    /// From this many seconds on one fast unit looks for the enemy base (`None`: never
+    /// scouts, it learns where the enemy is when its waves get there).
+    pub scout_s: Option<u32>,
+    /// Small raids on the enemy's harvesters and outlying buildings before the waves.
+    pub raid: Option<Raid>,
+    /// Home units within this many cells of a harvester under attack go to help it
+    /// (0: harvesters fend for themselves).
+    pub guard_harvesters_cells: u16,
+    /// Sells buildings about to be destroyed, and repairs damaged ones once the fighting
+    /// around them is over.
+    pub upkeep: bool,
+    /// Weights the army mix towards what beats the enemy units it has met.
+    pub counters: bool,
+    /// A wave falls back when the enemies around it are worth more than this share of it
+    /// (percent; `None`: waves fight to the last unit).
+    pub retreat_pct: Option<u32>,
+}
+
+/// A raiding party's timing and size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Raid {
+    /// No raid before this many seconds.
+    pub from_s: u32,
+    /// Units per raid.
+    pub squad: u32,
+    /// Seconds between the end of one raid and the next.
+    pub every_s: u32,
 }
 
 use BuildingKind::*;
@@ -58,6 +85,12 @@ const EASY: Profile = Profile {
     defend_radius: 8,
     building_reserve: 0,
     max_army: 10,
+    scout_s: None,
+    raid: None,
+    guard_harvesters_cells: 0,
+    upkeep: false,
+    counters: false,
+    retreat_pct: None,
 };
 
 const NORMAL: Profile = Profile {
@@ -83,6 +116,12 @@ const NORMAL: Profile = Profile {
     defend_radius: 10,
     building_reserve: 600,
     max_army: 30,
+    scout_s: Some(120),
+    raid: None,
+    guard_harvesters_cells: 12,
+    upkeep: true,
+    counters: false,
+    retreat_pct: None,
 };
 
 const HARD: Profile = Profile {
@@ -92,8 +131,8 @@ const HARD: Profile = Profile {
         (Refinery, 1),
         (Barracks, 1),
         (PowerPlant, 2),
-        (WarFactory, 1),
         (Refinery, 2),
+        (WarFactory, 1),
         (PowerPlant, 3),
         (GuardTower, 2),
         (PowerPlant, 4),
@@ -102,7 +141,7 @@ const HARD: Profile = Profile {
     ],
     harvesters: 5,
     power_margin_pct: 30,
-    infantry: &[(RocketSoldier, 1)],
+    infantry: &[(RocketSoldier, 2), (Rifleman, 1)],
     vehicles: &[(MediumTank, 3), (LightTank, 1), (HeavyTank, 1)],
     first_wave_s: 420,
     wave_size: 12,
@@ -111,6 +150,16 @@ const HARD: Profile = Profile {
     defend_radius: 12,
     building_reserve: 800,
     max_army: 80,
+    scout_s: Some(0),
+    raid: Some(Raid {
+        from_s: 100,
+        squad: 2,
+        every_s: 60,
+    }),
+    guard_harvesters_cells: 20,
+    upkeep: true,
+    counters: true,
+    retreat_pct: Some(150),
 };
 
 impl Profile {
