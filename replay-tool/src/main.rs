@@ -400,6 +400,7 @@ fn cmd_verify(
     from_tick: Option<u64>,
     which: (bool, bool),
     json: bool,
+    file_warnings: Vec<String>,
 ) -> Result<ExitCode> {
     let rules = rules(cli)?;
     let opts = replay_tool::VerifyOptions {
@@ -409,7 +410,8 @@ fn cmd_verify(
         ..Default::default()
     };
     let bars = Bars::new();
-    let report = replay_tool::verify(rec, &rules, &opts, &bars)?;
+    let mut report = replay_tool::verify(rec, &rules, &opts, &bars)?;
+    report.warnings.splice(0..0, file_warnings);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -961,8 +963,29 @@ async fn run(cli: &Cli) -> Result<ExitCode> {
             economy_only,
             json,
         } => {
-            let rec = load(cli, source).await?;
-            return cmd_verify(cli, &rec, *from_tick, (!economy_only, !engine_only), *json);
+            let (rec, warnings) = match (&source.file, &source.match_id) {
+                (Some(f), None) => {
+                    let (header, rec) =
+                        file::read(f).with_context(|| format!("loading {}", f.display()))?;
+                    let unchecked = (!header.header_checked).then(|| {
+                        format!(
+                            "{} is a format {} file: its header is not covered by a checksum (export it again for one)",
+                            f.display(),
+                            header.format
+                        )
+                    });
+                    (rec, unchecked.into_iter().collect())
+                }
+                _ => (load(cli, source).await?, Vec::new()),
+            };
+            return cmd_verify(
+                cli,
+                &rec,
+                *from_tick,
+                (!economy_only, !engine_only),
+                *json,
+                warnings,
+            );
         }
         Cmd::State {
             source,

@@ -154,7 +154,7 @@ fn record_info_bench_seek() {
     let o = tool(&["info", s(&out)]);
     assert!(o.status.success());
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(v["format"], 1);
+    assert_eq!(v["format"], replay_tool::file::FORMAT_VERSION);
     assert_eq!(v["ticks"], 1200);
     let o = tool(&["bench", s(&out)]);
     assert!(o.status.success());
