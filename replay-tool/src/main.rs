@@ -315,6 +315,9 @@ fn print_divergence(d: &Divergence) -> Result<()> {
         "DESYNC: {} diverges at tick {}: recorded hash {:016x}, re-run {:016x}",
         d.service, d.tick, d.recorded_hash, d.rerun_hash
     );
+    for why in &d.unusable_inputs {
+        println!("  missing input: {why}");
+    }
     println!("  inputs applied at tick {} ({}):", d.tick, d.inputs.len());
     for i in &d.inputs {
         println!(
@@ -340,6 +343,10 @@ fn print_divergence(d: &Divergence) -> Result<()> {
         replay_tool::verify::Basis::LaterSnapshot { tick } => {
             format!("the next snapshot, at tick {tick} (re-run carried forward to it)")
         }
+        replay_tool::verify::Basis::WithoutInputs { state_tick } => format!(
+            "the logged state before tick {t} (re-run from tick {state_tick}, every hash matching) stepped through it without its inputs: the differences are what those inputs did",
+            t = d.tick
+        ),
         replay_tool::verify::Basis::Unavailable => "nothing (no usable snapshot)".to_string(),
     };
     println!("  recorded state from {basis}");
@@ -352,6 +359,8 @@ fn print_divergence(d: &Divergence) -> Result<()> {
             Kind::RecordedHash =>
                 "the states are identical; only the recorded hash disagrees (altered log or changed hash function)",
             Kind::Unexplained => "no recorded state to compare with",
+            Kind::MissingInput =>
+                "an input the tick names is missing from the log or unusable (deleted or altered entry)",
         }
     );
     if let Some(at) = d.compared_at {
