@@ -234,6 +234,14 @@ pub fn header_from_bytes(bytes: &[u8]) -> Result<FileHeader> {
 
 /// Decodes a replay file.
 pub fn from_bytes(bytes: &[u8]) -> Result<(FileHeader, Recording)> {
+    let (header, streams) = streams_from_bytes(bytes)?;
+    let rec = Recording::from_streams(streams)?;
+    Ok((header, rec))
+}
+
+/// Decodes a replay file's raw streams (checked against the file's checksums) without
+/// indexing them as a log, for readers that must cope with logs too damaged to re-run.
+pub fn streams_from_bytes(bytes: &[u8]) -> Result<(FileHeader, Streams)> {
     let Prelude {
         header,
         flags,
@@ -264,8 +272,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(FileHeader, Recording)> {
     }
     let streams: Streams =
         rmp_serde::from_slice(&body).map_err(|e| Error::Format(format!("body: {e}")))?;
-    let rec = Recording::from_streams(streams)?;
-    Ok((header, rec))
+    Ok((header, streams))
 }
 
 /// Reads a replay file.
@@ -275,6 +282,15 @@ pub fn read(path: &Path) -> Result<(FileHeader, Recording)> {
         source,
     })?;
     from_bytes(&bytes)
+}
+
+/// Reads a replay file's raw streams (see [`streams_from_bytes`]).
+pub fn read_streams(path: &Path) -> Result<(FileHeader, Streams)> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    streams_from_bytes(&bytes)
 }
 
 /// Writes a replay file (to a temporary name first, so a crash never leaves half a file

@@ -1,5 +1,6 @@
-//! `replay-tool`: list, export and import matches, audit them for desyncs, print the state
-//! at any tick, benchmark re-simulation and compute match statistics.
+//! `replay-tool`: list, export and import matches, audit them for desyncs and for their
+//! delivery guarantees, print the state at any tick, benchmark re-simulation and compute
+//! match statistics.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,7 +18,7 @@ use replay_tool::progress::Progress;
 use replay_tool::record::{ai_vs_ai, RecordConfig, Recorder};
 use replay_tool::seek::Seeker;
 use replay_tool::verify::{Divergence, Kind, ServiceReport};
-use replay_tool::{file, inspect, stats, EconomyRun, EngineRun, Machine, Recording};
+use replay_tool::{audit, file, inspect, stats, EconomyRun, EngineRun, Machine, Recording};
 
 /// Standard output that reports a failed write (a closed pipe: `replay-tool … | head`) as
 /// an error instead of panicking as `std`'s `println!` does.
@@ -115,6 +116,15 @@ enum Cmd {
         engine_only: bool,
         #[arg(long)]
         economy_only: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the log's delivery guarantees: tick n under id n-1 with no gap or double,
+    /// every decodable command consumed exactly once, every undecodable one
+    /// dead-lettered exactly once (exit 0 clean, 1 findings, 2 unusable input).
+    Audit {
+        #[command(flatten)]
+        source: Source,
         #[arg(long)]
         json: bool,
     },
@@ -451,6 +461,60 @@ fn cmd_verify(
         }
     }
     Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn cmd_audit(cli: &Cli, src: &Source, json: bool) -> Result<ExitCode> {
+    let report = match (&src.file, &src.match_id) {
+        (Some(_), Some(_)) => bail!("give either a file or --match, not both"),
+        (Some(f), None) => {
+            let (_, streams) =
+                file::read_streams(f).with_context(|| format!("loading {}", f.display()))?;
+            audit::audit_file_streams(&streams)
+                .with_context(|| format!("auditing {}", f.display()))?
+        }
+        (None, Some(m)) => {
+            let m = MatchId::new(m.clone())?;
+            let bus = redis(cli).await?;
+            audit::audit_bus(&bus, &Keys::new(&cli.prefix), &m)
+                .await
+                .with_context(|| format!("auditing match {m} in {}", cli.redis_url))?
+        }
+        (None, None) => bail!("give a replay file or --match ID"),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "audit: match {}: {} ticks, {} economy steps, {} commands",
+            report.match_id, report.ticks, report.steps, report.commands
+        );
+        println!(
+            "  applied {}, production consumed {}, production tail {}, after the end {}",
+            report.applied, report.production_consumed, report.production_tail, report.after_end
+        );
+        println!(
+            "  undecodable {}, dead-lettered once {}{}",
+            report.undecodable,
+            report.dead_lettered,
+            match report.dlq_entries {
+                Some(n) => format!(" ({n} dead letters in the DLQ)"),
+                None => " (no DLQ in a file: the ticks' dead-letter lists are the evidence)".into(),
+            }
+        );
+        if report.clean() {
+            println!("  clean");
+        } else {
+            println!("  {} findings:", report.findings.len());
+            for f in &report.findings {
+                println!("    {:?} {}: {}", f.kind, f.entry, f.detail);
+            }
+        }
+    }
+    Ok(if report.clean() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -996,6 +1060,7 @@ async fn run(cli: &Cli) -> Result<ExitCode> {
                 warnings,
             );
         }
+        Cmd::Audit { source, json } => return cmd_audit(cli, source, *json).await,
         Cmd::State {
             source,
             tick,
