@@ -142,6 +142,7 @@ impl Harness {
             applied: Vec::new(),
             events,
             hash: 0,
+            dead_lettered: Vec::new(),
         };
         let id = format!("{}-0", self.tick + 1);
         self.tick += 1;

@@ -154,6 +154,7 @@ fn materialise(ticks: Vec<Tick>) -> Vec<(TickCommitted, String, Vec<Input>)> {
                 applied: vec![],
                 events,
                 hash: 0,
+                dead_lettered: Vec::new(),
             };
             (t, format!("{n}-0"), inputs)
         })

@@ -1,15 +1,15 @@
 //! The dead-letter path: an entry that cannot be decoded (or used) is copied to the DLQ
 //! stream with its source, id, reason and raw bytes, then acknowledged and counted.
 
-use crate::bus::{Bus, BusError, Entry, IdSpec};
+use crate::bus::{Bus, BusError, Entry, IdSpec, PAYLOAD_FIELD};
 use crate::codec::{decode, Body};
 use crate::envelope::{now_ms, Envelope};
-use crate::event::DeadLetter;
+use crate::event::{DeadField, DeadLetter};
 use crate::keys::Keys;
 
 /// Schema version of dead-letter entries (they carry no envelope: the thing they wrap may
-/// not have one).
-pub const DEAD_LETTER_VERSION: u16 = 1;
+/// not have one). 2 added `fields` (version 1 entries read with none).
+pub const DEAD_LETTER_VERSION: u16 = 2;
 
 /// The DLQ keeps about this many dead letters (MAXLEN ~): a producer flooding garbage
 /// must not grow Redis without bound; operators export the DLQ long before it wraps.
@@ -51,13 +51,29 @@ pub async fn dead_letter<B: Bus>(
     entry: &Entry,
     reason: &str,
 ) -> Result<(), BusError> {
+    // Without our field there was nothing to decode: that, not the decoder's complaint
+    // about zero bytes, is the reason.
+    let reason = if entry.lacks_payload() {
+        format!("missing field {PAYLOAD_FIELD}")
+    } else {
+        reason.to_string()
+    };
     let letter = DeadLetter {
         source_stream: stream.to_string(),
         entry_id: entry.id.to_string(),
         consumer: group.map(|(_, c)| c.to_string()).unwrap_or_default(),
-        reason: reason.to_string(),
+        reason: reason.clone(),
         raw: entry.payload.clone(),
         at_ms: now_ms(),
+        fields: entry
+            .fields
+            .iter()
+            .flatten()
+            .map(|(name, value)| DeadField {
+                name: name.clone(),
+                value: value.clone(),
+            })
+            .collect(),
     };
     bus.append(
         &keys.dlq(),
@@ -70,7 +86,7 @@ pub async fn dead_letter<B: Bus>(
         bus.ack(stream, g, &[entry.id]).await?;
     }
     metrics::counter!(DLQ_METRIC, "stream_kind" => stream_kind(stream)).increment(1);
-    tracing::warn!(stream, id = %entry.id, reason, "entry dead-lettered");
+    tracing::warn!(stream, id = %entry.id, reason = %reason, "entry dead-lettered");
     Ok(())
 }
 

@@ -10,7 +10,31 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Ctx, BLOCK, WAKE_BOUND};
-use events::{Append, Bus, BusError, IdSpec, StreamId};
+use events::bus::RawField;
+use events::{Append, Bus, BusError, IdSpec, MemoryBus, RedisBus, StreamId};
+
+/// Appending an entry of arbitrary fields, as a foreign producer (`redis-cli XADD`) would.
+trait ForeignProducer: Bus {
+    async fn append_fields(&self, stream: &str, fields: &[RawField]) -> StreamId;
+}
+
+impl ForeignProducer for MemoryBus {
+    async fn append_fields(&self, stream: &str, fields: &[RawField]) -> StreamId {
+        MemoryBus::append_fields(self, stream, IdSpec::Auto, fields).unwrap()
+    }
+}
+
+impl ForeignProducer for RedisBus {
+    async fn append_fields(&self, stream: &str, fields: &[RawField]) -> StreamId {
+        RedisBus::append_fields(self, stream, IdSpec::Auto, fields)
+            .await
+            .unwrap()
+    }
+}
+
+fn field(name: &str, value: &[u8]) -> RawField {
+    (name.as_bytes().to_vec(), value.to_vec())
+}
 
 bus_tests!(
     auto_ids_increase_and_range_returns_in_order,
@@ -37,6 +61,8 @@ bus_tests!(
     blocking_reads_time_out_empty,
     len_last_id_keys_delete,
     missing_group_is_no_group,
+    foreign_entries_keep_all_their_fields,
+    an_entry_without_the_payload_field_is_dead_lettered_with_its_fields,
 );
 
 /// Idle time the claim tests wait for; they sleep longer than this, and assume two
@@ -1022,4 +1048,99 @@ async fn missing_group_is_no_group<B: Bus>(cx: &Ctx<B>) {
         group: "nope".into()
     }
     .is_transient());
+}
+
+async fn foreign_entries_keep_all_their_fields<B: ForeignProducer>(cx: &Ctx<B>) {
+    let s = cx.key("cmd");
+    cx.bus.create_group(&s, "g", StreamId::ZERO).await.unwrap();
+    let ours = cx.bus.append(&s, IdSpec::Auto, b"env", None).await.unwrap();
+    let without = vec![field("x", b"1"), field("y", b"\x00\xffbin")];
+    let no_d = cx.bus.append_fields(&s, &without).await;
+    let beside = vec![field("d", b"env2"), field("trace", b"abc")];
+    let with_d = cx.bus.append_fields(&s, &beside).await;
+    // Exactly our shape, written by someone else, is ours.
+    let plain = cx.bus.append_fields(&s, &[field("d", b"env3")]).await;
+
+    let check = |got: &[events::Entry]| {
+        assert_eq!(
+            got.iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![ours, no_d, with_d, plain]
+        );
+        assert_eq!(got[0], events::Entry::new(ours, b"env".to_vec()));
+        assert_eq!(got[1].payload, b"");
+        assert_eq!(got[1].fields.as_deref(), Some(without.as_slice()));
+        assert!(got[1].lacks_payload());
+        assert_eq!(got[2].payload, b"env2");
+        assert_eq!(got[2].fields.as_deref(), Some(beside.as_slice()));
+        assert!(!got[2].lacks_payload());
+        assert_eq!(got[3], events::Entry::new(plain, b"env3".to_vec()));
+    };
+    check(
+        &cx.bus
+            .range(&s, StreamId::ZERO, StreamId::MAX, 10)
+            .await
+            .unwrap(),
+    );
+    check(
+        &cx.other
+            .read_after(&s, StreamId::ZERO, 10, None)
+            .await
+            .unwrap(),
+    );
+    check(&cx.bus.read_group(&s, "g", "c1", 10, None).await.unwrap());
+    tokio::time::sleep(IDLE).await;
+    check(&cx.bus.claim_idle(&s, "g", "c2", IDLE, 10).await.unwrap());
+    let mut rev = cx.bus.rev_range(&s, 10).await.unwrap();
+    rev.reverse();
+    check(&rev);
+}
+
+async fn an_entry_without_the_payload_field_is_dead_lettered_with_its_fields<B: ForeignProducer>(
+    cx: &Ctx<B>,
+) {
+    use events::dlq::{decode_dead_letter, decode_or_dead_letter};
+    let keys = events::Keys::new(cx.prefix.clone());
+    let m = events::MatchId::new("m1").unwrap();
+    let s = keys.cmd(&m);
+    cx.bus
+        .create_group(&s, "engine", StreamId::ZERO)
+        .await
+        .unwrap();
+    let fields = vec![field("cmd", b"move 3 4"), field("player", b"\x01")];
+    let id = cx.bus.append_fields(&s, &fields).await;
+    let got = cx
+        .bus
+        .read_group(&s, "engine", "e1", 10, None)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    let decoded = decode_or_dead_letter::<events::Command, _>(
+        &cx.bus,
+        &keys,
+        &s,
+        Some(("engine", "e1")),
+        &got[0],
+    )
+    .await
+    .unwrap();
+    assert!(decoded.is_none());
+    let dlq = cx
+        .bus
+        .range(&keys.dlq(), StreamId::ZERO, StreamId::MAX, 10)
+        .await
+        .unwrap();
+    assert_eq!(dlq.len(), 1);
+    let letter = decode_dead_letter(&dlq[0].payload).expect("a dead letter");
+    assert_eq!(letter.entry_id, id.to_string());
+    assert_eq!(letter.reason, "missing field d");
+    assert!(letter.raw.is_empty());
+    assert_eq!(
+        letter
+            .fields
+            .iter()
+            .map(|f| (f.name.clone(), f.value.clone()))
+            .collect::<Vec<_>>(),
+        fields
+    );
+    assert!(cx.bus.pending(&s, "engine", 10).await.unwrap().is_empty());
 }

@@ -1,18 +1,26 @@
 //! The replay file: one self-describing file per match.
 //!
-//! Layout (integers little-endian):
+//! Layout of format 2 (integers little-endian):
 //!
 //! ```text
-//! magic       8 bytes  "CNITRPLY"
-//! format      u16      FORMAT_VERSION
-//! flags       u16      bit 0: body is zstd-compressed
-//! header_len  u32      then that many bytes: FileHeader, msgpack with named fields
-//! body_len    u64      then that many bytes: Streams, msgpack with named fields
+//! magic        8 bytes  "CNITRPLY"
+//! format       u16      FORMAT_VERSION
+//! flags        u16      bit 0: body is zstd-compressed
+//! header_len   u32      then that many bytes: FileHeader, msgpack with named fields
+//! body_len     u64
+//! prelude_xxh3 u64      xxh3 of every byte above (magic to body_len)
+//! body                  body_len bytes: Streams, msgpack with named fields
 //! ```
 //!
 //! The header stays uncompressed so `info`-style readers (and the gateway's replay list)
-//! can read it without touching the body. Entries are stored as the services wrote them,
-//! so an old schema version in the log is still old in the file and is upcast on read.
+//! can read it without touching the body; its checksum covers it with the magic, the
+//! version, the flags and both lengths, and the header holds the body's checksum, so a
+//! changed byte anywhere in the file is refused. Entries are stored as the services wrote
+//! them, so an old schema version in the log is still old in the file and is upcast on
+//! read.
+//!
+//! Format 1 (the same without `prelude_xxh3`) is still read: its body is checked, its
+//! header is not, which [`FileHeader::header_checked`] reports and `verify` warns about.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -26,9 +34,12 @@ use crate::recording::{Recording, Streams};
 /// First bytes of every replay file.
 pub const MAGIC: &[u8; 8] = b"CNITRPLY";
 
-/// The file format this build writes; it reads this one only (older ones get an upcast
-/// path here when the format changes).
-pub const FORMAT_VERSION: u16 = 1;
+/// The file format this build writes. 2 added the prelude checksum.
+pub const FORMAT_VERSION: u16 = 2;
+
+/// The oldest format this build reads: format 1 files (no prelude checksum) stay
+/// readable, their header unchecked.
+pub const OLDEST_READABLE_FORMAT: u16 = 1;
 
 const FLAG_ZSTD: u16 = 1;
 
@@ -57,6 +68,14 @@ pub struct FileHeader {
     pub compressed: bool,
     /// xxh3 of the uncompressed body, so a damaged file is refused rather than replayed.
     pub body_xxh3: u64,
+    /// Whether the file's header was covered by a checksum (format 2 on); set on read,
+    /// never stored.
+    #[serde(skip, default = "checked")]
+    pub header_checked: bool,
+}
+
+fn checked() -> bool {
+    true
 }
 
 /// Entries per stream.
@@ -102,6 +121,7 @@ pub fn to_bytes(rec: &Recording, compress: bool) -> Result<Vec<u8>> {
         exported_ms: events::now_ms(),
         compressed: compress,
         body_xxh3: xxhash_rust::xxh3::xxh3_64(&body),
+        header_checked: true,
     };
     let header = rmp_serde::to_vec_named(&header).map_err(|e| Error::Encode(e.to_string()))?;
     let body = if compress {
@@ -109,13 +129,15 @@ pub fn to_bytes(rec: &Recording, compress: bool) -> Result<Vec<u8>> {
     } else {
         body
     };
-    let mut out = Vec::with_capacity(8 + 2 + 2 + 4 + header.len() + 8 + body.len());
+    let mut out = Vec::with_capacity(8 + 2 + 2 + 4 + header.len() + 8 + 8 + body.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&(if compress { FLAG_ZSTD } else { 0 }).to_le_bytes());
     out.extend_from_slice(&(header.len() as u32).to_le_bytes());
     out.extend_from_slice(&header);
     out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    let prelude = xxhash_rust::xxh3::xxh3_64(&out);
+    out.extend_from_slice(&prelude.to_le_bytes());
     out.extend_from_slice(&body);
     Ok(out)
 }
@@ -151,15 +173,24 @@ impl<'a> Cursor<'a> {
     }
 }
 
-fn read_prelude(bytes: &[u8]) -> Result<(FileHeader, u16, Cursor<'_>)> {
+/// What precedes the body: the header, the flags, the body's length, and a cursor at the
+/// body.
+struct Prelude<'a> {
+    header: FileHeader,
+    flags: u16,
+    body_len: u64,
+    rest: Cursor<'a>,
+}
+
+fn read_prelude(bytes: &[u8]) -> Result<Prelude<'_>> {
     let mut c = Cursor(bytes);
     if c.take(8, "magic")? != MAGIC {
         return Err(Error::Format("not a replay file (bad magic)".into()));
     }
     let format = c.u16("format")?;
-    if format != FORMAT_VERSION {
+    if !(OLDEST_READABLE_FORMAT..=FORMAT_VERSION).contains(&format) {
         return Err(Error::Format(format!(
-            "file format {format}; this build reads format {FORMAT_VERSION}"
+            "file format {format}; this build reads formats {OLDEST_READABLE_FORMAT} to {FORMAT_VERSION}"
         )));
     }
     let flags = c.u16("flags")?;
@@ -167,22 +198,64 @@ fn read_prelude(bytes: &[u8]) -> Result<(FileHeader, u16, Cursor<'_>)> {
     if header_len > MAX_HEADER {
         return Err(Error::Format(format!("header of {header_len} bytes")));
     }
-    let header: FileHeader = rmp_serde::from_slice(c.take(header_len as usize, "header")?)
-        .map_err(|e| Error::Format(format!("header: {e}")))?;
-    Ok((header, flags, c))
+    let header_bytes = c.take(header_len as usize, "header")?;
+    let body_len = c.u64("body length")?;
+    let header_checked = format >= 2;
+    if header_checked {
+        let covered = bytes.len() - c.0.len();
+        let stored = c.u64("header checksum")?;
+        if xxhash_rust::xxh3::xxh3_64(&bytes[..covered]) != stored {
+            return Err(Error::Format(
+                "header checksum mismatch (damaged or altered file)".into(),
+            ));
+        }
+    }
+    let mut header: FileHeader =
+        rmp_serde::from_slice(header_bytes).map_err(|e| Error::Format(format!("header: {e}")))?;
+    if header.format != format || header.compressed != (flags & FLAG_ZSTD != 0) {
+        return Err(Error::Format(format!(
+            "the header (format {}, compressed {}) contradicts the file's prelude (format {format}, flags {flags:#x})",
+            header.format, header.compressed
+        )));
+    }
+    header.header_checked = header_checked;
+    Ok(Prelude {
+        header,
+        flags,
+        body_len,
+        rest: c,
+    })
 }
 
-/// Reads only the header of a replay file's bytes.
+/// Reads only the header of a replay file's bytes (checked, from format 2 on).
 pub fn header_from_bytes(bytes: &[u8]) -> Result<FileHeader> {
-    read_prelude(bytes).map(|(h, _, _)| h)
+    read_prelude(bytes).map(|p| p.header)
 }
 
 /// Decodes a replay file.
 pub fn from_bytes(bytes: &[u8]) -> Result<(FileHeader, Recording)> {
-    let (header, flags, mut c) = read_prelude(bytes)?;
-    let body_len = c.u64("body length")?;
+    let (header, streams) = streams_from_bytes(bytes)?;
+    let rec = Recording::from_streams(streams)?;
+    Ok((header, rec))
+}
+
+/// Decodes a replay file's raw streams (checked against the file's checksums) without
+/// indexing them as a log, for readers that must cope with logs too damaged to re-run.
+pub fn streams_from_bytes(bytes: &[u8]) -> Result<(FileHeader, Streams)> {
+    let Prelude {
+        header,
+        flags,
+        body_len,
+        rest: mut c,
+    } = read_prelude(bytes)?;
     let body_len = usize::try_from(body_len).map_err(|_| Error::Format("body too large".into()))?;
     let raw = c.take(body_len, "body")?;
+    if !c.0.is_empty() {
+        return Err(Error::Format(format!(
+            "{} bytes after the body (damaged or altered file)",
+            c.0.len()
+        )));
+    }
     let body = if flags & FLAG_ZSTD != 0 {
         let mut out = Vec::new();
         zstd::stream::read::Decoder::new(raw)
@@ -199,8 +272,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(FileHeader, Recording)> {
     }
     let streams: Streams =
         rmp_serde::from_slice(&body).map_err(|e| Error::Format(format!("body: {e}")))?;
-    let rec = Recording::from_streams(streams)?;
-    Ok((header, rec))
+    Ok((header, streams))
 }
 
 /// Reads a replay file.
@@ -210,6 +282,15 @@ pub fn read(path: &Path) -> Result<(FileHeader, Recording)> {
         source,
     })?;
     from_bytes(&bytes)
+}
+
+/// Reads a replay file's raw streams (see [`streams_from_bytes`]).
+pub fn read_streams(path: &Path) -> Result<(FileHeader, Streams)> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    streams_from_bytes(&bytes)
 }
 
 /// Writes a replay file (to a temporary name first, so a crash never leaves half a file

@@ -1,7 +1,8 @@
 //! Replays and desync audits of Command and Independent Thought, from the same event log a
 //! live match writes: load a [`Recording`] from a bus or a replay file, re-run the engine
 //! and the economy from their logged inputs ([`verify`]), seek to any tick ([`Seeker`],
-//! [`Playback`]), time re-simulation ([`bench`]) and compute match statistics ([`stats`]).
+//! [`Playback`]), time re-simulation ([`bench`]), compute match statistics ([`stats`])
+//! and audit a log's delivery guarantees ([`audit`]).
 //!
 //! Architecture invariant: the re-run code reads only the log (matches entry, `cmd`,
 //! `tick`, `eco`, `snap`), never the capped view stream or a clock, so a replay shows
@@ -11,6 +12,7 @@
 //! Entity/component diffs read the engine's state through `engine::sim::Sim::state`
 //! (read only; see [`inspect`]).
 
+pub mod audit;
 pub mod bench;
 pub mod bus;
 pub mod error;

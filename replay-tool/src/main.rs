@@ -1,5 +1,6 @@
-//! `replay-tool`: list, export and import matches, audit them for desyncs, print the state
-//! at any tick, benchmark re-simulation and compute match statistics.
+//! `replay-tool`: list, export and import matches, audit them for desyncs and for their
+//! delivery guarantees, print the state at any tick, benchmark re-simulation and compute
+//! match statistics.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,7 +18,7 @@ use replay_tool::progress::Progress;
 use replay_tool::record::{ai_vs_ai, RecordConfig, Recorder};
 use replay_tool::seek::Seeker;
 use replay_tool::verify::{Divergence, Kind, ServiceReport};
-use replay_tool::{file, inspect, stats, EconomyRun, EngineRun, Machine, Recording};
+use replay_tool::{audit, file, inspect, stats, EconomyRun, EngineRun, Machine, Recording};
 
 /// Standard output that reports a failed write (a closed pipe: `replay-tool … | head`) as
 /// an error instead of panicking as `std`'s `println!` does.
@@ -115,6 +116,15 @@ enum Cmd {
         engine_only: bool,
         #[arg(long)]
         economy_only: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the log's delivery guarantees: tick n under id n-1 with no gap or double,
+    /// every decodable command consumed exactly once, every undecodable one
+    /// dead-lettered exactly once (exit 0 clean, 1 findings, 2 unusable input).
+    Audit {
+        #[command(flatten)]
+        source: Source,
         #[arg(long)]
         json: bool,
     },
@@ -315,6 +325,9 @@ fn print_divergence(d: &Divergence) -> Result<()> {
         "DESYNC: {} diverges at tick {}: recorded hash {:016x}, re-run {:016x}",
         d.service, d.tick, d.recorded_hash, d.rerun_hash
     );
+    for why in &d.unusable_inputs {
+        println!("  missing input: {why}");
+    }
     println!("  inputs applied at tick {} ({}):", d.tick, d.inputs.len());
     for i in &d.inputs {
         println!(
@@ -340,6 +353,10 @@ fn print_divergence(d: &Divergence) -> Result<()> {
         replay_tool::verify::Basis::LaterSnapshot { tick } => {
             format!("the next snapshot, at tick {tick} (re-run carried forward to it)")
         }
+        replay_tool::verify::Basis::WithoutInputs { state_tick } => format!(
+            "the logged state before tick {t} (re-run from tick {state_tick}, every hash matching) stepped through it without its inputs: the differences are what those inputs did",
+            t = d.tick
+        ),
         replay_tool::verify::Basis::Unavailable => "nothing (no usable snapshot)".to_string(),
     };
     println!("  recorded state from {basis}");
@@ -352,6 +369,8 @@ fn print_divergence(d: &Divergence) -> Result<()> {
             Kind::RecordedHash =>
                 "the states are identical; only the recorded hash disagrees (altered log or changed hash function)",
             Kind::Unexplained => "no recorded state to compare with",
+            Kind::MissingInput =>
+                "an input the tick names is missing from the log or unusable (deleted or altered entry)",
         }
     );
     if let Some(at) = d.compared_at {
@@ -400,6 +419,7 @@ fn cmd_verify(
     from_tick: Option<u64>,
     which: (bool, bool),
     json: bool,
+    file_warnings: Vec<String>,
 ) -> Result<ExitCode> {
     let rules = rules(cli)?;
     let opts = replay_tool::VerifyOptions {
@@ -409,7 +429,8 @@ fn cmd_verify(
         ..Default::default()
     };
     let bars = Bars::new();
-    let report = replay_tool::verify(rec, &rules, &opts, &bars)?;
+    let mut report = replay_tool::verify(rec, &rules, &opts, &bars)?;
+    report.warnings.splice(0..0, file_warnings);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -440,6 +461,60 @@ fn cmd_verify(
         }
     }
     Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn cmd_audit(cli: &Cli, src: &Source, json: bool) -> Result<ExitCode> {
+    let report = match (&src.file, &src.match_id) {
+        (Some(_), Some(_)) => bail!("give either a file or --match, not both"),
+        (Some(f), None) => {
+            let (_, streams) =
+                file::read_streams(f).with_context(|| format!("loading {}", f.display()))?;
+            audit::audit_file_streams(&streams)
+                .with_context(|| format!("auditing {}", f.display()))?
+        }
+        (None, Some(m)) => {
+            let m = MatchId::new(m.clone())?;
+            let bus = redis(cli).await?;
+            audit::audit_bus(&bus, &Keys::new(&cli.prefix), &m)
+                .await
+                .with_context(|| format!("auditing match {m} in {}", cli.redis_url))?
+        }
+        (None, None) => bail!("give a replay file or --match ID"),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "audit: match {}: {} ticks, {} economy steps, {} commands",
+            report.match_id, report.ticks, report.steps, report.commands
+        );
+        println!(
+            "  applied {}, production consumed {}, production tail {}, after the end {}",
+            report.applied, report.production_consumed, report.production_tail, report.after_end
+        );
+        println!(
+            "  undecodable {}, dead-lettered once {}{}",
+            report.undecodable,
+            report.dead_lettered,
+            match report.dlq_entries {
+                Some(n) => format!(" ({n} dead letters in the DLQ)"),
+                None => " (no DLQ in a file: the ticks' dead-letter lists are the evidence)".into(),
+            }
+        );
+        if report.clean() {
+            println!("  clean");
+        } else {
+            println!("  {} findings:", report.findings.len());
+            for f in &report.findings {
+                println!("    {:?} {}: {}", f.kind, f.entry, f.detail);
+            }
+        }
+    }
+    Ok(if report.clean() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -961,9 +1036,31 @@ async fn run(cli: &Cli) -> Result<ExitCode> {
             economy_only,
             json,
         } => {
-            let rec = load(cli, source).await?;
-            return cmd_verify(cli, &rec, *from_tick, (!economy_only, !engine_only), *json);
+            let (rec, warnings) = match (&source.file, &source.match_id) {
+                (Some(f), None) => {
+                    let (header, rec) =
+                        file::read(f).with_context(|| format!("loading {}", f.display()))?;
+                    let unchecked = (!header.header_checked).then(|| {
+                        format!(
+                            "{} is a format {} file: its header is not covered by a checksum (export it again for one)",
+                            f.display(),
+                            header.format
+                        )
+                    });
+                    (rec, unchecked.into_iter().collect())
+                }
+                _ => (load(cli, source).await?, Vec::new()),
+            };
+            return cmd_verify(
+                cli,
+                &rec,
+                *from_tick,
+                (!economy_only, !engine_only),
+                *json,
+                warnings,
+            );
         }
+        Cmd::Audit { source, json } => return cmd_audit(cli, source, *json).await,
         Cmd::State {
             source,
             tick,

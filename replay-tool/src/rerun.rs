@@ -36,12 +36,27 @@ pub struct Stepped {
     /// When the outcome differs: what only the log has (`- ...`) and what only the
     /// re-run has (`+ ...`).
     pub outcome_diff: Vec<String>,
+    /// Inputs the log names for this step that it does not hold in usable form (a
+    /// deleted entry, one that no longer decodes, another event under its id): the step
+    /// ran without them, and it diverges whatever its hash.
+    pub unusable: Vec<String>,
 }
 
 impl Stepped {
     pub fn matches(&self) -> bool {
-        self.hash == self.recorded
+        self.hash == self.recorded && self.unusable.is_empty()
     }
+}
+
+/// The command `id` names, or why the log cannot give it.
+fn usable_cmd<'a>(
+    log: &'a Log,
+    id: &str,
+) -> std::result::Result<&'a events::Envelope<events::Command>, String> {
+    log.cmd(id).map_err(|e| match e {
+        Error::Log(why) => why,
+        other => other.to_string(),
+    })
 }
 
 /// A service re-run from its log.
@@ -87,6 +102,10 @@ pub trait Machine: Sized + Send {
     fn hash(&self) -> u64;
 
     fn snapshot(&self) -> Vec<u8>;
+
+    /// Runs the next tick as the log has it but without any of the commands it names
+    /// (the state that tick would have led to had they not been sent).
+    fn step_without_inputs(&mut self, log: &Log) -> Result<()>;
 
     /// Everything the state holds, for diffs and `state`.
     fn inspect(&mut self) -> Inspection;
@@ -187,18 +206,19 @@ impl Machine for EngineRun {
             .tick(t)
             .ok_or_else(|| Error::Log(format!("no tick entry for tick {t}")))?;
         self.inputs.clear();
+        let mut unusable = Vec::new();
         for a in &entry.applied {
-            let env = log.cmd(&a.stream_id)?;
-            if env.id != a.event_id {
-                return Err(Error::Log(format!(
+            match usable_cmd(log, &a.stream_id) {
+                Ok(env) if env.id == a.event_id => self.inputs.push(Input {
+                    stream_id: a.stream_id.clone(),
+                    envelope: env.clone(),
+                }),
+                Ok(env) => unusable.push(format!(
                     "tick {t} applied event {} at {}, but that entry is event {}",
                     a.event_id, a.stream_id, env.id
-                )));
+                )),
+                Err(why) => unusable.push(why),
             }
-            self.inputs.push(Input {
-                stream_id: a.stream_id.clone(),
-                envelope: env.clone(),
-            });
         }
         if fault == Some(Fault::HashOrderInputs) {
             let by_id: HashMap<String, Input> = self
@@ -224,7 +244,13 @@ impl Machine for EngineRun {
             recorded: entry.hash,
             same_outcome,
             outcome_diff,
+            unusable,
         })
+    }
+
+    fn step_without_inputs(&mut self, _log: &Log) -> Result<()> {
+        self.sim.step(&[]);
+        Ok(())
     }
 
     fn hash(&self) -> u64 {
@@ -321,7 +347,17 @@ impl Machine for EconomyRun {
                 tick.tick
             )));
         }
-        let inputs = Self::inputs_of(log, t)?;
+        let mut inputs = Vec::with_capacity(entry.consumed.len());
+        let mut unusable = Vec::new();
+        for id in entry.consumed.iter().skip(1) {
+            match usable_cmd(log, id) {
+                Ok(env) => inputs.push(economy::Input {
+                    stream_id: id.clone(),
+                    envelope: env.clone(),
+                }),
+                Err(why) => unusable.push(why),
+            }
+        }
         let r = self.eco.step(tick, tick_id, &inputs);
         let c = r.committed;
         let same_outcome = c.events == entry.events && c.consumed == entry.consumed;
@@ -338,7 +374,22 @@ impl Machine for EconomyRun {
             recorded: entry.hash,
             same_outcome,
             outcome_diff,
+            unusable,
         })
+    }
+
+    fn step_without_inputs(&mut self, log: &Log) -> Result<()> {
+        let t = self.next_tick();
+        let entry = log
+            .eco(t)
+            .ok_or_else(|| Error::Log(format!("no economy step for tick {t}")))?;
+        let tick_id = entry
+            .consumed
+            .first()
+            .ok_or_else(|| Error::Log(format!("economy step {t} names no tick it consumed")))?;
+        let tick = log.tick_by_id(tick_id)?;
+        self.eco.step(tick, tick_id, &[]);
+        Ok(())
     }
 
     fn hash(&self) -> u64 {

@@ -2,14 +2,25 @@
 //! every tick's hash with the recorded one, and explain the first divergence down to the
 //! entity and component.
 //!
-//! The recorded state at the divergent tick T comes from, in order of preference:
-//! 1. a snapshot taken at T;
-//! 2. the nearest snapshot before T, re-run forward to T, when that re-run reproduces the
-//!    recorded hash at T (then the full re-run differs because of its history: a
-//!    nondeterminism such as iteration order);
-//! 3. the nearest snapshot after T, with the full re-run carried forward to it (the
-//!    difference has then had S−T ticks to spread; the entities first touched are the
-//!    ones the divergent inputs name).
+//! A tick diverges when its re-run hash differs from the log's, or when the log does not
+//! hold an input the tick names in usable form (a deleted command, one that no longer
+//! decodes or is another event): the tick is reported like any other divergence, naming
+//! the missing entry.
+//!
+//! The recorded state at the divergent tick T comes from, in order of preference (the
+//! recorded states are the `snap` snapshots and, for the engine, the `seek` states):
+//! 1. a recorded state at T;
+//! 2. the nearest recorded state before T, re-run forward to T, when that re-run
+//!    reproduces the recorded hash at T (then the full re-run differs because of its
+//!    history: a nondeterminism such as iteration order);
+//! 3. the nearest recorded state after T, with the full re-run carried forward to it:
+//!    when they agree, only the recorded hash was wrong;
+//! 4. otherwise, when T applied inputs, the state at T itself: the logged state before T
+//!    (the nearest earlier recorded state re-run to T−1, every hash matching) stepped
+//!    through T without those inputs, against the re-run's state after T. The original
+//!    inputs are not in the log, so the state they led to is not either; these
+//!    differences are what the inputs as logged did at T, the closest evidence at T
+//!    itself (how many entities differ at the later state is added as a note).
 //!
 //! Every tick of this log carries its hash, so the first divergent tick is found by the
 //! re-run itself, tick by tick; no bisection over sparse hashes is needed.
@@ -72,6 +83,10 @@ pub enum Basis {
     ReplayedFrom { snapshot_tick: u64 },
     /// The next snapshot after it; the full re-run was carried forward to that tick.
     LaterSnapshot { tick: u64 },
+    /// The logged state before the tick (re-run from the recorded state at
+    /// `state_tick`, every hash matching) stepped through it without its inputs: the
+    /// differences are what the logged inputs did at the tick.
+    WithoutInputs { state_tick: u64 },
     /// No snapshot could stand for the recorded state.
     Unavailable,
 }
@@ -91,6 +106,9 @@ pub enum Kind {
     RecordedHash,
     /// No recorded state to compare with.
     Unexplained,
+    /// An input the tick names is not in the log in usable form (deleted, no longer
+    /// decoding, or another event under its id).
+    MissingInput,
 }
 
 /// The first divergent tick of one service and what differs there.
@@ -102,6 +120,8 @@ pub struct Divergence {
     pub rerun_hash: u64,
     /// The inputs applied at that tick, in order.
     pub inputs: Vec<InputInfo>,
+    /// Inputs the tick names that the log does not hold in usable form, and why.
+    pub unusable_inputs: Vec<String>,
     /// Outcome events (and consumed ids) only the log (`-`) or only the re-run (`+`) has.
     pub outcome_diff: Vec<String>,
     /// Whether the re-run matches the log again at the next tick.
@@ -376,6 +396,53 @@ fn inputs_at<M: Machine>(log: &Log, t: u64) -> Vec<InputInfo> {
         .collect()
 }
 
+/// The recorded states of `M`, oldest first: its snapshots and, for the engine, the
+/// `seek` states.
+fn recorded_states<M: Machine>(log: &Log) -> Vec<&SnapEntry> {
+    let mut v: Vec<&SnapEntry> = log.snaps_of(M::SERVICE).collect();
+    if M::SERVICE == Service::Engine {
+        v.extend(log.seek.iter());
+    }
+    v.sort_by_key(|s| s.tick);
+    v
+}
+
+/// The nearest recorded state at or before `tick` that restores.
+fn recorded_at_or_before<M: Machine>(log: &Log, rules: &Arc<Rules>, tick: u64) -> Option<(u64, M)> {
+    recorded_states::<M>(log)
+        .into_iter()
+        .rev()
+        .filter(|s| s.tick <= tick)
+        .find_map(|s| M::restore(rules, s).ok().map(|m| (s.tick, m)))
+}
+
+/// The logged state before tick `t` (next tick `t`): from the nearest recorded state
+/// before it (or the start), re-run while every hash matches the log; `None` when one
+/// does not.
+fn logged_state_before<M: Machine>(
+    log: &Log,
+    rules: &Arc<Rules>,
+    t: u64,
+    fault: Option<Fault>,
+) -> Result<Option<(u64, M)>> {
+    let (from, mut m) = match t
+        .checked_sub(1)
+        .and_then(|b| recorded_at_or_before::<M>(log, rules, b))
+    {
+        Some(found) => found,
+        None => {
+            let m = M::fresh(rules, log)?;
+            (m.next_tick().saturating_sub(1), m)
+        }
+    };
+    while m.next_tick() < t {
+        if !m.step(log, fault)?.matches() {
+            return Ok(None);
+        }
+    }
+    Ok((m.next_tick() == t).then_some((from, m)))
+}
+
 /// Explains a divergence at `step.tick`; `rerun` is the full re-run's state right after it.
 fn explain<M: Machine>(
     rec: &Recording,
@@ -387,27 +454,32 @@ fn explain<M: Machine>(
     let log = &rec.log;
     let t = step.tick;
     let mut notes = Vec::new();
+    for why in &step.unusable {
+        notes.push(format!(
+            "tick {t} names an input the log does not hold: {why}"
+        ));
+    }
     let next_tick_matches = if M::recorded_hash(log, t + 1).is_some() {
         let mut f = rerun.fork(rules)?;
         Some(f.step(log, opts.fault)?.matches())
     } else {
         None
     };
-    let snaps: Vec<&SnapEntry> = log.snaps_of(M::SERVICE).collect();
+    let states = recorded_states::<M>(log);
 
     let mut recorded: Option<(Basis, u64, M)> = None;
-    // 1. A snapshot at T.
-    if let Some(s) = snaps.iter().rev().find(|s| s.tick == t) {
+    // 1. A recorded state at T.
+    if let Some(s) = states.iter().rev().find(|s| s.tick == t) {
         match M::restore(rules, s) {
             Ok(m) => recorded = Some((Basis::SnapshotAt { tick: t }, t, m)),
             Err(e) => notes.push(e.to_string()),
         }
     }
-    // 2. The nearest snapshot before T, re-run forward.
+    // 2. The nearest recorded state before T, re-run forward.
     if recorded.is_none() {
         if let Some((from, mut m)) = t
             .checked_sub(1)
-            .and_then(|b| restore_at_or_before::<M>(log, rules, b))
+            .and_then(|b| recorded_at_or_before::<M>(log, rules, b))
         {
             let mut reproduced = true;
             while m.next_tick() <= t {
@@ -416,7 +488,7 @@ fn explain<M: Machine>(
                     reproduced = false;
                     if s.tick < t {
                         notes.push(format!(
-                            "re-running from the snapshot at tick {from} diverges already at tick {}, which the full re-run matched: restoring that snapshot loses state",
+                            "re-running from the recorded state at tick {from} diverges already at tick {}, which the full re-run matched: restoring that state loses state",
                             s.tick
                         ));
                     }
@@ -434,9 +506,31 @@ fn explain<M: Machine>(
             }
         }
     }
-    // 3. The nearest snapshot after T, with the full re-run carried forward to it.
-    if recorded.is_none() {
-        if let Some((s, m)) = snaps
+    let compare = |recorded: &mut M, rerun: &mut M| {
+        let a = recorded.inspect();
+        let b = rerun.inspect();
+        let d = diff(&a, &b, opts.max_differences);
+        let mut labels = std::collections::BTreeMap::new();
+        for x in &d {
+            if let Some(u) = x.entity() {
+                if let Some(l) = a.labels.get(&u).or_else(|| b.labels.get(&u)) {
+                    labels.insert(u, l.clone());
+                }
+            }
+        }
+        (d, labels)
+    };
+    let mut compared = None;
+    if let Some((basis, at, mut m)) = recorded {
+        let (d, labels) = compare(&mut m, &mut rerun);
+        compared = Some((basis, at, d, labels));
+    }
+    // 3. The nearest recorded state after T, with the full re-run carried forward to it;
+    // 4. when they differ (or there is none) and T applied inputs, the state at T
+    // without them.
+    if compared.is_none() {
+        let at_t = rerun.fork(rules)?;
+        if let Some((s, mut m)) = states
             .iter()
             .filter(|s| s.tick > t)
             .find_map(|s| M::restore(rules, s).ok().map(|m| (s, m)))
@@ -444,28 +538,34 @@ fn explain<M: Machine>(
             while rerun.next_tick() <= s.tick {
                 rerun.step(log, opts.fault)?;
             }
-            recorded = Some((Basis::LaterSnapshot { tick: s.tick }, s.tick, m));
+            let (d, labels) = compare(&mut m, &mut rerun);
+            compared = Some((Basis::LaterSnapshot { tick: s.tick }, s.tick, d, labels));
+        }
+        let spread = compared.as_ref().is_none_or(|c| !c.2.is_empty());
+        let had_inputs = !input_ids::<M>(log, t).is_empty();
+        if spread && had_inputs && step.unusable.is_empty() {
+            if let Some((from, mut before)) = logged_state_before::<M>(log, rules, t, opts.fault)? {
+                before.step_without_inputs(log)?;
+                let mut at_t = at_t;
+                let (d, labels) = compare(&mut before, &mut at_t);
+                if !d.is_empty() {
+                    if let Some((Basis::LaterSnapshot { tick }, _, later, _)) = &compared {
+                        notes.push(format!(
+                            "the next recorded state, at tick {tick}, differs from the re-run carried forward to it in {} place(s)",
+                            later.len()
+                        ));
+                    }
+                    compared = Some((Basis::WithoutInputs { state_tick: from }, t, d, labels));
+                }
+            }
         }
     }
 
-    let (basis, compared_at, differences, labels) = match recorded {
-        Some((basis, at, mut m)) => {
-            let a = m.inspect();
-            let b = rerun.inspect();
-            let d = diff(&a, &b, opts.max_differences);
-            let mut labels = std::collections::BTreeMap::new();
-            for x in &d {
-                if let Some(u) = x.entity() {
-                    if let Some(l) = a.labels.get(&u).or_else(|| b.labels.get(&u)) {
-                        labels.insert(u, l.clone());
-                    }
-                }
-            }
-            (basis, Some(at), d, labels)
-        }
+    let (basis, compared_at, differences, labels) = match compared {
+        Some((basis, at, d, labels)) => (basis, Some(at), d, labels),
         None => {
             notes.push(format!(
-                "no usable {} snapshot: the recorded state at tick {t} is known only by its hash",
+                "no usable recorded {} state: the recorded state at tick {t} is known only by its hash",
                 M::SERVICE
             ));
             (Basis::Unavailable, None, Vec::new(), Default::default())
@@ -483,6 +583,7 @@ fn explain<M: Machine>(
         .collect();
     named_by_inputs.dedup();
     let kind = match (&basis, differences.is_empty()) {
+        _ if !step.unusable.is_empty() => Kind::MissingInput,
         (Basis::Unavailable, _) => Kind::Unexplained,
         (_, true) => Kind::RecordedHash,
         (Basis::ReplayedFrom { .. }, false) => Kind::HistoryDependent,
@@ -494,6 +595,7 @@ fn explain<M: Machine>(
         recorded_hash: step.recorded,
         rerun_hash: step.hash,
         inputs: inputs_at::<M>(log, t),
+        unusable_inputs: step.unusable,
         outcome_diff: step.outcome_diff,
         next_tick_matches,
         basis,

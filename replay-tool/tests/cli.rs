@@ -62,6 +62,34 @@ fn verify_exit_codes_and_report() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["engine"]["divergence"]["tick"], tick);
 
+    // A deleted command: the tick that applied it is the divergence, in text and JSON.
+    let deleted = common::delete_cmd(&rec, id);
+    let delf = file("deleted.cnitreplay", &deleted);
+    let o = tool(&["verify", s(&delf)]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("engine diverges at tick {tick}")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "missing input: command {id} is not in the cmd stream"
+        )),
+        "{out}"
+    );
+    let o = tool(&["verify", s(&delf), "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["engine"]["divergence"]["tick"], tick);
+    assert_eq!(v["engine"]["divergence"]["kind"], "missing_input");
+    std::fs::remove_file(delf).ok();
+
     let o = tool(&["verify", "/nonexistent/file"]);
     assert_eq!(o.status.code(), Some(2));
     for p in [good, badf] {
@@ -154,7 +182,7 @@ fn record_info_bench_seek() {
     let o = tool(&["info", s(&out)]);
     assert!(o.status.success());
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(v["format"], 1);
+    assert_eq!(v["format"], replay_tool::file::FORMAT_VERSION);
     assert_eq!(v["ticks"], 1200);
     let o = tool(&["bench", s(&out)]);
     assert!(o.status.success());

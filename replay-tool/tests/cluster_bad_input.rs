@@ -173,7 +173,7 @@ async fn garbage_in_the_streams_goes_to_the_dlq_and_the_match_goes_on() {
         appended,
         a.undecodable,
         a.dead_lettered,
-        a.dlq_entries,
+        a.dlq_entries.unwrap_or(0),
         a.applied,
         a.ticks
     );

@@ -302,6 +302,7 @@ fn tick_corpus() -> (Vec<Vec<u8>>, Vec<u8>) {
                     },
                 ],
                 hash: 42,
+                dead_lettered: vec!["2-0".into()],
             },
             Source::System,
         ))
@@ -438,6 +439,10 @@ fn event_decoders_never_panic() {
                 reason: "fuzz".into(),
                 raw: raw.clone(),
                 at_ms: 1,
+                fields: vec![events::DeadField {
+                    name: b"x".to_vec(),
+                    value: raw.clone(),
+                }],
             })
         })
         .collect();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{perturb_cmd, perturb_tick_hash, record, rules, Options};
+use common::{delete_cmd, perturb_cmd, perturb_tick_hash, record, rules, Options};
 use events::{Cell, Command, Item, UnitKind};
 use replay_tool::progress::NoProgress;
 use replay_tool::rerun::Fault;
@@ -92,9 +92,11 @@ fn a_perturbed_move_is_named_at_its_tick_with_the_unit_and_component() {
     assert!(r.economy.expect("economy").divergence.is_none());
 }
 
-/// Between snapshots the recorded state is known only at the next one.
+/// Between snapshots the recorded state at the tick is not in the log: the state at the
+/// tick itself is compared (the logged state before it, stepped without its inputs), so
+/// only what the perturbed input did shows, not what spread by the next snapshot.
 #[test]
-fn a_perturbed_move_between_snapshots_is_compared_at_the_next_snapshot() {
+fn a_perturbed_move_between_snapshots_is_compared_at_its_tick() {
     let (rec, script) = record("perturb-move-2", &Options::default());
     let &(tick, id, unit, to) = script
         .moves
@@ -109,18 +111,69 @@ fn a_perturbed_move_between_snapshots_is_compared_at_the_next_snapshot() {
     let r = verify(&bad, &rules(), &VerifyOptions::default(), &NoProgress).expect("verify");
     let d = r.first_divergence().expect("divergence");
     assert_eq!((d.service, d.tick), (Service::Engine, tick));
-    assert_eq!(d.basis, Basis::LaterSnapshot { tick: 150 });
-    assert_eq!(d.compared_at, Some(150));
+    assert_eq!(d.compared_at, Some(tick), "{:?}", d.basis);
+    assert_eq!(d.basis, Basis::WithoutInputs { state_tick: 100 });
+    assert_eq!(d.kind, Kind::State);
     assert_eq!(
         d.named_by_inputs,
         vec![unit],
         "the report points at the moved unit"
     );
     assert!(
-        d.differences.iter().any(|x| x.entity() == Some(unit)),
-        "the moved unit differs at the next snapshot: {:#?}",
+        d.differences.iter().any(|x| x.entity() == Some(unit)
+            && x.component() == "mobile"
+            && x.path.starts_with("mobile.dest")),
+        "the unit's destination differs at its tick: {:#?}",
         d.differences
     );
+    assert!(
+        d.differences
+            .iter()
+            .filter_map(|x| x.entity())
+            .all(|u| u == unit),
+        "only the moved unit differs at its tick: {:#?}",
+        d.differences
+    );
+    assert!(
+        d.notes.iter().any(|n| n.contains("tick 150")),
+        "the later snapshot's comparison is noted: {:?}",
+        d.notes
+    );
+}
+
+/// A deleted command is a divergence at the tick that applied it, not a refusal.
+#[test]
+fn a_deleted_command_diverges_at_the_tick_that_applied_it() {
+    let (rec, script) = record("delete-move", &Options::default());
+    let &(tick, id, _, _) = script
+        .moves
+        .iter()
+        .find(|m| m.0 == 130)
+        .expect("a move applied at tick 130");
+    let bad = delete_cmd(&rec, id);
+    let r = verify(&bad, &rules(), &VerifyOptions::default(), &NoProgress).expect("verify");
+    let d = r.first_divergence().expect("divergence");
+    assert_eq!((d.service, d.tick), (Service::Engine, tick));
+    assert_eq!(d.kind, Kind::MissingInput);
+    assert_eq!(d.unusable_inputs.len(), 1, "{:?}", d.unusable_inputs);
+    assert!(
+        d.unusable_inputs[0].contains(&id.to_string())
+            && d.unusable_inputs[0].contains("not in the cmd stream"),
+        "{:?}",
+        d.unusable_inputs
+    );
+    assert!(d.inputs.iter().any(|i| i.stream_id == id.to_string()));
+
+    // A deleted production command: the economy step that consumed it diverges.
+    let &(ptick, pid) = script.production.first().expect("production sent");
+    let bad = delete_cmd(&rec, pid);
+    let r = verify(&bad, &rules(), &VerifyOptions::default(), &NoProgress).expect("verify");
+    let d = r
+        .economy
+        .as_ref()
+        .and_then(|c| c.divergence.as_ref())
+        .expect("economy divergence");
+    assert_eq!((d.tick, d.kind), (ptick, Kind::MissingInput));
 }
 
 #[test]

@@ -125,22 +125,29 @@ async fn run_match<B: Bus>(
             return Ok(MatchExit::Cancelled);
         };
         let mut inputs = Vec::with_capacity(entries.len());
+        // Dead-lettered before the tick that names them is committed: a crash in between
+        // can dead-letter an entry twice (never lose it); a takeover after the commit
+        // resumes past it.
+        let mut dead_lettered = Vec::new();
         for e in entries {
             cursor = e.id;
-            match decode::<events::Command>(&e.payload) {
-                Ok(env) if env.match_id == m => inputs.push(Input {
-                    stream_id: e.id.to_string(),
-                    envelope: env,
-                }),
-                Ok(env) => {
-                    let why = format!("command for match {} in the stream of {m}", env.match_id);
-                    dead_letter(&bus, &keys, &cmd_key, None, &e, &why).await?;
+            let why = match decode::<events::Command>(&e.payload) {
+                Ok(env) if env.match_id == m => {
+                    inputs.push(Input {
+                        stream_id: e.id.to_string(),
+                        envelope: env,
+                    });
+                    continue;
                 }
-                Err(err) => dead_letter(&bus, &keys, &cmd_key, None, &e, &err.to_string()).await?,
-            }
+                Ok(env) => format!("command for match {} in the stream of {m}", env.match_id),
+                Err(err) => err.to_string(),
+            };
+            dead_letter(&bus, &keys, &cmd_key, None, &e, &why).await?;
+            dead_lettered.push(e.id.to_string());
         }
         let started = Instant::now();
-        let out = sim.step(&inputs);
+        let mut out = sim.step(&inputs);
+        out.committed.dead_lettered = dead_lettered;
         let tick = out.committed.tick;
         let now = events::now_ms();
         let applied: std::collections::BTreeSet<&str> = out

@@ -23,7 +23,7 @@ const TICK_PAGE: usize = 256;
 
 pub(crate) struct Recovered {
     pub sim: Sim,
-    /// The last command entry consumed by a committed tick.
+    /// The last command entry consumed (applied or dead-lettered) by a committed tick.
     pub cmd_cursor: StreamId,
     pub replayed_ticks: u64,
 }
@@ -55,6 +55,19 @@ pub async fn latest_snapshot<B: Bus>(
         }
     }
     Ok(None)
+}
+
+/// The newest `cmd` entry a tick consumed: applied, or dead-lettered (it did not decode).
+/// Resuming after the applied ones only would read the dead-lettered ones again and send
+/// each to the DLQ once more per takeover.
+fn last_consumed(tick: &TickCommitted) -> StreamId {
+    tick.applied
+        .iter()
+        .map(|a| a.stream_id.as_str())
+        .chain(tick.dead_lettered.iter().map(String::as_str))
+        .filter_map(|id| id.parse::<StreamId>().ok())
+        .max()
+        .unwrap_or(StreamId::ZERO)
 }
 
 pub(crate) async fn recover<B: Bus>(
@@ -90,11 +103,7 @@ pub(crate) async fn recover<B: Bus>(
             };
             for e in &page {
                 if let Ok(env) = decode::<TickCommitted>(&e.payload) {
-                    for a in &env.body.applied {
-                        if let Ok(id) = a.stream_id.parse::<StreamId>() {
-                            cmd_cursor = cmd_cursor.max(id);
-                        }
-                    }
+                    cmd_cursor = cmd_cursor.max(last_consumed(&env.body));
                 }
             }
             match page.last() {
@@ -149,8 +158,8 @@ pub(crate) async fn recover<B: Bus>(
                         }
                     }
                 }
-                cmd_cursor = cmd_cursor.max(*hi);
             }
+            cmd_cursor = cmd_cursor.max(last_consumed(&recorded));
             let inputs: Vec<Input> = ids.iter().filter_map(|id| by_id.remove(id)).collect();
             let out = sim.step(&inputs);
             replayed += 1;

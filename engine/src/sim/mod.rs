@@ -190,6 +190,7 @@ impl Sim {
                 applied,
                 events: std::mem::take(&mut s.events),
                 hash,
+                dead_lettered: Vec::new(),
             },
             view,
         }

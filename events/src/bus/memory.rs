@@ -10,7 +10,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{
-    Append, Bus, BusError, Entry, IdSpec, PendingEntry, StreamId, MAX_BLOCK, RELEASED_IDLE,
+    Append, Bus, BusError, Entry, IdSpec, PendingEntry, RawField, StreamId, MAX_BLOCK,
+    RELEASED_IDLE,
 };
 
 struct Pending {
@@ -37,6 +38,8 @@ struct Group {
 #[derive(Default)]
 struct Stream {
     entries: BTreeMap<StreamId, Vec<u8>>,
+    /// All fields of the entries not of this crate's shape ([`MemoryBus::append_fields`]).
+    foreign: BTreeMap<StreamId, Vec<RawField>>,
     /// The last id ever written (survives trims, like Redis' `last-generated-id`).
     last_id: StreamId,
     groups: BTreeMap<String, Group>,
@@ -56,10 +59,20 @@ impl Stream {
     fn trim_to(&mut self, maxlen: usize) -> u64 {
         let mut removed = 0;
         while self.entries.len() > maxlen {
-            self.entries.pop_first();
+            if let Some((id, _)) = self.entries.pop_first() {
+                self.foreign.remove(&id);
+            }
             removed += 1;
         }
         removed
+    }
+}
+
+/// The entry stored under `id`, with its fields if it is of a foreign shape.
+fn entry(foreign: &BTreeMap<StreamId, Vec<RawField>>, id: StreamId, payload: &[u8]) -> Entry {
+    match foreign.get(&id) {
+        Some(fields) => Entry::from_fields(id, fields.clone()),
+        None => Entry::new(id, payload.to_vec()),
     }
 }
 
@@ -107,6 +120,32 @@ impl MemoryBus {
             s.trim_to(n);
         }
         s.appended.notify_waiters();
+        Ok(id)
+    }
+
+    /// Appends an entry made of arbitrary fields, as a foreign producer would (the
+    /// services never write these; see `RedisBus::append_fields`).
+    pub fn append_fields(
+        &self,
+        stream: &str,
+        id: IdSpec,
+        fields: &[RawField],
+    ) -> Result<StreamId, BusError> {
+        if fields.is_empty() {
+            // As Redis refuses an XADD without fields.
+            return Err(BusError::Protocol(
+                "an entry needs at least one field".into(),
+            ));
+        }
+        let entry = Entry::from_fields(StreamId::ZERO, fields.to_vec());
+        let mut map = self.lock();
+        let id = Self::append_locked(&mut map, stream, id, &entry.payload, None)?;
+        if let Some(fields) = entry.fields {
+            map.entry(stream.to_string())
+                .or_default()
+                .foreign
+                .insert(id, fields);
+        }
         Ok(id)
     }
 
@@ -197,10 +236,7 @@ impl Bus for MemoryBus {
                 s.entries
                     .range(from..=to)
                     .take(count)
-                    .map(|(id, p)| Entry {
-                        id: *id,
-                        payload: p.clone(),
-                    })
+                    .map(|(id, p)| entry(&s.foreign, *id, p))
                     .collect()
             })
             .unwrap_or_default())
@@ -215,10 +251,7 @@ impl Bus for MemoryBus {
                     .iter()
                     .rev()
                     .take(count)
-                    .map(|(id, p)| Entry {
-                        id: *id,
-                        payload: p.clone(),
-                    })
+                    .map(|(id, p)| entry(&s.foreign, *id, p))
                     .collect()
             })
             .unwrap_or_default())
@@ -239,10 +272,7 @@ impl Bus for MemoryBus {
                     s.entries
                         .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
                         .take(count)
-                        .map(|(id, p)| Entry {
-                            id: *id,
-                            payload: p.clone(),
-                        })
+                        .map(|(id, p)| entry(&s.foreign, *id, p))
                         .collect()
                 })
                 .unwrap_or_default())
@@ -291,10 +321,7 @@ impl Bus for MemoryBus {
                     std::ops::Bound::Unbounded,
                 ))
                 .take(count)
-                .map(|(id, p)| Entry {
-                    id: *id,
-                    payload: p.clone(),
-                })
+                .map(|(id, p)| entry(&s.foreign, *id, p))
                 .collect();
             for e in &got {
                 g.last_delivered = e.id;
@@ -377,10 +404,7 @@ impl Bus for MemoryBus {
                     p.consumer = consumer.to_string();
                     p.delivered_at = Some(now);
                     p.deliveries += 1;
-                    out.push(Entry {
-                        id: *id,
-                        payload: payload.clone(),
-                    });
+                    out.push(entry(&s.foreign, *id, payload));
                 }
                 None => gone.push(*id),
             }

@@ -98,11 +98,62 @@ pub enum IdSpec {
     Explicit(StreamId),
 }
 
+/// The one field every entry this crate writes carries its payload (an encoded envelope)
+/// in.
+pub const PAYLOAD_FIELD: &str = "d";
+
+/// One field of a stream entry as stored: its name and its value.
+pub type RawField = (Vec<u8>, Vec<u8>);
+
 /// One entry: its id and its payload (an encoded envelope).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub id: StreamId,
+    /// The value of the [`PAYLOAD_FIELD`] (empty when the entry has none).
     pub payload: Vec<u8>,
+    /// `None` for an entry of this crate's shape (exactly one field, [`PAYLOAD_FIELD`]).
+    /// An entry of another shape (a foreign producer's: our field missing, or others
+    /// beside it) keeps all of its fields here, in order, so that a dead letter shows
+    /// what was really there.
+    pub fields: Option<Vec<RawField>>,
+}
+
+impl Entry {
+    /// An entry of this crate's shape.
+    pub fn new(id: StreamId, payload: Vec<u8>) -> Self {
+        Self {
+            id,
+            payload,
+            fields: None,
+        }
+    }
+
+    /// An entry made of these fields: of this crate's shape when they are exactly one
+    /// [`PAYLOAD_FIELD`], else keeping them all.
+    pub fn from_fields(id: StreamId, fields: Vec<RawField>) -> Self {
+        match fields.as_slice() {
+            [(name, value)] if name.as_slice() == PAYLOAD_FIELD.as_bytes() => {
+                Self::new(id, value.clone())
+            }
+            _ => Self {
+                id,
+                payload: fields
+                    .iter()
+                    .find(|(name, _)| name.as_slice() == PAYLOAD_FIELD.as_bytes())
+                    .map(|(_, value)| value.clone())
+                    .unwrap_or_default(),
+                fields: Some(fields),
+            },
+        }
+    }
+
+    /// True when the entry has no [`PAYLOAD_FIELD`] at all (not the same as an empty one).
+    pub fn lacks_payload(&self) -> bool {
+        self.fields.as_ref().is_some_and(|f| {
+            !f.iter()
+                .any(|(name, _)| name.as_slice() == PAYLOAD_FIELD.as_bytes())
+        })
+    }
 }
 
 /// One append of a batch.

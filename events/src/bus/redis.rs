@@ -10,11 +10,12 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::{AsyncConnectionConfig, Client, Value};
 
 use super::{
-    Append, Bus, BusError, Entry, IdSpec, PendingEntry, StreamId, MAX_BLOCK, RELEASED_IDLE,
+    Append, Bus, BusError, Entry, IdSpec, PendingEntry, RawField, StreamId, MAX_BLOCK,
+    PAYLOAD_FIELD, RELEASED_IDLE,
 };
 
 /// The one field each entry carries its encoded envelope in.
-const FIELD: &str = "d";
+const FIELD: &str = PAYLOAD_FIELD;
 
 /// Connection settings of a [`RedisBus`].
 #[derive(Clone, Debug)]
@@ -116,20 +117,28 @@ fn parse_entry(v: &Value) -> Result<Option<Entry>, BusError> {
         Value::Nil => return Ok(None),
         other => return Err(BusError::Protocol(format!("bad entry fields {other:?}"))),
     };
-    let mut payload = None;
+    let mut all = Vec::with_capacity(fields.len() / 2);
     for pair in fields.chunks(2) {
-        if let [Value::BulkString(k), Value::BulkString(val)] = pair {
-            if k.as_slice() == FIELD.as_bytes() {
-                payload = Some(val.clone());
-            }
+        match pair {
+            [k, v] => all.push((field_bytes(k)?, field_bytes(v)?)),
+            _ => return Err(BusError::Protocol("entry fields are not pairs".into())),
         }
     }
     // An entry written by a foreign producer without our field is still delivered (with
-    // an empty payload) so the consumer dead-letters it instead of silently skipping it.
-    Ok(Some(Entry {
-        id,
-        payload: payload.unwrap_or_default(),
-    }))
+    // an empty payload and all of its fields) so the consumer dead-letters it, showing
+    // what it held, instead of silently skipping it.
+    Ok(Some(Entry::from_fields(id, all)))
+}
+
+/// A field name or value: bytes as stored.
+fn field_bytes(v: &Value) -> Result<Vec<u8>, BusError> {
+    match v {
+        Value::BulkString(b) => Ok(b.clone()),
+        Value::SimpleString(s) => Ok(s.clone().into_bytes()),
+        other => Err(BusError::Protocol(format!(
+            "expected a field name or value, got {other:?}"
+        ))),
+    }
 }
 
 fn parse_entries(v: &Value) -> Result<Vec<Entry>, BusError> {
@@ -295,6 +304,27 @@ impl RedisBus {
             blocking: Arc::new(Mutex::new(Vec::new())),
             config,
         })
+    }
+
+    /// Appends an entry made of arbitrary fields, as a foreign producer would (`XADD key
+    /// id f1 v1 f2 v2 ...`): the services never write these, tests and tools use it to
+    /// check what happens to entries of another shape.
+    pub async fn append_fields(
+        &self,
+        stream: &str,
+        id: IdSpec,
+        fields: &[RawField],
+    ) -> Result<StreamId, BusError> {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(stream);
+        match id {
+            IdSpec::Auto => cmd.arg("*"),
+            IdSpec::Explicit(id) => cmd.arg(id.to_string()),
+        };
+        for (name, value) in fields {
+            cmd.arg(name.as_slice()).arg(value.as_slice());
+        }
+        parse_id(&self.query(&cmd).await?)
     }
 
     /// Pings the server (readiness checks).

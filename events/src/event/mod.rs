@@ -8,7 +8,7 @@ mod snapshot;
 mod tick;
 mod view;
 
-pub use dlq::DeadLetter;
+pub use dlq::{DeadField, DeadLetter};
 pub use eco::{EconomyStepCommitted, LedgerEvent, ProductionState};
 pub use game::{GameEvent, RejectReason};
 pub use matches::{MapSpec, MatchCreated, MatchEnded, MatchEvent, PlayerKind, PlayerSlot};

@@ -22,4 +22,11 @@ pub struct TickCommitted {
     pub applied: Vec<AppliedCommand>,
     pub events: Vec<GameEvent>,
     pub hash: u64,
+    /// Entries of the `cmd` stream this tick consumed without applying them, by stream
+    /// id: they did not decode (or named another match) and went to the dead-letter
+    /// stream. With `applied` this names everything the tick read, so an instance taking
+    /// the match over resumes after it instead of dead-lettering them again. Absent from
+    /// older logs and from ticks that dead-lettered nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dead_lettered: Vec<String>,
 }

@@ -137,6 +137,7 @@ impl TestGateway {
                 applied: vec![],
                 events,
                 hash: 0,
+                dead_lettered: Vec::new(),
             },
         );
         self.bus

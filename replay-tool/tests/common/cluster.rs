@@ -15,12 +15,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use events::dlq::decode_dead_letter;
 use events::testkit::{unique_prefix, RedisServer};
 use events::{
     decode, encode, Bus, Difficulty, EconomyStepCommitted, Envelope, IdSpec, Keys, MapSpec,
     MatchCreated, MatchEvent, MatchId, PlayerId, PlayerKind, PlayerSlot, RedisBus, RedisBusConfig,
-    Source, StreamId, TickCommitted,
+    Source, StreamId,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -844,194 +843,17 @@ pub fn match_setup(m: &MatchId, seed: u64, size: u16, kinds: Vec<PlayerKind>) ->
     }
 }
 
-/// What a match's log says about delivery guarantees.
-#[derive(Debug, Default, Clone)]
-pub struct Audit {
-    /// Tick entries.
-    pub ticks: u64,
-    /// Tick entries whose id is not `for_tick(position)` or whose body names another tick
-    /// (a gap or a double commit).
-    pub tick_id_errors: u64,
-    /// Economy steps, and those out of place.
-    pub steps: u64,
-    pub step_id_errors: u64,
-    /// Command entries in the stream.
-    pub commands: u64,
-    /// Unit and economy-only commands listed in some tick's applied list.
-    pub applied: u64,
-    /// Production commands consumed by some economy step.
-    pub production_consumed: u64,
-    /// Production commands after the economy's last consumed one (appended after its
-    /// last step: the tail a stopped economy leaves, not a loss).
-    pub production_tail: u64,
-    /// Unit orders appended after the match's final tick (not lost: the match was over).
-    pub after_end: u64,
-    /// Command entries that did not decode (or named another match): dead letters.
-    pub undecodable: u64,
-    /// Of those, how many have a dead letter in the DLQ.
-    pub dead_lettered: u64,
-    /// Dead letters for this match's cmd stream, counting repeats.
-    pub dlq_entries: u64,
-    /// Commands applied or consumed by two ticks/steps.
-    pub duplicates: Vec<String>,
-    /// Commands neither applied, consumed, nor dead-lettered (and not in the tail).
-    pub lost: Vec<String>,
-    /// Largest gap between consecutive tick commits (envelope send times), and the tick
-    /// that followed it.
-    pub max_tick_gap_ms: u64,
-    pub max_gap_tick: u64,
-    /// Send times of every tick commit (ms since the epoch), by tick.
-    pub tick_times: Vec<u64>,
-}
+/// What a match's log says about delivery guarantees: `replay-tool audit`'s report.
+pub type Audit = replay_tool::audit::AuditReport;
 
-impl Audit {
-    /// Nothing lost, nothing doubled, every tick and step once and in place.
-    pub fn clean(&self) -> bool {
-        self.tick_id_errors == 0
-            && self.step_id_errors == 0
-            && self.duplicates.is_empty()
-            && self.lost.is_empty()
-            && self.dead_lettered == self.undecodable
-    }
-
-    /// The gaps between consecutive tick commits longer than `min_ms`: `(tick, gap)`.
-    pub fn gaps_over(&self, min_ms: u64) -> Vec<(u64, u64)> {
-        self.tick_times
-            .windows(2)
-            .enumerate()
-            .filter_map(|(i, w)| {
-                let gap = w[1].saturating_sub(w[0]);
-                (gap > min_ms).then_some((i as u64 + 1, gap))
-            })
-            .collect()
-    }
-}
-
+/// A count larger than any stream the tests write.
 const READ_ALL: usize = 10_000_000;
 
-/// Audits a match: ticks and economy steps are contiguous (`for_tick(n)` at position n),
-/// every decodable command of the match is applied by exactly one tick (unit and
-/// economy-only orders) or consumed by exactly one economy step (production), every
-/// undecodable one is in the DLQ.
+/// Audits a match with `replay-tool audit`'s library (the DLQ as evidence).
 pub async fn audit<B: Bus>(bus: &B, keys: &Keys, m: &MatchId) -> Audit {
-    let mut a = Audit::default();
-    let ticks = bus
-        .range(&keys.tick(m), StreamId::ZERO, StreamId::MAX, READ_ALL)
+    replay_tool::audit::audit_bus(bus, keys, m)
         .await
-        .expect("reading ticks");
-    let mut applied: BTreeMap<String, u32> = BTreeMap::new();
-    let mut last_ms = None;
-    for (n, e) in ticks.iter().enumerate() {
-        a.ticks += 1;
-        let Ok(env) = decode::<TickCommitted>(&e.payload) else {
-            a.tick_id_errors += 1;
-            continue;
-        };
-        if e.id != StreamId::for_tick(n as u64) || env.body.tick != n as u64 {
-            a.tick_id_errors += 1;
-        }
-        for c in &env.body.applied {
-            *applied.entry(c.stream_id.clone()).or_default() += 1;
-        }
-        a.tick_times.push(env.sent_ms);
-        if let Some(prev) = last_ms {
-            let gap = env.sent_ms.saturating_sub(prev);
-            if gap > a.max_tick_gap_ms {
-                a.max_tick_gap_ms = gap;
-                a.max_gap_tick = n as u64;
-            }
-        }
-        last_ms = Some(env.sent_ms);
-    }
-    let steps = bus
-        .range(&keys.eco(m), StreamId::ZERO, StreamId::MAX, READ_ALL)
-        .await
-        .expect("reading steps");
-    let mut consumed: BTreeMap<String, u32> = BTreeMap::new();
-    for (n, e) in steps.iter().enumerate() {
-        a.steps += 1;
-        let Ok(env) = decode::<EconomyStepCommitted>(&e.payload) else {
-            a.step_id_errors += 1;
-            continue;
-        };
-        if e.id != StreamId::for_tick(n as u64) || env.body.tick != n as u64 {
-            a.step_id_errors += 1;
-        }
-        for c in env.body.consumed.iter().skip(1) {
-            *consumed.entry(c.clone()).or_default() += 1;
-        }
-    }
-    let dlq = bus
-        .range(&keys.dlq(), StreamId::ZERO, StreamId::MAX, READ_ALL)
-        .await
-        .unwrap_or_default();
-    let cmd_key = keys.cmd(m);
-    let mut dead: BTreeSet<String> = BTreeSet::new();
-    for e in &dlq {
-        if let Some(l) = decode_dead_letter(&e.payload) {
-            if l.source_stream == cmd_key {
-                a.dlq_entries += 1;
-                dead.insert(l.entry_id);
-            }
-        }
-    }
-    let cmds = bus
-        .range(&cmd_key, StreamId::ZERO, StreamId::MAX, READ_ALL)
-        .await
-        .expect("reading commands");
-    let ended = ticks
-        .last()
-        .and_then(|e| decode::<TickCommitted>(&e.payload).ok())
-        .is_some_and(|t| {
-            t.body
-                .events
-                .iter()
-                .any(|ev| matches!(ev, events::GameEvent::MatchWon { .. }))
-        });
-    let last_applied = cmds
-        .iter()
-        .filter(|e| applied.contains_key(&e.id.to_string()))
-        .map(|e| e.id)
-        .max()
-        .unwrap_or(StreamId::ZERO);
-    let last_consumed_production = cmds
-        .iter()
-        .filter(|e| consumed.contains_key(&e.id.to_string()))
-        .map(|e| e.id)
-        .max()
-        .unwrap_or(StreamId::ZERO);
-    for e in &cmds {
-        a.commands += 1;
-        let id = e.id.to_string();
-        match decode::<events::Command>(&e.payload) {
-            Ok(env) if env.match_id == *m => {
-                if env.body.is_production() {
-                    match consumed.get(&id) {
-                        Some(1) => a.production_consumed += 1,
-                        Some(_) => a.duplicates.push(id),
-                        None if e.id > last_consumed_production => a.production_tail += 1,
-                        None => a.lost.push(format!("{id} ({})", env.body.name())),
-                    }
-                } else {
-                    match applied.get(&id) {
-                        Some(1) => a.applied += 1,
-                        Some(_) => a.duplicates.push(id),
-                        None if ended && e.id > last_applied => a.after_end += 1,
-                        None => a.lost.push(format!("{id} ({})", env.body.name())),
-                    }
-                }
-            }
-            _ => {
-                a.undecodable += 1;
-                if dead.contains(&id) {
-                    a.dead_lettered += 1;
-                } else {
-                    a.lost.push(format!("{id} (undecodable, not in the DLQ)"));
-                }
-            }
-        }
-    }
-    a
+        .unwrap_or_else(|e| panic!("auditing {m}: {e}"))
 }
 
 /// Least-squares slope of `(seconds, KiB)` samples, in KiB per 10 minutes.

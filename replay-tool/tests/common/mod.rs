@@ -164,6 +164,15 @@ pub fn perturb_cmd(rec: &Recording, id: StreamId, f: impl FnOnce(&mut Command)) 
     Recording::from_streams(streams).expect("still a recording")
 }
 
+/// The recording with one cmd entry deleted.
+pub fn delete_cmd(rec: &Recording, id: StreamId) -> Recording {
+    let mut streams = rec.streams.clone();
+    let before = streams.cmd.len();
+    streams.cmd.retain(|e| e.id != id);
+    assert_eq!(streams.cmd.len() + 1, before, "cmd entry {id}");
+    Recording::from_streams(streams).expect("still a recording")
+}
+
 /// The recording with one tick entry's hash changed.
 pub fn perturb_tick_hash(rec: &Recording, tick: u64) -> Recording {
     let mut streams = rec.streams.clone();
