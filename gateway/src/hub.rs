@@ -689,7 +689,7 @@ impl<B: Bus> Hubs<B> {
                     match decode::<ViewFrame>(&e.payload) {
                         Ok(env) => {
                             let lag = now_ms().saturating_sub(env.sent_ms);
-                            metrics::histogram!(m::VIEW_LAG_MS).record(lag as f64);
+                            metrics::histogram!(m::VIEW_LAG_SECONDS).record(lag as f64 / 1000.0);
                             hub.apply_view(&env.body);
                         }
                         Err(err) => undecodable(&view_key, e.id, &err),

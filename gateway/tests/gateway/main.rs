@@ -6,6 +6,7 @@ mod battle;
 mod common;
 mod fog;
 mod lobby;
+mod ops;
 mod protocol;
 mod reconnect;
 mod replay;
