@@ -3,7 +3,10 @@
 //! the bus from growing with every match played: once a match has ended (its recording is
 //! complete), its view stream (a capped projection a replay regenerates) is dropped after
 //! [`RetentionConfig::view_grace`], keeping only what a replay reads (the matches entries
-//! and the `cmd`, `tick`, `eco`, `snap` and `seek` streams).
+//! and the `cmd`, `tick`, `eco`, `snap` and `seek` streams); and only the newest
+//! [`RetentionConfig::max_recordings`] ended matches keep even that (a match's recording
+//! is ~0.5 MB per minute played), so memory stays bounded however many matches are
+//! played. Export a match (`replay-tool`, over Redis) to keep it for good.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -24,6 +27,10 @@ pub const STOP_GRACE: Duration = Duration::from_secs(5);
 /// [`crate::limits::HUB_IDLE_TIMEOUT`]; spectating an ended match replays its log.
 pub const ENDED_VIEW_GRACE: Duration = Duration::from_secs(60);
 
+/// Ended matches whose recording embedded mode keeps (the newest; older ones are dropped
+/// from the bus). About 4 MB each for a 7-minute AI match.
+pub const KEPT_RECORDINGS: usize = 10;
+
 /// Entries of the matches stream the retention task reads at once.
 const RETENTION_READ_BATCH: usize = 256;
 
@@ -38,12 +45,15 @@ const RETENTION_RETRY: Duration = Duration::from_secs(1);
 pub struct RetentionConfig {
     /// How long after its end a match's view stream is dropped.
     pub view_grace: Duration,
+    /// How many ended matches keep their recording (the newest ones).
+    pub max_recordings: usize,
 }
 
 impl Default for RetentionConfig {
     fn default() -> Self {
         Self {
             view_grace: ENDED_VIEW_GRACE,
+            max_recordings: KEPT_RECORDINGS,
         }
     }
 }
@@ -137,7 +147,8 @@ impl Services {
 }
 
 /// Follows the matches stream and drops each ended match's view stream
-/// `config.view_grace` after its end, until `shutdown`.
+/// `config.view_grace` after its end, and every stream of the ended matches older than
+/// the newest `config.max_recordings`, until `shutdown`.
 pub async fn retain<B: Bus>(
     bus: B,
     keys: Keys,
@@ -149,7 +160,18 @@ pub async fn retain<B: Bus>(
     let mut after = StreamId::ZERO;
     // Ended matches in end order, with when their view goes.
     let mut due: VecDeque<(Instant, MatchId)> = VecDeque::new();
+    // Ended matches whose recording is kept, oldest first.
+    let mut kept: VecDeque<MatchId> = VecDeque::new();
     loop {
+        while kept.len() > config.max_recordings {
+            let Some(m) = kept.pop_front() else { break };
+            if let Err(e) = bus.delete(&keys.match_streams(&m)).await {
+                tracing::warn!(match_id = %m, error = %e, "old recording not dropped");
+                kept.push_front(m);
+                break;
+            }
+            tracing::info!(match_id = %m, "recording dropped (only the newest are kept)");
+        }
         while due.front().is_some_and(|(at, _)| *at <= Instant::now()) {
             let Some((_, m)) = due.pop_front() else { break };
             if let Err(e) = bus.delete(&[keys.view(&m)]).await {
@@ -182,6 +204,9 @@ pub async fn retain<B: Bus>(
             after = e.id;
             if let Ok(env) = decode::<MatchEvent>(&e.payload) {
                 if let MatchEvent::MatchEnded(end) = env.body {
+                    if !kept.contains(&end.match_id) {
+                        kept.push_back(end.match_id.clone());
+                    }
                     due.push_back((Instant::now() + config.view_grace, end.match_id));
                 }
             }

@@ -673,7 +673,9 @@ impl<B: Bus> Hubs<B> {
             }
             if hub.tx.receiver_count() == 0 {
                 let since = *idle_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= HUB_IDLE_TIMEOUT && self.remove_if_idle(&hub) {
+                // An ended match has nothing more to read (spectating it replays it).
+                let ended = hub.winner().is_some();
+                if (ended || since.elapsed() >= HUB_IDLE_TIMEOUT) && self.remove_if_idle(&hub) {
                     break;
                 }
             } else {
