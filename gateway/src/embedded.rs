@@ -59,21 +59,11 @@ impl Default for RetentionConfig {
 }
 
 /// How the in-process services run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct EmbeddedConfig {
     pub engine: engine::service::EngineConfig,
     pub economy: economy::service::EconomyConfig,
     pub retention: RetentionConfig,
-}
-
-impl Default for EmbeddedConfig {
-    fn default() -> Self {
-        Self {
-            engine: engine::service::EngineConfig::default(),
-            economy: economy::service::EconomyConfig::default(),
-            retention: RetentionConfig::default(),
-        }
-    }
 }
 
 /// Describes the engine's and the economy's metrics (and their lease and DLQ metrics) in
