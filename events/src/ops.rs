@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -33,15 +33,20 @@ const BUCKETS: &[(&str, &[f64])] = &[
             5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 150.0, 250.0, 500.0, 1000.0,
         ],
     ),
+    // 60, 30, 20, 10 fps and worse.
     (
         "client_frame_time_ms",
-        &[1.0, 5.0, 10.0, 16.67, 25.0, 33.3, 50.0, 100.0],
+        &[4.0, 8.0, 16.7, 25.0, 33.4, 50.0, 100.0, 250.0],
     ),
     (
         "economy_step_time_ms",
         &[0.1, 0.5, 1.0, 5.0, 10.0, 16.67, 50.0],
     ),
 ];
+
+/// Buckets of every other histogram in seconds (names ending in `_seconds`): round trips,
+/// lags and durations from a millisecond to a second.
+const SECONDS_BUCKETS: &[f64] = &[0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 
 /// How often histogram samples are folded into their buckets. The recorder keeps every
 /// raw sample until a scrape or an upkeep drains it, so without this a service nobody
@@ -67,24 +72,34 @@ fn metrics_builder(gauge_idle: Duration) -> Result<PrometheusBuilder, String> {
             .set_buckets_for_metric(Matcher::Full((*name).to_string()), buckets)
             .map_err(|e| e.to_string())?;
     }
-    Ok(b)
+    // Full names take precedence over suffixes.
+    b.set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+        .map_err(|e| e.to_string())
 }
 
-/// Installs the global Prometheus recorder (once per process) and returns its handle;
-/// a background thread runs the recorder's upkeep every [`METRICS_UPKEEP_EVERY`].
+static RECORDER: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+
+/// Installs the global Prometheus recorder on the first call and returns its handle (the
+/// same one on every later call: in embedded mode the gateway, the engine and the economy
+/// share one process and so one recorder and one `/metrics`). A background thread runs
+/// the recorder's upkeep every [`METRICS_UPKEEP_EVERY`].
 pub fn install_metrics() -> Result<PrometheusHandle, String> {
-    let handle = metrics_builder(GAUGE_IDLE_TIMEOUT)?
-        .install_recorder()
-        .map_err(|e| e.to_string())?;
-    let upkeep = handle.clone();
-    std::thread::Builder::new()
-        .name("metrics-upkeep".into())
-        .spawn(move || loop {
-            std::thread::sleep(METRICS_UPKEEP_EVERY);
-            upkeep.run_upkeep();
+    RECORDER
+        .get_or_init(|| {
+            let handle = metrics_builder(GAUGE_IDLE_TIMEOUT)?
+                .install_recorder()
+                .map_err(|e| e.to_string())?;
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(METRICS_UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                })
+                .map_err(|e| e.to_string())?;
+            Ok(handle)
         })
-        .map_err(|e| e.to_string())?;
-    Ok(handle)
+        .clone()
 }
 
 /// Registers the metrics every leased service exports (lease, DLQ, memory), so they are
@@ -135,15 +150,31 @@ pub struct CheckResult {
 /// A readiness check: returns whether the service may take traffic and why.
 pub type Check = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = CheckResult> + Send>> + Send + Sync>;
 
+/// Sets gauges that are sampled rather than kept up to date (run before every scrape).
+pub type Sampler = Arc<dyn Fn() + Send + Sync>;
+
 #[derive(Clone)]
 struct OpsState {
     service: &'static str,
     metrics: PrometheusHandle,
     checks: Arc<Vec<Check>>,
+    sample: Sampler,
 }
 
 /// The ops router: `/health`, `/ready`, `/metrics`.
 pub fn router(service: &'static str, metrics: PrometheusHandle, checks: Vec<Check>) -> Router {
+    router_sampling(service, metrics, checks, Arc::new(|| {}))
+}
+
+/// The ops router, running `sample` before rendering each `/metrics` (a gauge kept only
+/// by increments would lose its value when it is dropped after [`GAUGE_IDLE_TIMEOUT`]
+/// without an update; sampling it at every scrape keeps it exact).
+pub fn router_sampling(
+    service: &'static str,
+    metrics: PrometheusHandle,
+    checks: Vec<Check>,
+    sample: Sampler,
+) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -152,6 +183,7 @@ pub fn router(service: &'static str, metrics: PrometheusHandle, checks: Vec<Chec
             service,
             metrics,
             checks: Arc::new(checks),
+            sample,
         })
 }
 
@@ -214,11 +246,91 @@ async fn ready(State(s): State<OpsState>) -> Response {
 
 async fn render_metrics(State(s): State<OpsState>) -> Response {
     sample_rss_now();
+    (s.sample)();
     (
         [("content-type", "text/plain; version=0.0.4")],
         s.metrics.render(),
     )
         .into_response()
+}
+
+/// Unit abbreviations a metric name should not contain (Prometheus' metric lint).
+const ABBREVIATED_UNITS: &[&str] = &["s", "ms", "us", "ns", "sec", "milli", "micro", "nano"];
+
+/// Checks a Prometheus text exposition the way `promtool check metrics` does: every
+/// series belongs to a family with a `# TYPE` and a `# HELP` line, counters end in
+/// `_total` and nothing else does, only histograms and summaries end in `_count`, `_sum`
+/// or `_bucket`, and names are snake_case without abbreviated units. The naming rules
+/// are not applied to the names in `kept` (names the dashboards and alert rules query,
+/// which the project keeps as they are). Returns one line per problem, `name: problem`.
+pub fn lint_exposition(text: &str, kept: &[&str]) -> Vec<String> {
+    use std::collections::BTreeMap;
+    let mut types: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut helps: BTreeMap<&str, bool> = BTreeMap::new();
+    let mut problems = Vec::new();
+    let mut samples: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            helps.insert(name, !help.trim().is_empty());
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
+            if types.insert(name, kind.trim()).is_some() {
+                problems.push(format!("{name}: more than one TYPE line"));
+            }
+        } else if !line.is_empty() && !line.starts_with('#') {
+            let end = line.find(['{', ' ']).unwrap_or(line.len());
+            samples.push(&line[..end]);
+        }
+    }
+    for name in samples {
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .filter_map(|suffix| name.strip_suffix(suffix))
+            .find(|base| matches!(types.get(base), Some(&"histogram") | Some(&"summary")))
+            .unwrap_or(name);
+        if !types.contains_key(family) {
+            problems.push(format!("{family}: series without a TYPE line"));
+        }
+    }
+    for (&name, &kind) in &types {
+        if !helps.get(name).copied().unwrap_or(false) {
+            problems.push(format!("{name}: no help text"));
+        }
+        if kept.contains(&name) {
+            continue;
+        }
+        let distribution = kind == "histogram" || kind == "summary";
+        if kind == "counter" && !name.ends_with("_total") {
+            problems.push(format!(
+                "{name}: counter metrics should have \"_total\" suffix"
+            ));
+        }
+        if kind != "counter" && name.ends_with("_total") {
+            problems.push(format!(
+                "{name}: non-counter metrics should not have \"_total\" suffix"
+            ));
+        }
+        for suffix in ["_count", "_sum", "_bucket"] {
+            if !distribution && name.ends_with(suffix) {
+                problems.push(format!(
+                    "{name}: non-histogram and non-summary metrics should not have \"{suffix}\" suffix"
+                ));
+            }
+        }
+        if name.chars().any(|c| c.is_ascii_uppercase()) {
+            problems.push(format!(
+                "{name}: metric names should be written in 'snake_case' not 'camelCase'"
+            ));
+        }
+        if name.split('_').any(|t| ABBREVIATED_UNITS.contains(&t)) {
+            problems.push(format!(
+                "{name}: metric names should not contain abbreviated units"
+            ));
+        }
+    }
+    problems
 }
 
 /// Current resident set size in bytes (Linux `/proc/self/statm`), if known.
@@ -321,12 +433,30 @@ pub const MEMORY_WINDOW: usize = 40;
 /// Growth (bytes per minute) above which the detector warns.
 pub const MEMORY_WARN_BYTES_PER_MINUTE: f64 = 5.0 * 1024.0 * 1024.0;
 
-/// `/ready` check: Redis answers PING.
+/// Runs `op`, and once more if it failed with a transient error. A connection the server
+/// closed (a Redis restart) fails its next command ("broken pipe") and is replaced by a
+/// fresh one: a readiness probe must not report that stale connection as the bus being
+/// down when the bus is back.
+pub async fn retry_transient_once<T, F, Fut>(mut op: F) -> Result<T, crate::BusError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, crate::BusError>>,
+{
+    match op().await {
+        Err(e) if e.is_transient() => {
+            tracing::debug!(error = %e, "readiness probe failed once; retrying");
+            op().await
+        }
+        other => other,
+    }
+}
+
+/// `/ready` check: Redis answers PING (retried once on a fresh connection).
 pub fn redis_check(bus: crate::RedisBus) -> Check {
     Arc::new(move || {
         let bus = bus.clone();
         Box::pin(async move {
-            match bus.ping().await {
+            match retry_transient_once(|| bus.ping()).await {
                 Ok(()) => CheckResult {
                     name: "redis",
                     ok: true,
@@ -334,6 +464,28 @@ pub fn redis_check(bus: crate::RedisBus) -> Check {
                 },
                 Err(e) => CheckResult {
                     name: "redis",
+                    ok: false,
+                    detail: e.to_string(),
+                },
+            }
+        })
+    })
+}
+
+/// `/ready` check over any bus: `stream` can be read (its length; retried once on a
+/// transient error like [`redis_check`]).
+pub fn bus_check<B: crate::Bus>(bus: B, stream: String) -> Check {
+    Arc::new(move || {
+        let (bus, stream) = (bus.clone(), stream.clone());
+        Box::pin(async move {
+            match retry_transient_once(|| bus.len(&stream)).await {
+                Ok(n) => CheckResult {
+                    name: "bus",
+                    ok: true,
+                    detail: format!("{stream}: {n} entries"),
+                },
+                Err(e) => CheckResult {
+                    name: "bus",
                     ok: false,
                     detail: e.to_string(),
                 },
@@ -424,6 +576,11 @@ pub struct ServiceSetup {
 /// Why a service binary could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
+    #[error(
+        "REDIS_URL (or --redis-url) is set but empty: give a Redis URL such as \
+         redis://127.0.0.1:6379, or unset REDIS_URL to use that default"
+    )]
+    EmptyRedisUrl,
     #[error("metrics: {0}")]
     Metrics(String),
     #[error("connecting to {url}: {source}")]
@@ -443,6 +600,11 @@ impl ServiceArgs {
     /// recorder, connects to Redis and binds the ops endpoint (`default_ops_addr` unless
     /// given).
     pub async fn setup(&self, default_ops_addr: &str) -> Result<ServiceSetup, SetupError> {
+        // `REDIS_URL=` (exported but empty) reaches here as "", which the Redis client
+        // would only call unparsable.
+        if self.redis_url.trim().is_empty() {
+            return Err(SetupError::EmptyRedisUrl);
+        }
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
@@ -542,6 +704,54 @@ mod tests {
             later.contains("cnit_ticks_total"),
             "counters are kept: {later}"
         );
+    }
+
+    #[test]
+    fn lint_finds_what_promtool_finds() {
+        let text = "# TYPE a_total counter\na_total 1\n\
+                    # HELP b_ms Latency\n# TYPE b_ms histogram\nb_ms_bucket{le=\"1\"} 1\nb_ms_sum 1\nb_ms_count 1\n\
+                    # HELP c_count Things\n# TYPE c_count gauge\nc_count 3\n\
+                    # HELP d Calls\n# TYPE d counter\nd 1\n\
+                    e_untyped 1\n";
+        let problems = lint_exposition(text, &[]);
+        assert_eq!(
+            problems,
+            [
+                "e_untyped: series without a TYPE line",
+                "a_total: no help text",
+                "b_ms: metric names should not contain abbreviated units",
+                "c_count: non-histogram and non-summary metrics should not have \"_count\" suffix",
+                "d: counter metrics should have \"_total\" suffix",
+            ]
+        );
+        // Kept names skip the naming rules, never the HELP/TYPE ones.
+        let kept = lint_exposition(text, &["b_ms", "c_count", "a_total"]);
+        assert!(kept
+            .iter()
+            .all(|p| !p.starts_with("b_ms") && !p.starts_with("c_count")));
+        assert!(kept.contains(&"a_total: no help text".to_string()));
+    }
+
+    #[test]
+    fn an_empty_redis_url_is_named_as_such() {
+        let args = ServiceArgs {
+            redis_url: String::new(),
+            prefix: "t".into(),
+            ops_addr: None,
+            capacity: 1,
+            lease_idle_ms: 1,
+            consumer: None,
+            rules: None,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let err = match rt.block_on(args.setup("127.0.0.1:0")) {
+            Ok(_) => panic!("an empty REDIS_URL was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("REDIS_URL") && err.contains("empty"), "{err}");
     }
 
     #[test]

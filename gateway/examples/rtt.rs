@@ -463,6 +463,8 @@ fn redis(samples: usize) {
         &[
             "--listen",
             "127.0.0.1:0",
+            "--ops-addr",
+            "127.0.0.1:0",
             "--redis-url",
             &url,
             "--prefix",

@@ -1,5 +1,5 @@
-//! The HTTP surface: lobby API, WebSocket upgrade, health, readiness, metrics and the
-//! browser client's files.
+//! The HTTP surface of the player port: lobby API, WebSocket upgrade, health, readiness
+//! and the browser client's files (`/metrics` is on the ops port, see `run_with_ops`).
 
 use std::sync::Arc;
 
@@ -36,7 +36,6 @@ pub fn router<B: Bus>(gw: Arc<Gateway<B>>) -> Router {
         .route("/{file}", get(asset))
         .route("/health", get(health))
         .route("/ready", get(ready::<B>))
-        .route("/metrics", get(metrics_text::<B>))
         .route("/api/matches", get(list::<B>).post(create::<B>))
         .route("/api/matches/{id}", get(show::<B>))
         .route("/api/matches/{id}/join", post(join::<B>))
@@ -85,9 +84,11 @@ async fn health() -> &'static str {
     "ok"
 }
 
-/// Ready when the bus answers (the gateway has no other dependency).
+/// Ready when the bus answers (the gateway has no other dependency); a failure is tried
+/// once more, on the fresh connection that replaces one a Redis restart broke.
 async fn ready<B: Bus>(State(gw): State<Arc<Gateway<B>>>) -> Response {
-    match gw.bus.len(&gw.keys.matches()).await {
+    let matches = gw.keys.matches();
+    match events::ops::retry_transient_once(|| gw.bus.len(&matches)).await {
         Ok(_) => Json(json!({
             "ready": true,
             "embedded": gw.embedded,
@@ -97,21 +98,6 @@ async fn ready<B: Bus>(State(gw): State<Arc<Gateway<B>>>) -> Response {
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "ready": false, "error": e.to_string() })),
-        )
-            .into_response(),
-    }
-}
-
-async fn metrics_text<B: Bus>(State(gw): State<Arc<Gateway<B>>>) -> Response {
-    match &gw.metrics {
-        Some(h) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            h.render(),
-        )
-            .into_response(),
-        None => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no prometheus recorder in this process",
         )
             .into_response(),
     }

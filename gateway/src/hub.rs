@@ -673,7 +673,9 @@ impl<B: Bus> Hubs<B> {
             }
             if hub.tx.receiver_count() == 0 {
                 let since = *idle_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= HUB_IDLE_TIMEOUT && self.remove_if_idle(&hub) {
+                // An ended match has nothing more to read (spectating it replays it).
+                let ended = hub.winner().is_some();
+                if (ended || since.elapsed() >= HUB_IDLE_TIMEOUT) && self.remove_if_idle(&hub) {
                     break;
                 }
             } else {
@@ -689,7 +691,7 @@ impl<B: Bus> Hubs<B> {
                     match decode::<ViewFrame>(&e.payload) {
                         Ok(env) => {
                             let lag = now_ms().saturating_sub(env.sent_ms);
-                            metrics::histogram!(m::VIEW_LAG_MS).record(lag as f64);
+                            metrics::histogram!(m::VIEW_LAG_SECONDS).record(lag as f64 / 1000.0);
                             hub.apply_view(&env.body);
                         }
                         Err(err) => undecodable(&view_key, e.id, &err),

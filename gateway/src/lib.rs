@@ -1,12 +1,14 @@
-//! The gateway of Command and Independent Thought: axum HTTP (lobby API, health, metrics,
-//! the browser client) and the WebSocket protocol of `docs/protocol.md`, with per-player
-//! fog filtering, signed player tokens and bounded everything.
+//! The gateway of Command and Independent Thought: axum HTTP (lobby API, health, the
+//! browser client) and the WebSocket protocol of `docs/protocol.md`, with per-player fog
+//! filtering, signed player tokens and bounded everything; `/metrics` is served on a
+//! separate ops listener with `/health` and `/ready` (like the engine's and economy's).
 //!
 //! Stateless: any instance serves any match. Each instance runs one bus reader (a [`hub`])
 //! per match it has sessions for and fans its frames out in process.
 
 pub mod assets;
 pub mod convert;
+pub mod embedded;
 pub mod http;
 pub mod hub;
 pub mod limits;
@@ -71,13 +73,37 @@ pub struct Gateway<B: Bus> {
     sessions: Arc<Semaphore>,
     shutdown: watch::Receiver<bool>,
     done: mpsc::Sender<()>,
-    metrics: Option<PrometheusHandle>,
+}
+
+impl<B: Bus> Gateway<B> {
+    /// Sets the gauges that are sampled at each scrape: open sessions and running hubs
+    /// (the recorder drops a gauge not updated for a while, which an increment-only
+    /// gauge could not survive).
+    pub fn sample_gauges(&self) {
+        let open = MAX_SESSIONS.saturating_sub(self.sessions.available_permits());
+        ::metrics::gauge!(crate::metrics::SESSIONS).set(open as f64);
+        ::metrics::gauge!(crate::metrics::HUBS).set(self.hubs.len() as f64);
+    }
 }
 
 /// Serves the gateway on `listener` until `shutdown` resolves, then tells every session
-/// and hub to stop and waits (at most [`SHUTDOWN_GRACE`]) for them to finish.
+/// and hub to stop and waits (at most [`SHUTDOWN_GRACE`]) for them to finish. Without an
+/// ops listener `/metrics` is not served (see [`run_with_ops`]).
 pub async fn run<B: Bus>(
     listener: TcpListener,
+    bus: B,
+    config: GatewayConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    run_with_ops(listener, None, bus, config, shutdown).await
+}
+
+/// [`run`], plus the ops endpoint on `ops` when given: `/metrics` (this process's one
+/// recorder: in embedded mode the engine's and the economy's series too), `/health` and
+/// `/ready` (the bus answers), kept off the player port.
+pub async fn run_with_ops<B: Bus>(
+    listener: TcpListener,
+    ops: Option<TcpListener>,
     bus: B,
     config: GatewayConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -88,6 +114,7 @@ pub async fn run<B: Bus>(
         Some(s) => TokenSigner::new(s.clone(), config.token_ttl),
         None => TokenSigner::random(config.token_ttl),
     };
+    let metrics = crate::metrics::install();
     let gw = Arc::new(Gateway {
         lobby: Lobby::new(
             bus.clone(),
@@ -107,10 +134,22 @@ pub async fn run<B: Bus>(
         embedded: config.embedded,
         replay_loads: Arc::new(Semaphore::new(REPLAY_LOADS_AT_ONCE)),
         sessions: Arc::new(Semaphore::new(MAX_SESSIONS)),
-        shutdown: stop_rx,
+        shutdown: stop_rx.clone(),
         done: done_tx,
-        metrics: crate::metrics::install(),
     });
+    let ops_server = match (ops, metrics) {
+        (Some(ops), Some(handle)) => Some(tokio::spawn(serve_ops(
+            ops,
+            handle,
+            Arc::downgrade(&gw),
+            stop_rx,
+        ))),
+        (Some(_), None) => {
+            tracing::warn!("no prometheus recorder in this process: the ops endpoint is off");
+            None
+        }
+        (None, _) => None,
+    };
     let app = http::router(gw.clone());
     // Without TCP_NODELAY a frame written right after a small one (a delta after an
     // `ack`) waits for the client's delayed ACK: about 40 ms on Linux.
@@ -126,6 +165,13 @@ pub async fn run<B: Bus>(
         })
         .await;
     drop(gw);
+    if let Some(ops) = ops_server {
+        match ops.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "ops endpoint failed"),
+            Err(e) => tracing::warn!(error = %e, "ops endpoint task failed"),
+        }
+    }
     // Every session and hub holds a clone of `done`; all dropped means all finished.
     if tokio::time::timeout(SHUTDOWN_GRACE, done_rx.recv())
         .await
@@ -134,4 +180,30 @@ pub async fn run<B: Bus>(
         tracing::warn!("some sessions did not finish within the shutdown grace period");
     }
     served
+}
+
+/// The gateway's ops endpoint until `stop`: `events::ops`' router with the gateway's
+/// sampled gauges and a bus readiness check. Holds the gateway weakly, so it never keeps
+/// it (and its sessions' shutdown signal) alive.
+async fn serve_ops<B: Bus>(
+    listener: TcpListener,
+    handle: PrometheusHandle,
+    gw: std::sync::Weak<Gateway<B>>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let check = match gw.upgrade() {
+        Some(g) => events::ops::bus_check(g.bus.clone(), g.keys.matches()),
+        None => return Ok(()),
+    };
+    let sample: events::ops::Sampler = Arc::new(move || {
+        if let Some(g) = gw.upgrade() {
+            g.sample_gauges();
+        }
+    });
+    let app = events::ops::router_sampling("gateway", handle, vec![check], sample);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
 }

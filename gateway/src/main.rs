@@ -1,6 +1,7 @@
-//! The `gateway` binary: with no `--redis-url` it runs the whole game in one process
-//! (gateway + engine + economy over the in-memory bus) and prints the URL to open; with
-//! `--redis-url` it runs the gateway alone against Redis.
+//! The `gateway` binary: with no `--redis-url` (or an empty one) it runs the whole game in
+//! one process (gateway + engine + economy over the in-memory bus) and prints the URL to
+//! open; with `--redis-url` it runs the gateway alone against Redis. Either way `/metrics`
+//! (with `/health` and `/ready`) is served on the ops address, not on the player port.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use events::{Bus, Keys, MemoryBus, RedisBus, RedisBusConfig};
+use gateway::embedded::{self, EmbeddedConfig};
 use gateway::GatewayConfig;
 
 #[derive(Parser, Debug)]
@@ -20,7 +22,12 @@ struct Args {
     /// Address to listen on (port 0 picks a free port; the URL is printed).
     #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Redis URL; without it the game runs embedded over the in-memory bus.
+    /// Address of the ops endpoint (/metrics, /health, /ready); port 0 picks a free port
+    /// (the address is printed).
+    #[arg(long, env = "OPS_ADDR", default_value = DEFAULT_OPS_ADDR)]
+    ops_addr: SocketAddr,
+    /// Redis URL; without it (or with an empty one) the game runs embedded over the
+    /// in-memory bus.
     #[arg(long, env = "REDIS_URL")]
     redis_url: Option<String>,
     /// Stream key prefix.
@@ -37,6 +44,10 @@ struct Args {
     rules: Option<std::path::PathBuf>,
 }
 
+/// The ops endpoint's address unless `--ops-addr` says otherwise (engine 9101, economy
+/// 9102, gateway 9103).
+const DEFAULT_OPS_ADDR: &str = "0.0.0.0:9103";
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -45,6 +56,8 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    // `REDIS_URL=` (exported but empty) means no Redis: embedded mode.
+    let redis_url = args.redis_url.clone().filter(|u| !u.trim().is_empty());
     let rules = match &args.rules {
         Some(p) => {
             let text = std::fs::read_to_string(p)
@@ -58,46 +71,65 @@ async fn main() -> anyhow::Result<()> {
         rules: Arc::new(rules),
         token_secret: args.token_secret.clone().map(String::into_bytes),
         token_ttl: Duration::from_secs(args.token_ttl_secs),
-        embedded: args.redis_url.is_none(),
+        embedded: redis_url.is_none(),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
-    match &args.redis_url {
+    let ops = tokio::net::TcpListener::bind(args.ops_addr)
+        .await
+        .with_context(|| format!("binding the ops endpoint {}", args.ops_addr))?;
+    let ops_addr = ops.local_addr().context("reading the ops address")?;
+    // One recorder for the whole process, installed before any service records.
+    gateway::metrics::install();
+    match &redis_url {
         Some(url) => {
             let bus = RedisBus::connect(url, RedisBusConfig::default())
                 .await
                 .with_context(|| format!("connecting to Redis at {url}"))?;
-            announce(addr, "gateway against Redis");
-            serve(listener, bus, config).await
+            announce(addr, ops_addr, "gateway against Redis");
+            serve(listener, ops, bus, config).await
         }
         None => {
             let bus = MemoryBus::new();
-            let services = embedded::start(bus.clone(), &config);
-            announce(addr, "embedded: gateway + engine + economy in one process");
-            let res = serve(listener, bus, config).await;
+            embedded::register_metrics();
+            let services = embedded::start(bus.clone(), &config, EmbeddedConfig::default());
+            announce(
+                addr,
+                ops_addr,
+                "embedded: gateway + engine + economy in one process",
+            );
+            let res = serve(listener, ops, bus, config).await;
             services.stop().await;
             res
         }
     }
 }
 
-fn announce(addr: SocketAddr, mode: &str) {
+/// `http://HOST:PORT/` of a bound address (an unspecified host reads as 127.0.0.1).
+fn url(addr: SocketAddr) -> String {
     let host = if addr.ip().is_unspecified() {
         "127.0.0.1".to_string()
     } else {
         addr.ip().to_string()
     };
+    format!("http://{host}:{}/", addr.port())
+}
+
+fn announce(addr: SocketAddr, ops: SocketAddr, mode: &str) {
     tracing::info!(%addr, mode, "listening");
+    tracing::info!(addr = %ops, "ops endpoint listening (/metrics, /health, /ready)");
     println!(
-        "Command and Independent Thought ({mode}): open http://{host}:{}/",
-        addr.port()
+        "Command and Independent Thought ({mode}): open {}",
+        url(addr)
     );
+    println!("ops endpoint (/metrics, /health, /ready): {}", url(ops));
 }
 
 async fn serve<B: Bus>(
     listener: tokio::net::TcpListener,
+    ops: tokio::net::TcpListener,
     bus: B,
     config: GatewayConfig,
 ) -> anyhow::Result<()> {
@@ -113,7 +145,7 @@ async fn serve<B: Bus>(
             let _ = stop_rx.wait_for(|s| *s).await;
         },
     ));
-    let res = gateway::run(listener, bus, config, async {
+    let res = gateway::run_with_ops(listener, Some(ops), bus, config, async {
         ops::shutdown_signal().await;
         tracing::info!("shutting down");
     })
@@ -121,67 +153,4 @@ async fn serve<B: Bus>(
     let _ = stop_tx.send(true);
     let _ = watch.await;
     res.context("serving HTTP")
-}
-
-/// The engine and economy services, in process, over the same bus as the gateway.
-mod embedded {
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use events::MemoryBus;
-    use gateway::GatewayConfig;
-    use tokio::sync::watch;
-    use tokio::task::JoinHandle;
-
-    /// How long stopping waits for the services to hand their matches over.
-    const STOP_GRACE: Duration = Duration::from_secs(5);
-
-    pub struct Services {
-        stop: watch::Sender<bool>,
-        tasks: Vec<(&'static str, JoinHandle<Result<(), events::BusError>>)>,
-    }
-
-    async fn stopped(mut rx: watch::Receiver<bool>) {
-        let _ = rx.wait_for(|s| *s).await;
-    }
-
-    /// Starts engine and economy over the in-memory bus.
-    pub fn start(bus: MemoryBus, config: &GatewayConfig) -> Services {
-        let (stop, rx) = watch::channel(false);
-        let engine = tokio::spawn(engine::service::run(
-            bus.clone(),
-            config.keys.clone(),
-            config.rules.clone(),
-            engine::service::EngineConfig::default(),
-            Arc::new(engine::service::Progress::default()),
-            stopped(rx.clone()),
-        ));
-        let economy = tokio::spawn(economy::service::run(
-            bus,
-            config.keys.clone(),
-            config.rules.clone(),
-            economy::service::EconomyConfig::default(),
-            Arc::new(economy::service::Progress::default()),
-            stopped(rx),
-        ));
-        Services {
-            stop,
-            tasks: vec![("engine", engine), ("economy", economy)],
-        }
-    }
-
-    impl Services {
-        /// Stops the services and waits (bounded) for them to finish.
-        pub async fn stop(self) {
-            self.stop.send_replace(true);
-            for (name, task) in self.tasks {
-                match tokio::time::timeout(STOP_GRACE, task).await {
-                    Ok(Ok(Ok(()))) => {}
-                    Ok(Ok(Err(e))) => tracing::error!(service = name, error = %e, "service failed"),
-                    Ok(Err(e)) => tracing::error!(service = name, error = %e, "service panicked"),
-                    Err(_) => tracing::warn!(service = name, "service did not stop in time"),
-                }
-            }
-        }
-    }
 }

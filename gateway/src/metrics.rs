@@ -1,8 +1,7 @@
-//! Metric names of the gateway and the Prometheus recorder (installed once per process).
+//! Metric names of the gateway and their descriptions; the Prometheus recorder is the
+//! process-wide one of `events::ops` (its buckets, and gauges dropped when idle).
 
-use std::sync::OnceLock;
-
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Gauge: open WebSocket sessions.
 pub const SESSIONS: &str = "gateway_ws_sessions";
@@ -16,10 +15,10 @@ pub const SLOW_CLIENTS: &str = "gateway_slow_clients_dropped_total";
 pub const ERRORS: &str = "gateway_ws_errors_total";
 /// Counter: commands, by result (`accepted`, `rejected`, `rate_limited`).
 pub const COMMANDS: &str = "gateway_commands_total";
-/// Histogram: round trip of the server's pings, ms.
-pub const RTT_MS: &str = "gateway_ws_rtt_ms";
-/// Histogram: view frame age when the hub reads it (`sent_ms` to now), ms.
-pub const VIEW_LAG_MS: &str = "gateway_view_lag_ms";
+/// Histogram: round trip of the server's pings, seconds.
+pub const RTT_SECONDS: &str = "gateway_ws_rtt_seconds";
+/// Histogram: view frame age when the hub reads it (`sent_ms` to now), seconds.
+pub const VIEW_LAG_SECONDS: &str = "gateway_view_lag_seconds";
 /// Gauge: running match hubs.
 pub const HUBS: &str = "gateway_hubs";
 /// Counter: bus errors seen by hubs and the lobby.
@@ -33,78 +32,73 @@ pub const SELECTION_LATENCY_MS: &str = "selection_latency_ms";
 /// Histogram: client telemetry, browser frame time, ms.
 pub const CLIENT_FRAME_MS: &str = "client_frame_time_ms";
 
-/// Buckets of `selection_latency_ms` (ms).
-pub const SELECTION_BUCKETS: [f64; 6] = [1.0, 5.0, 10.0, 16.0, 25.0, 50.0];
-/// Buckets of the client frame time (ms): 60, 30, 20, 10 fps and worse.
-pub const FRAME_BUCKETS: [f64; 8] = [4.0, 8.0, 16.7, 25.0, 33.4, 50.0, 100.0, 250.0];
-/// Buckets of the round-trip and lag histograms (ms).
-pub const LATENCY_BUCKETS: [f64; 10] =
-    [1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
-
-/// How often histogram samples are folded into their buckets between scrapes.
-pub const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
-
-static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-
-/// Installs the process-wide Prometheus recorder on first call and returns its handle.
-/// `None` when another recorder was installed first (then `/metrics` says so).
+/// Installs the process-wide Prometheus recorder (shared with the engine and the economy
+/// when they run in this process, see [`events::ops::install_metrics`]) and describes the
+/// gateway's metrics; returns its handle, or `None` when another recorder was installed
+/// first.
 pub fn install() -> Option<PrometheusHandle> {
-    HANDLE
-        .get_or_init(|| {
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    Matcher::Full(SELECTION_LATENCY_MS.into()),
-                    &SELECTION_BUCKETS,
-                )
-                .and_then(|b| {
-                    b.set_buckets_for_metric(Matcher::Full(CLIENT_FRAME_MS.into()), &FRAME_BUCKETS)
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(Matcher::Suffix("_ms".into()), &LATENCY_BUCKETS)
-                });
-            match builder.and_then(|b| b.install_recorder()) {
-                Ok(h) => {
-                    register();
-                    // The recorder keeps every histogram sample until a scrape or an
-                    // upkeep drains it: without upkeep a gateway nobody scrapes grows by
-                    // every view frame it reads (found by the soak test).
-                    let upkeep = h.clone();
-                    let spawned = std::thread::Builder::new()
-                        .name("metrics-upkeep".into())
-                        .spawn(move || loop {
-                            std::thread::sleep(UPKEEP_EVERY);
-                            upkeep.run_upkeep();
-                        });
-                    if let Err(e) = spawned {
-                        tracing::warn!(error = %e, "metrics upkeep thread not started");
-                    }
-                    Some(h)
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "prometheus recorder not installed");
-                    None
-                }
-            }
-        })
-        .clone()
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    match events::ops::install_metrics() {
+        Ok(h) => {
+            REGISTERED.call_once(register);
+            Some(h)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "prometheus recorder not installed");
+            None
+        }
+    }
 }
 
-/// Registers the metrics dashboards and alerts read, so they are exported from the start
+/// Describes every gateway metric (a series without help text fails the exposition lint)
+/// and registers the ones dashboards and alerts read, so they are exported from the start
 /// rather than after their first event.
-fn register() {
-    metrics::describe_gauge!(SESSIONS, "Open WebSocket sessions");
+pub fn register() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_gauge!(SESSIONS, "Open WebSocket sessions");
     metrics::gauge!(SESSIONS).set(0.0);
-    metrics::describe_counter!(SLOW_CLIENTS, "Clients dropped for a full send queue");
+    describe_counter!(SESSIONS_TOTAL, "WebSocket sessions opened, by role");
+    describe_counter!(
+        SESSIONS_REFUSED,
+        "WebSocket upgrades refused because the session limit was reached"
+    );
+    describe_counter!(
+        SLOW_CLIENTS,
+        "Clients dropped for a full send queue or for falling behind their match"
+    );
     metrics::counter!(SLOW_CLIENTS).increment(0);
-    metrics::describe_histogram!(
+    describe_counter!(ERRORS, "Error replies sent to clients, by code");
+    describe_counter!(COMMANDS, "Player commands, by result");
+    describe_histogram!(
+        RTT_SECONDS,
+        Unit::Seconds,
+        "Round trip of the server's WebSocket pings"
+    );
+    describe_histogram!(
+        VIEW_LAG_SECONDS,
+        Unit::Seconds,
+        "Age of a view frame when its match hub reads it"
+    );
+    describe_gauge!(HUBS, "Match hubs running on this instance");
+    metrics::gauge!(HUBS).set(0.0);
+    describe_counter!(BUS_ERRORS, "Bus errors seen by match hubs and the lobby");
+    describe_counter!(
+        UNDECODABLE,
+        "Stream entries the gateway could not decode and skipped"
+    );
+    describe_counter!(
+        MATCHES_CREATED,
+        "Matches created through the lobby, by mode"
+    );
+    describe_histogram!(
         SELECTION_LATENCY_MS,
-        metrics::Unit::Milliseconds,
+        Unit::Milliseconds,
         "Client-measured unit selection latency"
     );
     let _ = metrics::histogram!(SELECTION_LATENCY_MS);
-    metrics::describe_histogram!(
+    describe_histogram!(
         CLIENT_FRAME_MS,
-        metrics::Unit::Milliseconds,
+        Unit::Milliseconds,
         "Client-measured frame time"
     );
     let _ = metrics::histogram!(CLIENT_FRAME_MS);

@@ -478,8 +478,7 @@ impl<B: Bus> Session<B> {
     fn pong(&mut self, id: u64) {
         if let Some((sent_id, at)) = self.ping_out {
             if sent_id == id {
-                let rtt = at.elapsed().as_secs_f64() * 1000.0;
-                metrics::histogram!(m::RTT_MS).record(rtt);
+                metrics::histogram!(m::RTT_SECONDS).record(at.elapsed().as_secs_f64());
                 self.ping_out = None;
             }
         }

@@ -1,6 +1,7 @@
 //! Every metric the alert rules and the Grafana dashboard query (`compose/metrics-used.txt`,
 //! generated from them) is exported by the real service processes: an engine, an economy
-//! and a gateway over a test Redis, scraped on their `/metrics` while an AI match runs.
+//! and a gateway over a test Redis, scraped on their `/metrics` while an AI match runs;
+//! and each exposition passes the lint of `promtool check metrics` (those names aside).
 
 #[path = "common/cluster.rs"]
 mod cluster;
@@ -57,6 +58,15 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
             s.name
         );
         all.extend(names);
+        let kept = metrics_used();
+        let kept: Vec<&str> = kept.iter().map(String::as_str).collect();
+        let problems = events::ops::lint_exposition(&text, &kept);
+        assert!(
+            problems.is_empty(),
+            "{}'s /metrics fails the lint:\n{}",
+            s.name,
+            problems.join("\n")
+        );
     }
     let missing: Vec<String> = metrics_used()
         .into_iter()

@@ -149,6 +149,23 @@ impl MemoryBus {
         Ok(id)
     }
 
+    /// Every stream the bus holds state for (entries, groups, or waiting readers), with
+    /// its entry count and payload bytes, sorted by name: what the bus keeps in memory.
+    pub fn footprint(&self) -> Vec<StreamFootprint> {
+        let mut out: Vec<StreamFootprint> = self
+            .lock()
+            .iter()
+            .map(|(name, s)| StreamFootprint {
+                name: name.clone(),
+                entries: s.entries.len(),
+                bytes: s.entries.values().map(Vec::len).sum(),
+                groups: s.groups.len(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
     /// Waits until `ready` returns entries, an append to `stream` happens, or the block
     /// time runs out; then returns what `ready` gives.
     async fn blocking<F>(
@@ -160,6 +177,9 @@ impl MemoryBus {
     where
         F: FnMut(&mut HashMap<String, Stream>) -> Result<Vec<Entry>, BusError> + Send,
     {
+        // Declared first, dropped last (after the wake-up handle cloned below, also when
+        // the read is cancelled): a wait on a stream nobody wrote leaves nothing behind.
+        let _placeholder = Placeholder { bus: self, stream };
         let deadline = block.map(|b| Instant::now() + b.min(MAX_BLOCK));
         loop {
             let notify = {
@@ -189,6 +209,40 @@ impl MemoryBus {
                 let mut map = self.lock();
                 return ready(&mut map);
             }
+        }
+    }
+}
+
+/// What [`MemoryBus::footprint`] reports of one stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamFootprint {
+    pub name: String,
+    pub entries: usize,
+    /// Payload bytes of the entries.
+    pub bytes: usize,
+    pub groups: usize,
+}
+
+/// A blocking read registers the stream it waits on so appends can wake it. For a stream
+/// that does not exist (never written, or deleted: an ended match's), that registration
+/// is removed again when the read ends, unless another reader still waits on it;
+/// otherwise every read of a deleted stream would leave an empty stream behind for good.
+struct Placeholder<'a> {
+    bus: &'a MemoryBus,
+    stream: &'a str,
+}
+
+impl Drop for Placeholder<'_> {
+    fn drop(&mut self) {
+        let mut map = self.bus.lock();
+        let unused = map.get(self.stream).is_some_and(|s| {
+            s.entries.is_empty()
+                && s.last_id == StreamId::ZERO
+                && s.groups.is_empty()
+                && Arc::strong_count(&s.appended) == 1
+        });
+        if unused {
+            map.remove(self.stream);
         }
     }
 }
@@ -498,5 +552,53 @@ impl Bus for MemoryBus {
             .collect();
         keys.sort();
         Ok(keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reading_a_stream_that_does_not_exist_leaves_nothing_behind() {
+        let bus = MemoryBus::new();
+        bus.append("kept", IdSpec::Auto, b"x", None).await.unwrap();
+        bus.delete(&["gone".to_string()]).await.unwrap();
+        let got = bus
+            .read_after("gone", StreamId::ZERO, 10, Some(Duration::from_millis(20)))
+            .await
+            .unwrap();
+        assert!(got.is_empty());
+        // A read cancelled while it waits.
+        let waiting = bus.read_after("gone", StreamId::ZERO, 10, Some(Duration::from_secs(2)));
+        assert!(tokio::time::timeout(Duration::from_millis(20), waiting)
+            .await
+            .is_err());
+        let names: Vec<String> = bus.footprint().into_iter().map(|s| s.name).collect();
+        assert_eq!(names, ["kept"]);
+    }
+
+    #[tokio::test]
+    async fn a_reader_still_waiting_keeps_its_wake_up() {
+        let bus = MemoryBus::new();
+        let reader = {
+            let bus = bus.clone();
+            tokio::spawn(async move {
+                bus.read_after("s", StreamId::ZERO, 10, Some(Duration::from_secs(2)))
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Another read of the same stream ends while the first one waits.
+        bus.read_after("s", StreamId::ZERO, 10, Some(Duration::from_millis(20)))
+            .await
+            .unwrap();
+        bus.append("s", IdSpec::Auto, b"x", None).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_millis(500), reader)
+            .await
+            .expect("the waiting reader was woken by the append")
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.len(), 1);
     }
 }

@@ -5,7 +5,7 @@
 mod memory;
 mod redis;
 
-pub use self::memory::MemoryBus;
+pub use self::memory::{MemoryBus, StreamFootprint};
 pub use self::redis::{RedisBus, RedisBusConfig};
 
 use std::fmt;

@@ -28,6 +28,8 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 pub struct TestGateway {
     pub addr: SocketAddr,
+    /// The ops endpoint (`/metrics`, `/health`, `/ready`).
+    pub ops_addr: SocketAddr,
     pub bus: MemoryBus,
     pub keys: Keys,
     pub signer: TokenSigner,
@@ -44,17 +46,26 @@ impl TestGateway {
         let keys = Keys::new(format!("t{}", uuid::Uuid::now_v7().simple()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let ops = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ops_addr = ops.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let config = GatewayConfig {
             keys: keys.clone(),
             token_secret: Some(SECRET.to_vec()),
             ..GatewayConfig::default()
         };
-        let task = tokio::spawn(gateway::run(listener, bus.clone(), config, async move {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(gateway::run_with_ops(
+            listener,
+            Some(ops),
+            bus.clone(),
+            config,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         Self {
             addr,
+            ops_addr,
             bus,
             keys,
             signer: TokenSigner::new(SECRET.to_vec(), Duration::from_secs(600)),
@@ -227,32 +238,47 @@ impl TestGateway {
 
     /// A minimal HTTP/1.1 request; returns status and body.
     pub async fn http(&self, method: &str, path: &str, body: Option<Value>) -> (u16, String) {
-        let mut s = TcpStream::connect(self.addr).await.unwrap();
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut out = Vec::new();
-        s.read_to_end(&mut out).await.unwrap();
-        let text = String::from_utf8_lossy(&out).to_string();
-        let status: u16 = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let body = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            dechunk(rest)
-        } else {
-            rest.to_string()
-        };
-        (status, body)
+        http_at(self.addr, method, path, body).await
     }
+
+    /// A request to the ops endpoint.
+    pub async fn ops_http(&self, method: &str, path: &str) -> (u16, String) {
+        http_at(self.ops_addr, method, path, None).await
+    }
+}
+
+/// A minimal HTTP/1.1 request to `addr`; returns status and body.
+pub async fn http_at(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status: u16 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    (status, body)
 }
 
 fn dechunk(mut s: &str) -> String {

@@ -159,7 +159,14 @@ async fn health_ready_metrics_and_client_files() {
         assert!(!body.is_empty());
     }
     assert_eq!(gw.http("GET", "/nope.js", None).await.0, 404);
-    let (s, _) = gw.http("GET", "/metrics", None).await;
+    // Metrics are not served to players: they are on the ops endpoint.
+    assert_eq!(gw.http("GET", "/metrics", None).await.0, 404);
+    let (s, body) = gw.ops_http("GET", "/metrics").await;
     assert_eq!(s, 200);
+    assert!(body.contains("# TYPE gateway_ws_sessions gauge"), "{body}");
+    assert_eq!(gw.ops_http("GET", "/health").await.0, 200);
+    let (s, body) = gw.ops_http("GET", "/ready").await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("\"ready\":true"), "{body}");
     gw.stop().await;
 }

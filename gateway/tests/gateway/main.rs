@@ -4,8 +4,10 @@
 mod ai_match;
 mod battle;
 mod common;
+mod embedded;
 mod fog;
 mod lobby;
+mod ops;
 mod protocol;
 mod reconnect;
 mod replay;

@@ -338,7 +338,7 @@ async fn telemetry_feeds_the_metrics() {
     .await;
     send(&mut ws, json!({"t": "ping", "id": 1})).await;
     recv_until(&mut ws, |v| v["t"] == "pong").await;
-    let (status, body) = gw.http("GET", "/metrics", None).await;
+    let (status, body) = gw.ops_http("GET", "/metrics").await;
     assert_eq!(status, 200);
     assert!(
         body.contains("selection_latency_ms_bucket{le=\"16\"}"),
@@ -377,7 +377,7 @@ async fn a_client_that_stops_reading_is_dropped_and_counted() {
         too_slow |= v["code"] == "too_slow";
     }
     assert!(last < 899, "a client that never read got every frame");
-    let (_, metrics) = gw.http("GET", "/metrics", None).await;
+    let (_, metrics) = gw.ops_http("GET", "/metrics").await;
     assert!(
         metrics.contains("gateway_slow_clients_dropped_total"),
         "the drop is counted (too_slow notice seen: {too_slow})"

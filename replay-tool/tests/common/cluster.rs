@@ -166,9 +166,10 @@ pub enum Kind {
 pub struct Service {
     pub kind: Kind,
     pub name: String,
-    /// Ops address (engine, economy) or listen address (gateway, which serves its
-    /// `/metrics` there too).
+    /// Ops address (engine, economy) or listen address (gateway).
     pub addr: SocketAddr,
+    /// Where `/metrics` is served: `addr` for engine and economy, the gateway's ops port.
+    pub ops_addr: SocketAddr,
     pub log: PathBuf,
     bin: PathBuf,
     args: Vec<String>,
@@ -189,6 +190,7 @@ impl Service {
             kind,
             name: name.to_string(),
             addr,
+            ops_addr: addr,
             log: dir.join(format!("{name}.log")),
             bin: bin.to_path_buf(),
             args,
@@ -306,7 +308,7 @@ impl Service {
 
     /// The Prometheus text of `/metrics`.
     pub async fn metrics(&self) -> Option<String> {
-        match self.get("/metrics").await {
+        match http_get(self.ops_addr, "/metrics").await {
             Some((200, body)) => Some(body),
             _ => None,
         }
@@ -543,9 +545,12 @@ impl Cluster {
 
     pub fn add_gateway(&mut self, name: &str) {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let ops = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
         let args = vec![
             "--listen".into(),
             addr.to_string(),
+            "--ops-addr".into(),
+            ops.to_string(),
             "--redis-url".into(),
             self.url.clone(),
             "--prefix".into(),
@@ -553,7 +558,8 @@ impl Cluster {
             "--token-secret".into(),
             TOKEN_SECRET.into(),
         ];
-        let s = Service::spawn(Kind::Gateway, name, &bins().gateway, args, addr, &self.dir);
+        let mut s = Service::spawn(Kind::Gateway, name, &bins().gateway, args, addr, &self.dir);
+        s.ops_addr = ops;
         self.gateways.push(s);
     }
 
