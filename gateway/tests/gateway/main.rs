@@ -5,6 +5,7 @@ mod ai_match;
 mod battle;
 mod common;
 mod fog;
+mod leave;
 mod lobby;
 mod protocol;
 mod reconnect;
