@@ -123,7 +123,7 @@ async fn a_client_too_far_behind_gets_a_keyframe() {
 
 /// A view frame for `t` written straight to the bus (for writers running beside a client).
 async fn append_tick(bus: &events::MemoryBus, keys: &events::Keys, m: &events::MatchId, t: u64) {
-    let kind = if t % 100 == 0 {
+    let kind = if t.is_multiple_of(100) {
         ViewKind::Keyframe
     } else {
         ViewKind::Delta
@@ -180,7 +180,8 @@ async fn every_gap_inside_the_window_resumes_with_exactly_the_missed_ticks() {
         );
         // Only the log's own periodic keyframes; the gateway added none.
         assert!(
-            got.iter().all(|(t, n)| (t == "keyframe") == (n % 100 == 0)),
+            got.iter()
+                .all(|(t, n)| (t == "keyframe") == n.is_multiple_of(100)),
             "gap {gap}: {got:?}"
         );
         last = from + 39;
