@@ -23,8 +23,11 @@ pub use rules::Rules;
 /// Version of the simulation logic, announced in `MatchStarted`. Bump it with every change
 /// that makes the same log play out differently (so `replay-tool verify` can tell a logic
 /// change from a desync). 1: the logic before it was announced; 2: unit orders skip units
-/// that are gone, a unit that cannot be placed is refunded (`SpawnFailed`).
-pub const SIM_VERSION: u32 = 2;
+/// that are gone, a unit that cannot be placed is refunded (`SpawnFailed`); 3: a human
+/// player's command naming an enemy entity it does not see is answered as if the entity
+/// did not exist (`NoSuchUnit`, left out of a unit list), and `Surrender` defeats its
+/// sender.
+pub const SIM_VERSION: u32 = 3;
 pub mod service;
 
 pub use sim::{Input, SetupError, Sim, SnapshotError, StepOutput};

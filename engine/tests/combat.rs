@@ -65,7 +65,8 @@ fn a_unit_out_of_range_closes_in_then_kills() {
     let mut g = Given::duel();
     let a = g.unit(0, UnitKind::MediumTank, Cell::new(20, 30));
     let b = g.unit(1, UnitKind::Rifleman, Cell::new(40, 30));
-    g.when(vec![(p(0), attack(vec![a], b))])
+    // The target is out of sight: a human could not name it, the AI (a bot) may.
+    g.when(vec![(Source::Bot(PlayerId(0)), attack(vec![a], b))])
         .until(
             20 * 60,
             |e| matches!(e, GameEvent::EntityDestroyed { id, .. } if *id == b),
@@ -172,17 +173,19 @@ fn attacking_own_units_or_with_unarmed_units_is_rejected() {
     let a = g.unit(0, UnitKind::LightTank, Cell::new(30, 30));
     let own = g.unit(0, UnitKind::Rifleman, Cell::new(31, 30));
     let harv = g.unit(0, UnitKind::Harvester, Cell::new(32, 30));
-    let enemy = g.unit(1, UnitKind::Rifleman, Cell::new(40, 30));
-    g.when(vec![
-        (p(0), attack(vec![a], own)),
-        (p(0), attack(vec![harv], enemy)),
-    ])
-    .then(|g| {
-        assert_eq!(
-            g.rejections(),
-            vec![RejectReason::WrongKind(own), RejectReason::WrongKind(harv)]
-        );
-    });
+    // Within sight (a player names only what it sees), once the sight circles are drawn.
+    let enemy = g.unit(1, UnitKind::Rifleman, Cell::new(34, 30));
+    g.ticks(1)
+        .when(vec![
+            (p(0), attack(vec![a], own)),
+            (p(0), attack(vec![harv], enemy)),
+        ])
+        .then(|g| {
+            assert_eq!(
+                g.rejections(),
+                vec![RejectReason::WrongKind(own), RejectReason::WrongKind(harv)]
+            );
+        });
 }
 
 #[test]

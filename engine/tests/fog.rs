@@ -76,3 +76,78 @@ fn buildings_are_seen_when_any_footprint_cell_is() {
         assert_eq!(g.view(yard_of_1.id).unwrap().visible_to, 0b11);
     });
 }
+
+/// Every rejection reason of the last call.
+fn rejected(g: &Given) -> Vec<events::RejectReason> {
+    g.rejections()
+}
+
+#[test]
+fn a_unit_in_the_fog_is_answered_like_one_that_does_not_exist() {
+    use events::cmd::{AttackTarget, Sell, Stop};
+    use events::RejectReason;
+    let mut g = Given::duel();
+    let mine = g.unit(0, UnitKind::LightTank, Cell::new(10, 10));
+    let hidden = g.unit(1, UnitKind::Rifleman, Cell::new(40, 40));
+    let seen = g.unit(1, UnitKind::Rifleman, Cell::new(12, 10));
+    let yard_of_1 = g
+        .sim
+        .entities()
+        .into_iter()
+        .find(|e| e.owner == PlayerId(1) && matches!(e.kind, EntityKind::Building(_)))
+        .unwrap()
+        .id;
+    let missing = events::UnitId(9_999);
+    let g = g.ticks(1);
+    assert_eq!(
+        g.view(hidden).unwrap().visible_to & 1,
+        0,
+        "in player 0's fog"
+    );
+    assert_eq!(
+        g.view(seen).unwrap().visible_to & 1,
+        1,
+        "in player 0's sight"
+    );
+    let stop = |units| Command::Stop(Stop { units });
+    // Ordering an enemy unit: one in the fog gets the answer of an id that does not exist.
+    let g = g.when(vec![(p(0), stop(vec![hidden]))]);
+    assert_eq!(rejected(&g), vec![RejectReason::NoSuchUnit(hidden)]);
+    let g = g.when(vec![(p(0), stop(vec![missing]))]);
+    assert_eq!(rejected(&g), vec![RejectReason::NoSuchUnit(missing)]);
+    let g = g.when(vec![(p(0), stop(vec![seen]))]);
+    assert_eq!(rejected(&g), vec![RejectReason::NotYourUnit(seen)]);
+    // A selection with a hidden enemy id still orders the own unit, as with a missing id.
+    let g = g.when(vec![(p(0), stop(vec![mine, hidden]))]);
+    assert_eq!(rejected(&g), vec![]);
+    // Attacking or selling what lies in the fog: no such unit.
+    let attack = |target| {
+        Command::AttackTarget(AttackTarget {
+            units: vec![mine],
+            target,
+        })
+    };
+    let g = g.when(vec![(p(0), attack(hidden))]);
+    assert_eq!(rejected(&g), vec![RejectReason::NoSuchUnit(hidden)]);
+    let g = g.when(vec![(p(0), attack(missing))]);
+    assert_eq!(rejected(&g), vec![RejectReason::NoSuchUnit(missing)]);
+    let g = g.when(vec![(
+        p(0),
+        Command::Sell(Sell {
+            building: yard_of_1,
+        }),
+    )]);
+    assert_eq!(rejected(&g), vec![RejectReason::NoSuchUnit(yard_of_1)]);
+    // What the player sees can be attacked.
+    let g = g.when(vec![(p(0), attack(seen))]);
+    assert_eq!(rejected(&g), vec![]);
+    // Bots are not bounded by a client's picture: the AI's knowledge is its own.
+    let g = g.when(vec![(
+        events::Source::Bot(PlayerId(1)),
+        Command::AttackTarget(AttackTarget {
+            units: vec![hidden],
+            target: mine,
+        }),
+    )]);
+    assert_eq!(rejected(&g), vec![]);
+}

@@ -77,29 +77,32 @@ fn moves_into_rock_or_off_the_map_are_rejected() {
 fn players_order_only_their_own_units_and_the_economy_only_harvesters() {
     let mut g = Given::duel();
     let mine = g.unit(0, UnitKind::Rifleman, Cell::new(20, 20));
-    let theirs = g.unit(1, UnitKind::Rifleman, Cell::new(40, 40));
+    // In sight of `mine` (a hidden one would count as missing: see the fog tests), once
+    // the sight circles are drawn.
+    let theirs = g.unit(1, UnitKind::Rifleman, Cell::new(21, 20));
     let harv = g.unit(1, UnitKind::Harvester, Cell::new(42, 42));
     let to = Cell::new(30, 30);
-    g.when(vec![
-        (p(0), mv(vec![mine, theirs], to)),
-        (p(5), mv(vec![mine], to)),
-        (Source::System, mv(vec![mine], to)),
-        (Source::Economy, mv(vec![mine], to)),
-        (Source::Economy, mv(vec![harv], to)),
-        (p(0), mv(vec![events::UnitId(999)], to)),
-    ])
-    .then(|g| {
-        assert_eq!(
-            g.rejections(),
-            vec![
-                RejectReason::NotYourUnit(theirs),
-                RejectReason::NotAPlayer,
-                RejectReason::NotAPlayer,
-                RejectReason::NotAllowed,
-                RejectReason::NoSuchUnit(events::UnitId(999)),
-            ]
-        );
-    });
+    g.ticks(1)
+        .when(vec![
+            (p(0), mv(vec![mine, theirs], to)),
+            (p(5), mv(vec![mine], to)),
+            (Source::System, mv(vec![mine], to)),
+            (Source::Economy, mv(vec![mine], to)),
+            (Source::Economy, mv(vec![harv], to)),
+            (p(0), mv(vec![events::UnitId(999)], to)),
+        ])
+        .then(|g| {
+            assert_eq!(
+                g.rejections(),
+                vec![
+                    RejectReason::NotYourUnit(theirs),
+                    RejectReason::NotAPlayer,
+                    RejectReason::NotAPlayer,
+                    RejectReason::NotAllowed,
+                    RejectReason::NoSuchUnit(events::UnitId(999)),
+                ]
+            );
+        });
 }
 
 #[test]

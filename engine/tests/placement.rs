@@ -276,7 +276,8 @@ fn selling_removes_own_buildings_only() {
         assert_eq!(
             g.rejections(),
             vec![
-                RejectReason::NotYourUnit(yard),
+                // Player 1 does not see the yard: answered as if it did not exist.
+                RejectReason::NoSuchUnit(yard),
                 RejectReason::WrongKind(events::UnitId(2))
             ]
         );

@@ -12,10 +12,11 @@ import { showLobby, loadGrant, showError } from './lobby.js';
 const $ = (id) => document.getElementById(id);
 let game = null;
 
-function notice(text) {
+function notice(text, kind) {
   const box = $('notices');
   const div = document.createElement('div');
   div.textContent = text;
+  if (kind) div.className = kind;
   box.appendChild(div);
   while (box.children.length > 5) box.firstChild.remove();
   setTimeout(() => div.remove(), 4000);
@@ -56,7 +57,8 @@ class Game {
       case 'rejected':
         this.rejections.push(m);
         if (this.rejections.length > 50) this.rejections.shift();
-        notice(`Rejected: ${m.message}`);
+        if (m.code === 'bad_placement') notice(m.message.charAt(0).toUpperCase() + m.message.slice(1), 'placement');
+        else notice(`Rejected: ${m.message}`);
         break;
       case 'event':
         if (m.kind === 'player_defeated' && this.state) {
@@ -145,7 +147,8 @@ class Game {
       const won = s.winner === s.me;
       title.textContent = s.winner === null ? 'Draw' : won ? 'Victory' : 'Defeat';
       title.className = won ? 'win' : 'lose';
-      text = won ? 'The enemy has no buildings left.' : s.winner === null ? 'Nobody is left standing.' : 'Your base has fallen.';
+      text = won ? 'The enemy has no buildings left.' : s.winner === null ? 'Nobody is left standing.'
+        : this.surrendered ? 'You surrendered.' : 'Your base has fallen.';
     } else {
       const p = s.players.find((x) => x.id === s.winner);
       title.textContent = s.winner === null ? 'Draw' : `${p ? p.name : 'Player ' + s.winner} wins`;
@@ -184,6 +187,22 @@ class Game {
     requestAnimationFrame((tt) => this.frame(tt));
   }
 
+  // Against the AI, leaving surrenders (after asking); a two-player match goes on and the
+  // slot can be taken back from the lobby; spectators and finished games just leave.
+  leave() {
+    const s = this.state;
+    const vsAi = s && s.me !== null && s.players.some((p) => p.kind !== 'human')
+      && s.players.filter((p) => p.kind === 'human').length === 1;
+    if (!vsAi || this.ended) { location.hash = ''; return; }
+    $('leave-dialog').hidden = false;
+    $('leave-surrender').onclick = () => {
+      $('leave-dialog').hidden = true;
+      this.surrendered = true;
+      if (this.command({ kind: 'surrender' }) === null) notice('Not connected: try again in a moment');
+    };
+    $('leave-cancel').onclick = () => { $('leave-dialog').hidden = true; };
+  }
+
   stop() {
     this.running = false;
     this.conn.close();
@@ -195,6 +214,7 @@ function route() {
   const m = location.hash.match(/^#\/(play|watch)\/([A-Za-z0-9_-]+)(?:\?delay=(\d+))?$/);
   if (game) { game.stop(); game = null; }
   $('endscreen').hidden = true;
+  $('leave-dialog').hidden = true;
   if (!m) { showLobby(); return; }
   const [, mode, match, delay] = m;
   let target;
@@ -210,7 +230,7 @@ function route() {
   game = new Game(target);
 }
 
-$('leave').onclick = () => { location.hash = ''; };
+$('leave').onclick = () => { if (game) game.leave(); else location.hash = ''; };
 $('end-lobby').onclick = () => { location.hash = ''; };
 $('end-stay').onclick = () => { $('endscreen').hidden = true; };
 window.addEventListener('hashchange', route);

@@ -231,9 +231,10 @@ export class Input {
     }
   }
 
+  // The local check only colours the cursor: the client's picture is partial (fog, units
+  // on the move), so the server decides and its rejection names the reason.
   place() {
     const tl = this.placeAt();
-    if (!this.s.canPlace(this.ui.placing, tl.x, tl.y)) { this.actions.notice('Cannot place there'); return; }
     this.actions.command({ kind: 'place', building: this.ui.placing, at: [tl.x, tl.y] });
     this.ui.placing = null;
   }

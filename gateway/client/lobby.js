@@ -52,7 +52,14 @@ function renderList(el, matches, recorded) {
     watch.textContent = recorded ? 'View' : 'Spectate';
     watch.onclick = () => { location.hash = recorded ? `#/watch/${m.match}` : watchHash(m.match); };
     li.appendChild(watch);
-    if (!recorded && m.open_slots.length) {
+    if (!recorded && loadGrant(m.match)) {
+      // This browser played here: its token takes the slot back.
+      const back = document.createElement('button');
+      back.className = 'small rejoin';
+      back.textContent = 'Rejoin';
+      back.onclick = () => { location.hash = `#/play/${m.match}`; };
+      li.appendChild(back);
+    } else if (!recorded && m.open_slots.length) {
       const join = document.createElement('button');
       join.className = 'small';
       join.textContent = 'Join';

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use engine::Rules;
 use events::cmd::{
     AttackMove, AttackTarget, CancelProduction, Harvest, HoldPosition, MoveUnits, PlaceBuilding,
-    QueueProduction, ReturnToRefinery, Sell, Stop,
+    QueueProduction, ReturnToRefinery, Sell, Stop, Surrender,
 };
 use events::{
     BuildingKind, Cell, Command, Difficulty, EntityKind, EntityView, Item, PlayerKind, PlayerSlot,
@@ -250,6 +250,7 @@ pub fn command(c: &WireCommand) -> Result<Command, BadCommand> {
                 .ok_or_else(|| bad("unknown_item", format!("no building named {building:?}")))?,
             at: cell(*at),
         }),
+        WireCommand::Surrender {} => Command::Surrender(Surrender {}),
     })
 }
 

@@ -1,8 +1,12 @@
 //! The HTTP surface of the player port: lobby API, WebSocket upgrade, health, readiness
 //! and the browser client's files (`/metrics` is on the ops port, see `run_with_ops`).
+//! Every error answer is JSON, `{"error": "..."}`, including the extractors' rejections
+//! (bad JSON, wrong fields, a body over the limit), unknown paths and wrong methods.
 
 use std::sync::Arc;
 
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, StatusCode};
@@ -40,8 +44,27 @@ pub fn router<B: Bus>(gw: Arc<Gateway<B>>) -> Router {
         .route("/api/matches/{id}", get(show::<B>))
         .route("/api/matches/{id}/join", post(join::<B>))
         .route("/ws", get(ws::<B>))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_API_BODY_BYTES))
         .with_state(gw)
+}
+
+/// An error answer: `status` with `{"error": message}`. Extractor rejections, which axum
+/// answers in plain text, are turned into these.
+pub fn api_error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+async fn not_found() -> Response {
+    api_error(StatusCode::NOT_FOUND, "not found")
+}
+
+async fn method_not_allowed() -> Response {
+    api_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this path",
+    )
 }
 
 impl IntoResponse for LobbyError {
@@ -54,7 +77,7 @@ impl IntoResponse for LobbyError {
             LobbyError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             LobbyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        (status, Json(json!({ "error": self.to_string() }))).into_response()
+        api_error(status, self)
     }
 }
 
@@ -68,7 +91,7 @@ fn file(name: &str) -> Response {
             body,
         )
             .into_response(),
-        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+        None => api_error(StatusCode::NOT_FOUND, "not found"),
     }
 }
 
@@ -76,8 +99,11 @@ async fn index() -> Response {
     file("index.html")
 }
 
-async fn asset(Path(name): Path<String>) -> Response {
-    file(&name)
+async fn asset(name: Result<Path<String>, PathRejection>) -> Response {
+    match name {
+        Ok(Path(name)) => file(&name),
+        Err(r) => api_error(r.status(), r.body_text()),
+    }
 }
 
 async fn health() -> &'static str {
@@ -114,7 +140,14 @@ async fn list<B: Bus>(State(gw): State<Arc<Gateway<B>>>) -> Response {
     }
 }
 
-async fn show<B: Bus>(State(gw): State<Arc<Gateway<B>>>, Path(id): Path<String>) -> Response {
+async fn show<B: Bus>(
+    State(gw): State<Arc<Gateway<B>>>,
+    id: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Path(id) = match id {
+        Ok(id) => id,
+        Err(r) => return api_error(r.status(), r.body_text()),
+    };
     let res = async { gw.lobby.get(&match_id(&id)?).await }.await;
     match res {
         Ok(s) => Json(s).into_response(),
@@ -124,8 +157,12 @@ async fn show<B: Bus>(State(gw): State<Arc<Gateway<B>>>, Path(id): Path<String>)
 
 async fn create<B: Bus>(
     State(gw): State<Arc<Gateway<B>>>,
-    Json(req): Json<CreateMatch>,
+    req: Result<Json<CreateMatch>, JsonRejection>,
 ) -> Response {
+    let Json(req) = match req {
+        Ok(r) => r,
+        Err(r) => return api_error(r.status(), r.body_text()),
+    };
     match gw.lobby.create(&req).await {
         Ok(c) => (StatusCode::CREATED, Json(c)).into_response(),
         Err(e) => e.into_response(),
@@ -134,9 +171,14 @@ async fn create<B: Bus>(
 
 async fn join<B: Bus>(
     State(gw): State<Arc<Gateway<B>>>,
-    Path(id): Path<String>,
-    body: axum::body::Bytes,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Response {
+    let (Path(id), body) = match (id, body) {
+        (Ok(id), Ok(body)) => (id, body),
+        (Err(r), _) => return api_error(r.status(), r.body_text()),
+        (_, Err(r)) => return api_error(r.status(), r.body_text()),
+    };
     let res = async {
         let req: JoinMatch = if body.iter().all(u8::is_ascii_whitespace) {
             JoinMatch::default()
@@ -152,10 +194,17 @@ async fn join<B: Bus>(
     }
 }
 
-async fn ws<B: Bus>(State(gw): State<Arc<Gateway<B>>>, upgrade: WebSocketUpgrade) -> Response {
+async fn ws<B: Bus>(
+    State(gw): State<Arc<Gateway<B>>>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let upgrade = match upgrade {
+        Ok(u) => u,
+        Err(r) => return api_error(r.status(), r.body_text()),
+    };
     let Ok(permit) = gw.sessions.clone().try_acquire_owned() else {
         metrics::counter!(crate::metrics::SESSIONS_REFUSED).increment(1);
-        return (StatusCode::SERVICE_UNAVAILABLE, "too many sessions").into_response();
+        return api_error(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
     };
     upgrade
         .max_frame_size(MAX_FRAME_BYTES)

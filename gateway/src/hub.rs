@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use events::{
-    decode, now_ms, Bus, EconomyStepCommitted, EntityView, GameEvent, Keys, LedgerEvent,
-    MatchCreated, MatchId, PlayerId, PlayerKind, QueueKind, StreamId, TickCommitted, UnitId,
-    ViewFrame, ViewKind, MAX_PLAYERS,
+    decode, now_ms, BuildingKind, Bus, EconomyStepCommitted, EntityView, GameEvent, Keys,
+    LedgerEvent, MatchCreated, MatchId, PlayerId, PlayerKind, QueueKind, RejectReason, StreamId,
+    TickCommitted, UnitId, ViewFrame, ViewKind, MAX_PLAYERS,
 };
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
@@ -76,8 +76,24 @@ pub enum HubMsg {
         code: &'static str,
         message: String,
     },
+    /// The engine answered one of `player`'s placements: placed (`failed: None`) or not,
+    /// and why. The economy's placement request carries no command id, so each session
+    /// matches it to the oldest `place` of that building it is still waiting on.
+    Placement {
+        player: PlayerId,
+        building: BuildingKind,
+        failed: Option<String>,
+    },
     /// Something every viewer may know (a defeat, the end of the match).
     Public(Utf8Bytes),
+}
+
+/// Why a placement failed, as the player reads it (`cannot place there: ...`).
+pub fn placement_message(reason: &RejectReason) -> String {
+    match reason {
+        RejectReason::BadPlacement(_) => reason.to_string(),
+        other => format!("cannot place there: {other}"),
+    }
 }
 
 /// Where a joining or resuming session starts.
@@ -193,6 +209,14 @@ impl Hub {
     /// The owner of a live entity, as of the last frame.
     pub fn owner_of(&self, id: UnitId) -> Option<PlayerId> {
         self.lock().entities.get(&id).map(|e| e.owner)
+    }
+
+    /// The owner of a live entity and whether `viewer` sees it, as of the last frame.
+    pub fn owner_and_sight(&self, id: UnitId, viewer: PlayerId) -> Option<(PlayerId, bool)> {
+        self.lock()
+            .entities
+            .get(&id)
+            .map(|e| (e.owner, Audience::Player(viewer).sees(e.visible_to)))
     }
 
     pub fn is_human(&self, p: PlayerId) -> bool {
@@ -353,6 +377,26 @@ impl Hub {
                         "{} could not leave the factory ({reason}); refunded",
                         kind.name()
                     ),
+                }),
+                GameEvent::PlacementFailed {
+                    owner,
+                    kind,
+                    request,
+                    reason,
+                } if *request != 0 => self.send(HubMsg::Placement {
+                    player: *owner,
+                    building: *kind,
+                    failed: Some(placement_message(reason)),
+                }),
+                GameEvent::BuildingPlaced {
+                    owner,
+                    kind,
+                    request,
+                    ..
+                } if *request != 0 => self.send(HubMsg::Placement {
+                    player: *owner,
+                    building: *kind,
+                    failed: None,
                 }),
                 GameEvent::PlayerDefeated { player } => {
                     let text = ServerMsg::Event {

@@ -46,6 +46,10 @@ pub struct GatewayConfig {
     pub token_ttl: Duration,
     /// Whether engine and economy run in this process (shown by `/ready`).
     pub embedded: bool,
+    /// End a match against the AI whose human has had no session this long (the player
+    /// surrenders); `None` never does. Only for a gateway that serves every session of its
+    /// matches (embedded mode: [`limits::ABANDONED_MATCH_AFTER`]).
+    pub abandoned_match_after: Option<Duration>,
 }
 
 impl Default for GatewayConfig {
@@ -56,6 +60,7 @@ impl Default for GatewayConfig {
             token_secret: None,
             token_ttl: DEFAULT_TOKEN_TTL,
             embedded: false,
+            abandoned_match_after: None,
         }
     }
 }
@@ -150,6 +155,13 @@ pub async fn run_with_ops<B: Bus>(
         }
         (None, _) => None,
     };
+    if let Some(after) = config.abandoned_match_after {
+        let (gw, stop, done) = (gw.clone(), gw.shutdown.clone(), gw.done.clone());
+        tokio::spawn(async move {
+            let _done = done;
+            gw.lobby.watch_abandoned(after, stop).await;
+        });
+    }
     let app = http::router(gw.clone());
     // Without TCP_NODELAY a frame written right after a small one (a delta after an
     // `ack`) waits for the client's delayed ACK: about 40 ms on Linux.

@@ -102,3 +102,15 @@ pub const MAX_SPECTATOR_DELAY_S: u32 = 300;
 /// 6,000 frames, each shared with the other spectators); beyond it the client is dropped
 /// as too slow.
 pub const MAX_DELAYED_MESSAGES: usize = 20_000;
+
+/// A match against the AI whose human player has had no session for this long is ended:
+/// the gateway appends that player's `Surrender` (embedded mode, where one instance sees
+/// every session; see `Lobby::watch_abandoned`).
+pub const ABANDONED_MATCH_AFTER: Duration = Duration::from_secs(120);
+
+/// Longest interval between two looks for abandoned matches.
+pub const ABANDONED_CHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// `place` commands a session remembers while it waits for the engine's answer (placed or
+/// failed); the answer to an older one arrives with `seq: null`.
+pub const PENDING_PLACEMENTS: usize = 8;

@@ -1,19 +1,22 @@
 //! The lobby: creates matches (a `MatchCreated` on the matches stream starts one), keeps
 //! an index of the matches stream for listing, and hands out player tokens.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use engine::Rules;
 use events::{
-    decode, encode, Bus, BusError, Difficulty, Envelope, IdSpec, Keys, MapSpec, MatchCreated,
-    MatchEnded, MatchEvent, MatchId, PlayerId, PlayerKind, PlayerSlot, Snapshot, SnapshotOwner,
-    Source, StreamId,
+    decode, encode, Bus, BusError, Command, Difficulty, Envelope, IdSpec, Keys, MapSpec,
+    MatchCreated, MatchEnded, MatchEvent, MatchId, PlayerId, PlayerKind, PlayerSlot, Snapshot,
+    SnapshotOwner, Source, StreamId,
 };
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::convert;
 use crate::limits::{
-    BATTLE_SETUPS_AT_ONCE, BATTLE_SETUP_WAIT, DEFAULT_BATTLE_UNITS_PER_SIDE,
+    ABANDONED_CHECK_EVERY, BATTLE_SETUPS_AT_ONCE, BATTLE_SETUP_WAIT, DEFAULT_BATTLE_UNITS_PER_SIDE,
     MAX_BATTLE_UNITS_PER_SIDE, MAX_INDEXED_MATCHES, MAX_LISTED_MATCHES,
 };
 use crate::token::TokenSigner;
@@ -66,6 +69,35 @@ pub struct Lobby<B: Bus> {
     index: Mutex<Index>,
     /// Battle set-ups are CPU work on the blocking pool; at most this many at once.
     battle_setups: tokio::sync::Semaphore,
+    /// Player sessions on this instance, by match and slot.
+    seats: Arc<Mutex<HashMap<(MatchId, u8), Seat>>>,
+}
+
+/// A human slot as this instance sees it: its sessions, and since when it has none.
+#[derive(Debug, Clone, Copy)]
+struct Seat {
+    sessions: usize,
+    empty_since: Instant,
+    /// The gateway appended this player's `Surrender` for abandoning the match.
+    surrendered: bool,
+}
+
+/// Counts one player session for [`Lobby::watch_abandoned`] while it lives.
+pub struct Seated {
+    seats: Arc<Mutex<HashMap<(MatchId, u8), Seat>>>,
+    key: (MatchId, u8),
+}
+
+impl Drop for Seated {
+    fn drop(&mut self) {
+        let mut seats = self.seats.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = seats.get_mut(&self.key) {
+            s.sessions = s.sessions.saturating_sub(1);
+            if s.sessions == 0 {
+                s.empty_since = Instant::now();
+            }
+        }
+    }
 }
 
 impl<B: Bus> Lobby<B> {
@@ -77,7 +109,103 @@ impl<B: Bus> Lobby<B> {
             signer,
             index: Mutex::new(Index::default()),
             battle_setups: tokio::sync::Semaphore::new(BATTLE_SETUPS_AT_ONCE),
+            seats: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// Counts a session of `player` in `m` until the returned guard drops.
+    pub fn seat(&self, m: &MatchId, player: PlayerId) -> Seated {
+        let key = (m.clone(), player.0);
+        let mut seats = self.seats.lock().unwrap_or_else(|p| p.into_inner());
+        seats
+            .entry(key.clone())
+            .or_insert(Seat {
+                sessions: 0,
+                empty_since: Instant::now(),
+                surrendered: false,
+            })
+            .sessions += 1;
+        Seated {
+            seats: self.seats.clone(),
+            key,
+        }
+    }
+
+    /// Ends abandoned matches against the AI until `shutdown`: every
+    /// [`ABANDONED_CHECK_EVERY`] (or a quarter of `after`, if shorter) it looks at the live
+    /// matches with a human and an AI slot, and for a human slot that has had no session on
+    /// this instance for `after` (counted from when this instance first saw the match
+    /// without one) appends that player's `Surrender`, which the engine plays out as its
+    /// defeat. Session counts are per instance, so this runs only where one instance serves
+    /// every session of its matches (embedded mode).
+    pub async fn watch_abandoned(&self, after: Duration, mut shutdown: watch::Receiver<bool>) {
+        let every = ABANDONED_CHECK_EVERY
+            .min(after / 4)
+            .max(Duration::from_millis(10));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            if let Err(e) = self.end_abandoned(after).await {
+                tracing::warn!(error = %e, "checking for abandoned matches failed");
+            }
+        }
+    }
+
+    /// One pass of [`Lobby::watch_abandoned`]; returns the surrenders it appended.
+    pub async fn end_abandoned(&self, after: Duration) -> Result<usize, LobbyError> {
+        self.refresh().await?;
+        let now = Instant::now();
+        let mut due: Vec<(MatchId, PlayerId)> = Vec::new();
+        {
+            let idx = self.lock();
+            let mut seats = self.seats.lock().unwrap_or_else(|p| p.into_inner());
+            // Matches that ended (or left the index) need no seats.
+            seats.retain(|(m, _), _| idx.matches.get(m).is_some_and(|r| r.ended.is_none()));
+            for (m, r) in &idx.matches {
+                let players = &r.created.players;
+                let vs_ai = players.iter().any(|p| p.kind == PlayerKind::Human)
+                    && players.iter().any(|p| matches!(p.kind, PlayerKind::Ai(_)));
+                if r.ended.is_some() || !vs_ai {
+                    continue;
+                }
+                for p in players.iter().filter(|p| p.kind == PlayerKind::Human) {
+                    let seat = seats.entry((m.clone(), p.id.0)).or_insert(Seat {
+                        sessions: 0,
+                        empty_since: now,
+                        surrendered: false,
+                    });
+                    if seat.sessions == 0
+                        && !seat.surrendered
+                        && now.duration_since(seat.empty_since) >= after
+                    {
+                        due.push((m.clone(), p.id));
+                    }
+                }
+            }
+        }
+        for (m, p) in &due {
+            let env = Envelope::new(
+                m.clone(),
+                Source::Player(*p),
+                Command::Surrender(events::cmd::Surrender {}),
+            );
+            let bytes = encode(&env).map_err(|e| LobbyError::Internal(e.to_string()))?;
+            self.bus
+                .append(&self.keys.cmd(m), IdSpec::Auto, &bytes, None)
+                .await?;
+            let mut seats = self.seats.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(seat) = seats.get_mut(&(m.clone(), p.0)) {
+                seat.surrendered = true;
+            }
+            drop(seats);
+            tracing::info!(match_id = %m, player = p.0, "abandoned match: the player surrenders");
+        }
+        Ok(due.len())
     }
 
     fn lock(&self) -> MutexGuard<'_, Index> {

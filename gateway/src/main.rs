@@ -72,6 +72,9 @@ async fn main() -> anyhow::Result<()> {
         token_secret: args.token_secret.clone().map(String::into_bytes),
         token_ttl: Duration::from_secs(args.token_ttl_secs),
         embedded: redis_url.is_none(),
+        abandoned_match_after: redis_url
+            .is_none()
+            .then_some(gateway::limits::ABANDONED_MATCH_AFTER),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

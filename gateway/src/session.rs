@@ -1,18 +1,18 @@
 //! One WebSocket session: handshake (`hello`, then `join` or `spectate`), then a loop that
 //! forwards the match hub's frames for this audience, turns the client's commands into
 //! `Envelope<Command>`s stamped with the token's player, and answers pings. A bad frame
-//! gets an error reply; only a version mismatch, a slow client, an idle client or
-//! shutdown end the session.
+//! gets an error reply; only a version mismatch, a slow client, an idle client, a frame
+//! over the size limit or shutdown end the session, with a close code saying which.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
-use events::{encode, Bus, BusError, Envelope, IdSpec, MatchId, Source, UnitId};
+use axum::extract::ws::{close_code, CloseFrame, Message, Utf8Bytes, WebSocket};
+use events::{encode, BuildingKind, Bus, BusError, Envelope, IdSpec, MatchId, Source, UnitId};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, mpsc, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -20,8 +20,8 @@ use uuid::Uuid;
 use crate::hub::{Audience, Hub, HubMsg};
 use crate::limits::{
     CLIENT_IDLE_TIMEOUT, COMMANDS_PER_SECOND, COMMAND_BURST, HANDSHAKE_TIMEOUT,
-    MAX_DELAYED_MESSAGES, MAX_SPECTATOR_DELAY_S, MAX_TELEMETRY_SAMPLES, PROTOCOL_VERSION,
-    REMEMBERED_COMMANDS, SEND_QUEUE_CAPACITY, SERVER_PING_INTERVAL,
+    MAX_DELAYED_MESSAGES, MAX_SPECTATOR_DELAY_S, MAX_TELEMETRY_SAMPLES, PENDING_PLACEMENTS,
+    PROTOCOL_VERSION, REMEMBERED_COMMANDS, SEND_QUEUE_CAPACITY, SERVER_PING_INTERVAL,
 };
 use crate::metrics as m;
 use crate::replay::{Replay, ReplayError};
@@ -37,14 +37,65 @@ pub const REPLY_WAIT: Duration = Duration::from_secs(5);
 /// Most replies one client frame gets (a replay seek: the frame and the replay state).
 const REPLIES_PER_FRAME: usize = 2;
 
+/// Longest the writer of an ended session may take to send what is still queued and the
+/// close frame (a slow client's close is sent right after the frame being written, the
+/// queued ones are dropped); then the socket is dropped without one.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// How a session's writer ends: the close frame to send, and whether the frames still
+/// queued go first (they do, except for a slow client, who would not read them).
+struct Closing {
+    frame: Option<CloseFrame>,
+    flush: bool,
+}
+
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Exit {
+    /// The client closed the socket or it broke: nothing left to say.
     ClientGone,
+    /// A slow client (send queue full, fell behind the match, delay buffer full).
     Slow,
     Shutdown,
+    /// `handshake_timeout` or `idle_timeout`.
     Timeout,
+    /// `protocol_mismatch`.
     Refused,
+    /// A frame over `MAX_FRAME_BYTES`.
+    TooBig,
+    /// A WebSocket protocol violation.
+    BadWebSocket,
+    /// A text frame that is not UTF-8.
+    BadText,
+    /// What the session serves stopped or broke (match stream, replay).
+    Unavailable,
+}
+
+impl Exit {
+    /// The close frame that ends the socket, if the gateway still sends one.
+    fn close(self) -> Option<(u16, &'static str)> {
+        Some(match self {
+            Exit::ClientGone => return None,
+            Exit::Slow => (close_code::POLICY, "too slow"),
+            Exit::Timeout => (close_code::POLICY, "timed out"),
+            Exit::Shutdown => (close_code::AWAY, "shutting down"),
+            Exit::Refused => (close_code::PROTOCOL, "protocol mismatch"),
+            Exit::TooBig => (close_code::SIZE, "frame too big"),
+            Exit::BadWebSocket => (close_code::PROTOCOL, "websocket protocol error"),
+            Exit::BadText => (close_code::INVALID, "text frame is not UTF-8"),
+            Exit::Unavailable => (close_code::ERROR, "unavailable"),
+        })
+    }
+
+    /// How a read error of the socket ends the session.
+    fn from_read_error(e: axum::Error) -> Exit {
+        match e.into_inner().downcast::<tungstenite::Error>().map(|e| *e) {
+            Ok(tungstenite::Error::Capacity(_)) => Exit::TooBig,
+            Ok(tungstenite::Error::Protocol(_)) => Exit::BadWebSocket,
+            Ok(tungstenite::Error::Utf8(_)) => Exit::BadText,
+            _ => Exit::ClientGone,
+        }
+    }
 }
 
 /// A token bucket: `rate` tokens per second, at most `burst` stored.
@@ -81,19 +132,50 @@ impl TokenBucket {
     }
 }
 
+/// A client frame that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadFrame {
+    /// `malformed` or `unknown_type`.
+    pub code: &'static str,
+    pub message: String,
+    /// The `seq` of a `cmd` frame whose command is malformed, when it can be read: the
+    /// answer is then a `rejected` for that `seq`.
+    pub seq: Option<u64>,
+}
+
+impl BadFrame {
+    fn new(code: &'static str, message: String) -> Self {
+        Self {
+            code,
+            message,
+            seq: None,
+        }
+    }
+}
+
 /// Parses a client frame, telling an unknown frame type from a malformed frame.
-pub fn parse(text: &str) -> Result<ClientMsg, (&'static str, String)> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| ("malformed", format!("not JSON: {e}")))?;
+pub fn parse(text: &str) -> Result<ClientMsg, BadFrame> {
+    let v: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| BadFrame::new("malformed", format!("not JSON: {e}")))?;
     let t = v
         .get("t")
         .and_then(|t| t.as_str())
-        .ok_or(("malformed", "frame has no string \"t\" field".to_string()))?;
+        .ok_or_else(|| BadFrame::new("malformed", "frame has no string \"t\" field".to_string()))?;
     if !CLIENT_MSG_TYPES.contains(&t) {
-        return Err(("unknown_type", format!("unknown frame type {t:?}")));
+        return Err(BadFrame::new(
+            "unknown_type",
+            format!("unknown frame type {t:?}"),
+        ));
     }
     let t = t.to_string();
-    serde_json::from_value(v).map_err(|e| ("malformed", format!("bad {t} frame: {e}")))
+    let seq = (t == "cmd")
+        .then(|| v.get("seq").and_then(serde_json::Value::as_u64))
+        .flatten();
+    serde_json::from_value(v).map_err(|e| BadFrame {
+        code: "malformed",
+        message: format!("bad {t} frame: {e}"),
+        seq,
+    })
 }
 
 /// What a handshake ended in.
@@ -109,6 +191,8 @@ struct Joined {
     covered_tick: Option<u64>,
     /// A delayed spectator's held-back messages.
     delay: Option<Delay>,
+    /// Counts this player session for the abandoned-match check while it lives.
+    _seated: Option<crate::lobby::Seated>,
 }
 
 /// Spectating a live match `by` behind: every message is held until `by` after it arrived.
@@ -138,6 +222,8 @@ struct Session<B: Bus> {
     said_hello: bool,
     bucket: TokenBucket,
     sent: VecDeque<(Uuid, u64)>,
+    /// Acknowledged `place` commands waiting for the engine's answer, oldest first.
+    placing: VecDeque<(Uuid, u64, BuildingKind)>,
     next_ping: u64,
     ping_out: Option<(u64, Instant)>,
     last_heard: Instant,
@@ -150,13 +236,15 @@ pub async fn handle<B: Bus>(gw: Arc<Gateway<B>>, socket: WebSocket, permit: Owne
     metrics::gauge!(m::SESSIONS).increment(1.0);
     let (sink, mut stream) = socket.split();
     let (out, out_rx) = mpsc::channel(SEND_QUEUE_CAPACITY);
-    let writer = tokio::spawn(write_loop(sink, out_rx));
+    let (close_tx, close_rx) = tokio::sync::oneshot::channel();
+    let writer = tokio::spawn(write_loop(sink, out_rx, close_rx));
     let mut s = Session {
         gw,
         out,
         said_hello: false,
         bucket: TokenBucket::new(COMMANDS_PER_SECOND, COMMAND_BURST),
         sent: VecDeque::new(),
+        placing: VecDeque::new(),
         next_ping: 1,
         ping_out: None,
         last_heard: Instant::now(),
@@ -167,9 +255,16 @@ pub async fn handle<B: Bus>(gw: Arc<Gateway<B>>, socket: WebSocket, permit: Owne
         Err(e) => e,
     };
     tracing::debug!(?exit, "session ended");
+    let _ = close_tx.send(Closing {
+        frame: exit.close().map(|(code, reason)| CloseFrame {
+            code,
+            reason: reason.into(),
+        }),
+        flush: exit != Exit::Slow,
+    });
     drop(s);
     let mut writer = writer;
-    if tokio::time::timeout(Duration::from_secs(1), &mut writer)
+    if tokio::time::timeout(CLOSE_GRACE, &mut writer)
         .await
         .is_err()
     {
@@ -178,8 +273,31 @@ pub async fn handle<B: Bus>(gw: Arc<Gateway<B>>, socket: WebSocket, permit: Owne
     metrics::gauge!(m::SESSIONS).decrement(1.0);
 }
 
-async fn write_loop(mut sink: SplitSink<WebSocket, Message>, mut rx: mpsc::Receiver<Message>) {
-    while let Some(msg) = rx.recv().await {
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<Message>,
+    mut closing: tokio::sync::oneshot::Receiver<Closing>,
+) {
+    loop {
+        let msg = tokio::select! {
+            biased;
+            c = &mut closing => {
+                let Ok(c) = c else { break };
+                if c.flush {
+                    while let Ok(msg) = rx.try_recv() {
+                        if sink.send(msg).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                if let Some(frame) = c.frame {
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                }
+                break;
+            }
+            m = rx.recv() => m,
+        };
+        let Some(msg) = msg else { break };
         if sink.send(msg).await.is_err() {
             return;
         }
@@ -202,6 +320,29 @@ impl<B: Bus> Session<B> {
 
     fn send(&self, msg: &ServerMsg) -> Result<(), Exit> {
         self.send_text(msg.to_json().into())
+    }
+
+    /// Sends `text`, waiting (up to [`REPLY_WAIT`]) for room in the send queue: for the
+    /// frames a session starts or resumes with, which may outnumber the queue.
+    async fn send_waiting(&self, text: Utf8Bytes) -> Result<(), Exit> {
+        match tokio::time::timeout(REPLY_WAIT, self.out.send(Message::Text(text))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Exit::ClientGone),
+            Err(_) => {
+                metrics::counter!(m::SLOW_CLIENTS, "why" => "send_queue_full").increment(1);
+                tracing::info!("dropping a slow client: catch-up frames not read");
+                Err(Exit::Slow)
+            }
+        }
+    }
+
+    /// Sends `text`, waiting for room (`wait`) or dropping a client whose queue is full.
+    async fn push(&self, text: Utf8Bytes, wait: bool) -> Result<(), Exit> {
+        if wait {
+            self.send_waiting(text).await
+        } else {
+            self.send_text(text)
+        }
     }
 
     /// Waits (up to [`REPLY_WAIT`]) until the send queue has room for the reply to one
@@ -227,6 +368,15 @@ impl<B: Bus> Session<B> {
         self.send(&ServerMsg::error(code, message))
     }
 
+    /// Answers a frame that cannot be used: a `cmd` whose `seq` could be read gets a
+    /// `rejected` for it, anything else an `error`.
+    fn bad_frame(&self, bad: BadFrame) -> Result<(), Exit> {
+        match bad.seq {
+            Some(seq) => self.reject(seq, bad.code, bad.message),
+            None => self.error(bad.code, bad.message),
+        }
+    }
+
     fn reject(&self, seq: u64, code: &'static str, message: impl Into<String>) -> Result<(), Exit> {
         metrics::counter!(m::COMMANDS, "result" => code).increment(1);
         self.send(&ServerMsg::Rejected {
@@ -243,7 +393,8 @@ impl<B: Bus> Session<B> {
     ) -> Result<Option<String>, Exit> {
         self.last_heard = Instant::now();
         match msg {
-            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Err(Exit::ClientGone),
+            None | Some(Ok(Message::Close(_))) => Err(Exit::ClientGone),
+            Some(Err(e)) => Err(Exit::from_read_error(e)),
             Some(Ok(Message::Text(t))) => Ok(Some(t.as_str().to_string())),
             Some(Ok(Message::Binary(_))) => {
                 self.error("binary_not_supported", "frames are JSON text")?;
@@ -273,8 +424,8 @@ impl<B: Bus> Session<B> {
             };
             let parsed = match parse(&text) {
                 Ok(p) => p,
-                Err((code, message)) => {
-                    self.error(code, message)?;
+                Err(bad) => {
+                    self.bad_frame(bad)?;
                     continue;
                 }
             };
@@ -328,8 +479,8 @@ impl<B: Bus> Session<B> {
                         self.error("unknown_match", "not a match id")?;
                         continue;
                     };
-                    let delay_s = delay_s.unwrap_or(0);
-                    if delay_s > MAX_SPECTATOR_DELAY_S {
+                    let delay_s = delay_s.unwrap_or(0.0);
+                    if !(0.0..=f64::from(MAX_SPECTATOR_DELAY_S)).contains(&delay_s) {
                         self.error(
                             "bad_delay",
                             format!("delay_s must lie within 0-{MAX_SPECTATOR_DELAY_S}"),
@@ -348,7 +499,7 @@ impl<B: Bus> Session<B> {
                         }
                         continue;
                     }
-                    let delay = (delay_s > 0).then(|| Duration::from_secs(u64::from(delay_s)));
+                    let delay = (delay_s > 0.0).then(|| Duration::from_secs_f64(delay_s));
                     if let Some(j) = self
                         .attach(mid, Audience::Spectator, last_tick, delay)
                         .await?
@@ -446,6 +597,10 @@ impl<B: Bus> Session<B> {
         }
         self.send(&ServerMsg::Welcome(Box::new(welcome)))?;
         let start = hub.start(audience, last_tick);
+        let seated = match audience {
+            Audience::Player(p) => Some(self.gw.lobby.seat(&mid, p)),
+            Audience::Spectator => None,
+        };
         let mut j = Joined {
             hub,
             rx,
@@ -455,6 +610,7 @@ impl<B: Bus> Session<B> {
                 by,
                 held: VecDeque::new(),
             }),
+            _seated: seated,
         };
         let over = j.hub.winner().map(|w| {
             ServerMsg::GameOver {
@@ -463,9 +619,12 @@ impl<B: Bus> Session<B> {
             .to_json()
             .into()
         });
+        // A resume may start with up to `RESUME_WINDOW_TICKS` frames, more than the send
+        // queue holds: they wait for room, and so does what the hub broadcast meanwhile.
         for text in start.frames.into_iter().chain(start.ledger).chain(over) {
-            self.deliver(&mut j, text)?;
+            self.deliver(&mut j, text, true).await?;
         }
+        self.catch_up(&mut j).await?;
         let role = match audience {
             Audience::Player(_) => "player",
             Audience::Spectator => "spectator",
@@ -484,6 +643,36 @@ impl<B: Bus> Session<B> {
         }
     }
 
+    /// Forwards what the hub broadcast while the starting frames went out, waiting for room
+    /// in the send queue, until the queue has drained with nothing more waiting: from then
+    /// on the session keeps up like any other.
+    async fn catch_up(&mut self, j: &mut Joined) -> Result<(), Exit> {
+        loop {
+            loop {
+                let got = match j.rx.try_recv() {
+                    Ok(msg) => Ok(msg),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                    Err(TryRecvError::Closed) => Err(RecvError::Closed),
+                };
+                self.on_hub(got, j, true).await?;
+            }
+            match tokio::time::timeout(REPLY_WAIT, self.out.reserve_many(SEND_QUEUE_CAPACITY)).await
+            {
+                Ok(Ok(_drained)) => {}
+                Ok(Err(_)) => return Err(Exit::ClientGone),
+                Err(_) => {
+                    metrics::counter!(m::SLOW_CLIENTS, "why" => "send_queue_full").increment(1);
+                    tracing::info!("dropping a slow client: catch-up frames not read");
+                    return Err(Exit::Slow);
+                }
+            }
+            if j.rx.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
     async fn serve(&mut self, stream: &mut SplitStream<WebSocket>, mut j: Joined) -> Exit {
         let mut shutdown = self.gw.shutdown.clone();
         let mut ping = tokio::time::interval(SERVER_PING_INTERVAL);
@@ -492,9 +681,9 @@ impl<B: Bus> Session<B> {
             let due = j.delay.as_ref().and_then(Delay::next_due);
             let step = tokio::select! {
                 msg = stream.next() => self.on_client(msg, &j).await,
-                got = j.rx.recv() => self.on_hub(got, &mut j),
+                got = j.rx.recv() => self.on_hub(got, &mut j, false).await,
                 _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
-                    self.release_delayed(&mut j)
+                    self.release_delayed(&mut j).await
                 }
                 _ = ping.tick() => self.on_ping(),
                 _ = shutdown.changed() => {
@@ -519,29 +708,38 @@ impl<B: Bus> Session<B> {
         self.send(&ServerMsg::Ping { id })
     }
 
-    /// Sends a delayed spectator's messages whose time has come.
-    fn release_delayed(&mut self, j: &mut Joined) -> Result<(), Exit> {
+    /// Sends a delayed spectator's messages whose time has come (a resume's catch-up comes
+    /// due at once: it waits for room in the send queue).
+    async fn release_delayed(&mut self, j: &mut Joined) -> Result<(), Exit> {
         let Some(d) = j.delay.as_mut() else {
             return Ok(());
         };
         let now = Instant::now();
         while d.held.front().is_some_and(|(at, _)| *at <= now) {
             if let Some((_, text)) = d.held.pop_front() {
-                self.send_text(text)?;
+                self.send_waiting(text).await?;
             }
         }
         Ok(())
     }
 
-    /// Sends `text` now, or holds it back for a delayed spectator.
-    fn deliver(&self, j: &mut Joined, text: Utf8Bytes) -> Result<(), Exit> {
+    /// Sends `text` now (waiting for room when `wait`), or holds it back for a delayed
+    /// spectator.
+    async fn deliver(&self, j: &mut Joined, text: Utf8Bytes, wait: bool) -> Result<(), Exit> {
         match j.delay.as_mut() {
             Some(d) => d.hold(text),
-            None => self.send_text(text),
+            None => self.push(text, wait).await,
         }
     }
 
-    fn on_hub(&mut self, got: Result<Arc<HubMsg>, RecvError>, j: &mut Joined) -> Result<(), Exit> {
+    /// Forwards one hub message; `wait` waits for room in the send queue (catching up)
+    /// instead of dropping a client whose queue is full.
+    async fn on_hub(
+        &mut self,
+        got: Result<Arc<HubMsg>, RecvError>,
+        j: &mut Joined,
+        wait: bool,
+    ) -> Result<(), Exit> {
         let msg = match got {
             Ok(m) => m,
             Err(RecvError::Lagged(n)) => {
@@ -555,7 +753,7 @@ impl<B: Bus> Session<B> {
             }
             Err(RecvError::Closed) => {
                 let _ = self.error("unavailable", "the match stream stopped");
-                return Err(Exit::Shutdown);
+                return Err(Exit::Unavailable);
             }
         };
         match &*msg {
@@ -564,12 +762,12 @@ impl<B: Bus> Session<B> {
                     return Ok(());
                 }
                 if let Some(text) = f.for_audience(j.audience) {
-                    self.deliver(j, text.clone())?;
+                    self.deliver(j, text.clone(), wait).await?;
                 }
             }
             HubMsg::Ledger { player, text } => {
                 if j.audience == Audience::Player(*player) {
-                    self.send_text(text.clone())?;
+                    self.push(text.clone(), wait).await?;
                 }
             }
             HubMsg::Rejected {
@@ -584,15 +782,42 @@ impl<B: Bus> Session<B> {
                         .iter()
                         .find(|(id, _)| id == command)
                         .map(|(_, s)| *s);
+                    self.placing.retain(|(id, _, _)| id != command);
                     metrics::counter!(m::COMMANDS, "result" => "rejected_by_sim").increment(1);
-                    self.send(&ServerMsg::Rejected {
+                    let text = ServerMsg::Rejected {
                         seq,
                         code: code.to_string(),
                         message: message.clone(),
-                    })?;
+                    }
+                    .to_json();
+                    self.push(text.into(), wait).await?;
                 }
             }
-            HubMsg::Public(text) => self.deliver(j, text.clone())?,
+            HubMsg::Placement {
+                player,
+                building,
+                failed,
+            } => {
+                if j.audience == Audience::Player(*player) {
+                    let seq = self
+                        .placing
+                        .iter()
+                        .position(|(_, _, b)| b == building)
+                        .and_then(|i| self.placing.remove(i))
+                        .map(|(_, seq, _)| seq);
+                    if let Some(message) = failed {
+                        metrics::counter!(m::COMMANDS, "result" => "rejected_by_sim").increment(1);
+                        let text = ServerMsg::Rejected {
+                            seq,
+                            code: "bad_placement".into(),
+                            message: message.clone(),
+                        }
+                        .to_json();
+                        self.push(text.into(), wait).await?;
+                    }
+                }
+            }
+            HubMsg::Public(text) => self.deliver(j, text.clone(), wait).await?,
         }
         Ok(())
     }
@@ -608,7 +833,7 @@ impl<B: Bus> Session<B> {
         };
         let parsed = match parse(&text) {
             Ok(p) => p,
-            Err((code, message)) => return self.error(code, message),
+            Err(bad) => return self.bad_frame(bad),
         };
         match parsed {
             ClientMsg::Hello { .. } | ClientMsg::Join { .. } | ClientMsg::Spectate { .. } => {
@@ -751,7 +976,7 @@ impl<B: Bus> Session<B> {
             Ok(None) => self.send(&r.state()),
             Err(e) => {
                 let _ = self.error("unavailable", e.to_string());
-                Err(Exit::Refused)
+                Err(Exit::Unavailable)
             }
         }
     }
@@ -767,7 +992,7 @@ impl<B: Bus> Session<B> {
         };
         let parsed = match parse(&text) {
             Ok(p) => p,
-            Err((code, message)) => return self.error(code, message),
+            Err(bad) => return self.bad_frame(bad),
         };
         match parsed {
             ClientMsg::Replay {
@@ -819,6 +1044,9 @@ impl<B: Bus> Session<B> {
         let Audience::Player(player) = j.audience else {
             return self.reject(seq, "read_only", "spectators cannot command");
         };
+        if j.hub.winner().is_some() {
+            return self.reject(seq, "match_over", "the match is over");
+        }
         if !self.bucket.take() {
             return self.reject(
                 seq,
@@ -830,10 +1058,12 @@ impl<B: Bus> Session<B> {
             Ok(c) => c,
             Err(e) => return self.reject(seq, e.code, e.message),
         };
-        // The engine refuses foreign units too; refusing here keeps them off the log.
+        // The engine refuses foreign units too; refusing the ones the player sees here keeps
+        // them off the log. One it does not see goes to the engine like an id that does not
+        // exist, and gets the same answer (`no_such_unit`): nothing tells what the fog hides.
         for &u in cmd.units() {
-            if let Some(owner) = j.hub.owner_of(UnitId(u)) {
-                if owner != player {
+            if let Some((owner, seen)) = j.hub.owner_and_sight(UnitId(u), player) {
+                if owner != player && seen {
                     return self.reject(seq, "not_your_unit", format!("unit #{u} is not yours"));
                 }
             }
@@ -851,6 +1081,12 @@ impl<B: Bus> Session<B> {
         self.sent.push_back((env.id, seq));
         while self.sent.len() > REMEMBERED_COMMANDS {
             self.sent.pop_front();
+        }
+        if let events::Command::PlaceBuilding(p) = &env.body {
+            self.placing.push_back((env.id, seq, p.building));
+            while self.placing.len() > PENDING_PLACEMENTS {
+                self.placing.pop_front();
+            }
         }
         self.send(&ServerMsg::Ack {
             seq,

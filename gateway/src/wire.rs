@@ -21,9 +21,10 @@ pub enum ClientMsg {
         match_id: String,
         #[serde(default)]
         last_tick: Option<u64>,
-        /// Watch a live match this many seconds behind (0 to `MAX_SPECTATOR_DELAY_S`).
+        /// Watch a live match this many seconds behind (0 to `MAX_SPECTATOR_DELAY_S`; any
+        /// other number is refused with `bad_delay`).
         #[serde(default)]
-        delay_s: Option<u32>,
+        delay_s: Option<f64>,
     },
     Cmd {
         seq: u64,
@@ -69,17 +70,46 @@ pub const CLIENT_MSG_TYPES: [&str; 8] = [
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WireCommand {
-    Move { units: Vec<u32>, to: [u16; 2] },
-    AttackMove { units: Vec<u32>, to: [u16; 2] },
-    Attack { units: Vec<u32>, target: u32 },
-    Stop { units: Vec<u32> },
-    Hold { units: Vec<u32> },
-    Harvest { units: Vec<u32>, at: [u16; 2] },
-    ReturnToRefinery { units: Vec<u32> },
-    Sell { building: u32 },
-    Queue { item: String },
-    Cancel { queue: String },
-    Place { building: String, at: [u16; 2] },
+    Move {
+        units: Vec<u32>,
+        to: [u16; 2],
+    },
+    AttackMove {
+        units: Vec<u32>,
+        to: [u16; 2],
+    },
+    Attack {
+        units: Vec<u32>,
+        target: u32,
+    },
+    Stop {
+        units: Vec<u32>,
+    },
+    Hold {
+        units: Vec<u32>,
+    },
+    Harvest {
+        units: Vec<u32>,
+        at: [u16; 2],
+    },
+    ReturnToRefinery {
+        units: Vec<u32>,
+    },
+    Sell {
+        building: u32,
+    },
+    Queue {
+        item: String,
+    },
+    Cancel {
+        queue: String,
+    },
+    Place {
+        building: String,
+        at: [u16; 2],
+    },
+    /// Give up the match (it counts as a defeat).
+    Surrender {},
 }
 
 impl WireCommand {
@@ -94,9 +124,10 @@ impl WireCommand {
             | WireCommand::Harvest { units, .. }
             | WireCommand::ReturnToRefinery { units } => units,
             WireCommand::Sell { building } => std::slice::from_ref(building),
-            WireCommand::Queue { .. } | WireCommand::Cancel { .. } | WireCommand::Place { .. } => {
-                &[]
-            }
+            WireCommand::Queue { .. }
+            | WireCommand::Cancel { .. }
+            | WireCommand::Place { .. }
+            | WireCommand::Surrender {} => &[],
         }
     }
 }

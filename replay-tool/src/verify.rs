@@ -629,6 +629,7 @@ pub fn units_named(c: &events::Command) -> Vec<events::UnitId> {
         | C::PlaceBuilding(_)
         | C::SpawnUnit(_)
         | C::ConstructBuilding(_)
-        | C::SetLowPower(_) => Vec::new(),
+        | C::SetLowPower(_)
+        | C::Surrender(_) => Vec::new(),
     }
 }

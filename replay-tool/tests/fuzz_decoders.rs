@@ -522,7 +522,7 @@ fn websocket_frame_parser_never_panics() {
                     let _ = gateway::convert::command(&cmd);
                 }
             }
-            Err((code, _)) => *by_code.entry(code).or_default() += 1,
+            Err(bad) => *by_code.entry(bad.code).or_default() += 1,
         }
     }
     eprintln!(

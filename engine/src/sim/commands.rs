@@ -7,10 +7,13 @@ use events::{
     UnitKind,
 };
 
-use super::state::{Harvester, Ident, Job, Mobile, Order, PathRequest, Pending, State, Weapon};
+use super::state::{
+    Body, Footprint, Harvester, Ident, Job, Mobile, Order, PathRequest, Pending, State, Weapon,
+};
 use super::Input;
 use crate::fixed::{cell_dist2, chebyshev};
 use crate::path::reachable;
+use crate::systems::visibility::mask_of;
 use crate::systems::{
     despawn, harvest, movement, nearest_free, nearest_refinery, release_harvester, set_dest,
     FREE_CELL_SEARCH, GROUP_RADIUS,
@@ -51,6 +54,9 @@ pub enum Effect {
     LowPower {
         player: PlayerId,
         low: bool,
+    },
+    Surrender {
+        player: PlayerId,
     },
 }
 
@@ -116,17 +122,42 @@ fn live_player(state: &State, p: PlayerId) -> Result<(), RejectReason> {
     Ok(())
 }
 
+/// Whether `id` is a live entity that `viewer` may know of: any entity when `viewer` is
+/// `None` (bots and the economy), else one it owns or currently sees. Anything else is
+/// answered as if it did not exist, so rejections never tell a player what hides in the
+/// fog.
+fn known_to(state: &State, id: UnitId, viewer: Option<PlayerId>) -> Option<Ident> {
+    let i = state.ident(id)?;
+    let Some(p) = viewer else {
+        return Some(i);
+    };
+    if i.owner == p {
+        return Some(i);
+    }
+    let e = state.entity(id)?;
+    let body = *state.world.get::<&Body>(e).ok()?;
+    let fp = state.world.get::<&Footprint>(e).ok().map(|f| *f);
+    (mask_of(&state.vision, &i, &body, fp.as_ref()) & State::bit(p) != 0).then_some(i)
+}
+
 /// Validates a unit list: non-empty, every live id a unit the commander may order.
-/// Returns the ids sorted and deduplicated with their identities.
+/// Returns the ids sorted and deduplicated with their identities. `viewer` is the human
+/// player whose vision bounds what the command may name (see [`known_to`]).
 ///
-/// Ids of units that are gone are left out: a selection sent while one of its units died
-/// still orders the others. Only when none is left is the command rejected.
-fn own_units(state: &State, who: Who, ids: &[UnitId]) -> Result<Vec<Ident>, RejectReason> {
+/// Ids of units that are gone (or hidden from `viewer`) are left out: a selection sent
+/// while one of its units died still orders the others. Only when none is left is the
+/// command rejected.
+fn own_units(
+    state: &State,
+    who: Who,
+    viewer: Option<PlayerId>,
+    ids: &[UnitId],
+) -> Result<Vec<Ident>, RejectReason> {
     let first = *ids.first().ok_or(RejectReason::Empty)?;
     let mut ids: Vec<UnitId> = ids
         .iter()
         .copied()
-        .filter(|&id| state.ident(id).is_some())
+        .filter(|&id| known_to(state, id, viewer).is_some())
         .collect();
     if ids.is_empty() {
         return Err(RejectReason::NoSuchUnit(first));
@@ -196,9 +227,14 @@ pub fn handle(state: &State, input: &Input) -> Result<Effect, RejectReason> {
         return Err(RejectReason::NotAllowed);
     }
     let who = who(state, source)?;
+    // Human players name only what they can see; bots and the economy are trusted.
+    let viewer = match source {
+        Source::Player(p) => Some(p),
+        _ => None,
+    };
     match cmd {
         Command::MoveUnits(c) => {
-            let units = own_units(state, who, &c.units)?;
+            let units = own_units(state, who, viewer, &c.units)?;
             in_map(state, c.to)?;
             all_reach(state, &units, c.to)?;
             Ok(Effect::Move {
@@ -208,7 +244,7 @@ pub fn handle(state: &State, input: &Input) -> Result<Effect, RejectReason> {
             })
         }
         Command::AttackMove(c) => {
-            let units = own_units(state, who, &c.units)?;
+            let units = own_units(state, who, viewer, &c.units)?;
             in_map(state, c.to)?;
             all_reach(state, &units, c.to)?;
             Ok(Effect::Move {
@@ -218,10 +254,9 @@ pub fn handle(state: &State, input: &Input) -> Result<Effect, RejectReason> {
             })
         }
         Command::AttackTarget(c) => {
-            let units = own_units(state, who, &c.units)?;
-            let target = state
-                .ident(c.target)
-                .ok_or(RejectReason::NoSuchUnit(c.target))?;
+            let units = own_units(state, who, viewer, &c.units)?;
+            let target =
+                known_to(state, c.target, viewer).ok_or(RejectReason::NoSuchUnit(c.target))?;
             for u in &units {
                 let armed = state
                     .entity(u.id)
@@ -239,13 +274,13 @@ pub fn handle(state: &State, input: &Input) -> Result<Effect, RejectReason> {
             })
         }
         Command::Stop(c) => Ok(Effect::Stop {
-            units: ids(&own_units(state, who, &c.units)?),
+            units: ids(&own_units(state, who, viewer, &c.units)?),
         }),
         Command::HoldPosition(c) => Ok(Effect::Hold {
-            units: ids(&own_units(state, who, &c.units)?),
+            units: ids(&own_units(state, who, viewer, &c.units)?),
         }),
         Command::Harvest(c) => {
-            let units = own_units(state, who, &c.units)?;
+            let units = own_units(state, who, viewer, &c.units)?;
             harvesters_only(&units)?;
             in_map(state, c.at)?;
             all_reach(state, &units, c.at)?;
@@ -255,7 +290,7 @@ pub fn handle(state: &State, input: &Input) -> Result<Effect, RejectReason> {
             })
         }
         Command::ReturnToRefinery(c) => {
-            let units = own_units(state, who, &c.units)?;
+            let units = own_units(state, who, viewer, &c.units)?;
             harvesters_only(&units)?;
             for u in &units {
                 let pos = state.pos(u.id).unwrap_or_default();
@@ -269,9 +304,8 @@ pub fn handle(state: &State, input: &Input) -> Result<Effect, RejectReason> {
             let Who::Player(p) = who else {
                 return Err(RejectReason::NotAllowed);
             };
-            let b = state
-                .ident(c.building)
-                .ok_or(RejectReason::NoSuchUnit(c.building))?;
+            let b =
+                known_to(state, c.building, viewer).ok_or(RejectReason::NoSuchUnit(c.building))?;
             if !matches!(b.kind, EntityKind::Building(_)) {
                 return Err(RejectReason::WrongKind(c.building));
             }
@@ -282,6 +316,10 @@ pub fn handle(state: &State, input: &Input) -> Result<Effect, RejectReason> {
                 building: c.building,
             })
         }
+        Command::Surrender(_) => match who {
+            Who::Player(player) => Ok(Effect::Surrender { player }),
+            Who::Economy => Err(RejectReason::NotAllowed),
+        },
         Command::SpawnUnit(c) => {
             live_player(state, c.player)?;
             Ok(Effect::Stage(Pending::Spawn {
@@ -362,6 +400,28 @@ pub fn apply(state: &mut State, effect: Effect) {
                 state.players[k].low_power = low;
             }
         }
+        Effect::Surrender { player } => surrender(state, player),
+    }
+}
+
+/// A surrender: every building of the player is destroyed (in id order), so the victory
+/// check at the end of this tick defeats it like a player whose base fell.
+fn surrender(state: &mut State, player: PlayerId) {
+    let buildings: Vec<(UnitId, EntityKind)> = state
+        .index
+        .keys()
+        .filter_map(|&id| state.ident(id))
+        .filter(|i| i.owner == player && matches!(i.kind, EntityKind::Building(_)))
+        .map(|i| (i.id, i.kind))
+        .collect();
+    for (id, kind) in buildings {
+        state.events.push(GameEvent::EntityDestroyed {
+            id,
+            owner: player,
+            kind,
+            by: None,
+        });
+        despawn(state, id);
     }
 }
 

@@ -5,12 +5,14 @@
 mod engine_ops;
 mod orders;
 mod production;
+mod surrender;
 
 pub use engine_ops::{ConstructBuilding, SetLowPower, SpawnUnit};
 pub use orders::{
     AttackMove, AttackTarget, Harvest, HoldPosition, MoveUnits, ReturnToRefinery, Sell, Stop,
 };
 pub use production::{CancelProduction, PlaceBuilding, QueueProduction};
+pub use surrender::Surrender;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +28,8 @@ pub enum Command {
     Harvest(Harvest),
     ReturnToRefinery(ReturnToRefinery),
     Sell(Sell),
+    /// The sender gives up (applied by the engine as that player's defeat).
+    Surrender(Surrender),
     // Production, from players and bots, handled by the economy.
     QueueProduction(QueueProduction),
     CancelProduction(CancelProduction),
@@ -48,6 +52,7 @@ impl Command {
             Command::Harvest(_) => "Harvest",
             Command::ReturnToRefinery(_) => "ReturnToRefinery",
             Command::Sell(_) => "Sell",
+            Command::Surrender(_) => "Surrender",
             Command::QueueProduction(_) => "QueueProduction",
             Command::CancelProduction(_) => "CancelProduction",
             Command::PlaceBuilding(_) => "PlaceBuilding",

@@ -43,17 +43,23 @@ impl TestGateway {
     }
 
     pub async fn start_on(bus: MemoryBus) -> Self {
+        Self::start_with(bus, |_| {}).await
+    }
+
+    /// A gateway whose config `tweak` adjusts (after the test defaults are set).
+    pub async fn start_with(bus: MemoryBus, tweak: impl FnOnce(&mut GatewayConfig)) -> Self {
         let keys = Keys::new(format!("t{}", uuid::Uuid::now_v7().simple()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let ops = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let ops_addr = ops.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let config = GatewayConfig {
+        let mut config = GatewayConfig {
             keys: keys.clone(),
             token_secret: Some(SECRET.to_vec()),
             ..GatewayConfig::default()
         };
+        tweak(&mut config);
         let task = tokio::spawn(gateway::run_with_ops(
             listener,
             Some(ops),
@@ -238,7 +244,46 @@ impl TestGateway {
 
     /// A minimal HTTP/1.1 request; returns status and body.
     pub async fn http(&self, method: &str, path: &str, body: Option<Value>) -> (u16, String) {
-        http_at(self.addr, method, path, body).await
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        self.http_raw(method, path, Some("application/json"), &body)
+            .await
+    }
+
+    /// An HTTP/1.1 request with any body and content type; returns status and body.
+    pub async fn http_raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &str,
+    ) -> (u16, String) {
+        let mut s = TcpStream::connect(self.addr).await.unwrap();
+        let ctype = content_type
+            .map(|c| format!("Content-Type: {c}\r\n"))
+            .unwrap_or_default();
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{ctype}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        let text = String::from_utf8_lossy(&out).to_string();
+        let status: u16 = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(rest)
+        } else {
+            rest.to_string()
+        };
+        (status, body)
     }
 
     /// A request to the ops endpoint.
@@ -374,4 +419,66 @@ pub fn frame(
 
 pub fn shared<T>(t: T) -> Arc<T> {
     Arc::new(t)
+}
+
+/// The engine and economy services over a test gateway's bus, as in embedded mode.
+pub struct Services {
+    stop: Option<oneshot::Sender<()>>,
+    tasks: Vec<tokio::task::JoinHandle<Result<(), events::BusError>>>,
+}
+
+impl Services {
+    pub fn start(gw: &TestGateway) -> Self {
+        let rules = Arc::new(engine::Rules::standard());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let engine = tokio::spawn(engine::service::run(
+            gw.bus.clone(),
+            gw.keys.clone(),
+            rules.clone(),
+            engine::service::EngineConfig::default(),
+            Arc::new(engine::service::Progress::default()),
+            until(rx.clone()),
+        ));
+        let economy = tokio::spawn(economy::service::run(
+            gw.bus.clone(),
+            gw.keys.clone(),
+            rules,
+            economy::service::EconomyConfig::default(),
+            Arc::new(economy::service::Progress::default()),
+            until(rx),
+        ));
+        tokio::spawn(async move {
+            let _ = stopped.await;
+            tx.send_replace(true);
+        });
+        Self {
+            stop: Some(stop),
+            tasks: vec![engine, economy],
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        for t in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+    }
+}
+
+/// The close frame that ends a socket (`None` when it ends without one), skipping frames.
+pub async fn close_code(ws: &mut Ws, wait: Duration) -> Option<u16> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await.ok()?? {
+            Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
 }

@@ -170,3 +170,86 @@ async fn health_ready_metrics_and_client_files() {
     assert!(body.contains("\"ready\":true"), "{body}");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn every_http_error_is_a_json_error_object() {
+    let gw = TestGateway::start().await;
+    let big = format!(
+        "{{\"mode\": \"vs_ai\", \"name\": \"{}\"}}",
+        "x".repeat(20_000)
+    );
+    let cases: Vec<(&str, String, Option<&str>, String, u16)> = vec![
+        // Not JSON, JSON of the wrong shape, no content type, a body over the limit.
+        (
+            "POST",
+            "/api/matches".into(),
+            Some("application/json"),
+            "{nope".into(),
+            400,
+        ),
+        (
+            "POST",
+            "/api/matches".into(),
+            Some("application/json"),
+            "{\"mode\": 5}".into(),
+            422,
+        ),
+        (
+            "POST",
+            "/api/matches".into(),
+            None,
+            "{\"mode\": \"vs_ai\"}".into(),
+            415,
+        ),
+        (
+            "POST",
+            "/api/matches".into(),
+            Some("application/json"),
+            big.clone(),
+            413,
+        ),
+        (
+            "POST",
+            "/api/matches/abc/join".into(),
+            Some("application/json"),
+            big,
+            413,
+        ),
+        (
+            "POST",
+            "/api/matches/abc/join".into(),
+            Some("application/json"),
+            "{\"player\": \"x\"}".into(),
+            400,
+        ),
+        // The lobby's own refusals.
+        (
+            "POST",
+            "/api/matches".into(),
+            Some("application/json"),
+            "{\"mode\": \"chess\"}".into(),
+            400,
+        ),
+        ("GET", "/api/matches/nope".into(), None, String::new(), 404),
+        // No such route or method, a missing file, a plain GET of the socket path.
+        ("GET", "/api/matches/a/b/c".into(), None, String::new(), 404),
+        ("DELETE", "/api/matches".into(), None, String::new(), 405),
+        ("GET", "/no-such-file.js".into(), None, String::new(), 404),
+        ("GET", "/ws".into(), None, String::new(), 0),
+    ];
+    for (method, path, ctype, body, status) in cases {
+        let (s, text) = gw.http_raw(method, &path, ctype, &body).await;
+        if status != 0 {
+            assert_eq!(s, status, "{method} {path}: {text}");
+        } else {
+            assert!((400..500).contains(&s), "{method} {path}: {s} {text}");
+        }
+        let v: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{method} {path} ({s}): not JSON ({e}): {text:?}"));
+        assert!(
+            v["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{method} {path}: {v}"
+        );
+    }
+    gw.stop().await;
+}

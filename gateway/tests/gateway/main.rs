@@ -6,6 +6,7 @@ mod battle;
 mod common;
 mod embedded;
 mod fog;
+mod leave;
 mod lobby;
 mod ops;
 mod protocol;

@@ -3,11 +3,14 @@
 
 use std::time::Duration;
 
-use events::{Command, GameEvent, LedgerEvent, PlayerId, RejectReason, Source, UnitKind, ViewKind};
+use events::{
+    BuildingKind, Cell, Command, GameEvent, LedgerEvent, PlayerId, RejectReason, Source, UnitKind,
+    ViewKind,
+};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use futures::SinkExt;
+use futures::{SinkExt, StreamExt};
 
 use crate::common::*;
 
@@ -227,13 +230,26 @@ async fn malformed_and_unknown_frames_get_error_replies_and_never_kill_the_sessi
             "{e}"
         );
     }
+    // A malformed command whose seq can be read is answered for that seq.
     send(
         &mut ws,
         json!({"t": "cmd", "seq": 1, "cmd": {"kind": "teleport", "units": [1]}}),
     )
     .await;
-    let (e, _) = recv_until(&mut ws, |v| v["t"] == "error").await;
+    let (e, _) = recv_until(&mut ws, |v| v["t"] == "rejected").await;
+    assert_eq!(e["seq"], 1);
     assert_eq!(e["code"], "malformed");
+    assert!(e["message"].as_str().unwrap().contains("teleport"), "{e}");
+    send(
+        &mut ws,
+        json!({"t": "cmd", "seq": 9, "cmd": {"kind": "move", "units": [1], "to": "here"}}),
+    )
+    .await;
+    let (e, _) = recv_until(&mut ws, |v| v["t"] == "rejected").await;
+    assert_eq!(
+        (e["seq"].as_u64(), e["code"].as_str()),
+        (Some(9), Some("malformed"))
+    );
     send(
         &mut ws,
         json!({"t": "cmd", "seq": 2, "cmd": {"kind": "queue", "item": "nuke"}}),
@@ -367,16 +383,29 @@ async fn a_client_that_stops_reading_is_dropped_and_counted() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
-    // Draining what was buffered ends in a close, not in tick 899.
+    // Draining what was buffered ends in a close (policy, 1008), not in tick 899.
     let mut last = 0;
     let mut too_slow = false;
-    while let Some(v) = try_recv(&mut ws, Duration::from_secs(5)).await {
-        if let Some(t) = v["tick"].as_u64() {
-            last = t;
+    let mut close = None;
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+        match msg {
+            Ok(Message::Text(t)) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if let Some(t) = v["tick"].as_u64() {
+                    last = t;
+                }
+                too_slow |= v["code"] == "too_slow";
+            }
+            Ok(Message::Close(f)) => {
+                close = f.map(|f| u16::from(f.code));
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
         }
-        too_slow |= v["code"] == "too_slow";
     }
     assert!(last < 899, "a client that never read got every frame");
+    assert_eq!(close, Some(1008), "a slow client's socket closes with 1008");
     let (_, metrics) = gw.ops_http("GET", "/metrics").await;
     assert!(
         metrics.contains("gateway_slow_clients_dropped_total"),
@@ -439,4 +468,180 @@ async fn a_delayed_spectator_sees_the_same_frames_later() {
     assert_eq!(ticks(&got), vec![0, 1, 2, 3, 4, 5]);
     assert_eq!(got[0]["t"], "keyframe");
     gw.stop().await;
+}
+
+#[tokio::test]
+async fn an_illegal_placement_is_rejected_with_the_engines_reason() {
+    let gw = TestGateway::start().await;
+    let m = gw.create_match().await;
+    gw.write_view(&m, frame(0, ViewKind::Keyframe, vec![], vec![]))
+        .await;
+    let token = gw.token(&m, 0);
+    let (mut ws, _) = gw.join(&token, None).await;
+    // A second session of the same player hears of it too, without a seq of its own.
+    let (mut other, _) = gw.join(&token, None).await;
+    let place = |seq: u64, building: &str| json!({"t": "cmd", "seq": seq, "cmd": {"kind": "place", "building": building, "at": [1, 1]}});
+    let failed =
+        |request: u64, kind: BuildingKind, reason: RejectReason| GameEvent::PlacementFailed {
+            owner: PlayerId(0),
+            kind,
+            request,
+            reason,
+        };
+    send(&mut ws, place(3, "power_plant")).await;
+    let (a, _) = recv_until(&mut ws, |v| v["seq"] == 3).await;
+    assert_eq!(a["t"], "ack");
+    gw.write_tick(
+        &m,
+        1,
+        vec![failed(
+            1,
+            BuildingKind::PowerPlant,
+            RejectReason::BadPlacement("a building is in the way".into()),
+        )],
+    )
+    .await;
+    let (r, _) = recv_until(&mut ws, |v| v["t"] == "rejected").await;
+    assert_eq!(r["seq"], 3);
+    assert_eq!(r["code"], "bad_placement");
+    assert_eq!(r["message"], "cannot place there: a building is in the way");
+    let (r, _) = recv_until(&mut other, |v| v["t"] == "rejected").await;
+    assert!(r["seq"].is_null(), "{r}");
+    assert_eq!(r["code"], "bad_placement");
+
+    // A placement that succeeds answers its command silently; the next failure names the
+    // next command's seq, and an engine reason other than `BadPlacement` says so too.
+    send(&mut ws, place(4, "barracks")).await;
+    recv_until(&mut ws, |v| v["seq"] == 4).await;
+    gw.write_tick(
+        &m,
+        2,
+        vec![GameEvent::BuildingPlaced {
+            id: events::UnitId(50),
+            owner: PlayerId(0),
+            kind: BuildingKind::Barracks,
+            at: Cell::new(1, 1),
+            request: 2,
+        }],
+    )
+    .await;
+    send(&mut ws, place(5, "refinery")).await;
+    recv_until(&mut ws, |v| v["seq"] == 5).await;
+    gw.write_tick(
+        &m,
+        3,
+        vec![failed(
+            3,
+            BuildingKind::Refinery,
+            RejectReason::OutOfMap(Cell::new(31, 31)),
+        )],
+    )
+    .await;
+    let (r, _) = recv_until(&mut ws, |v| v["t"] == "rejected").await;
+    assert_eq!(r["seq"], 5);
+    assert_eq!(r["code"], "bad_placement");
+    assert_eq!(
+        r["message"],
+        "cannot place there: cell (31, 31) is outside the map"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_command_after_the_match_ended_is_rejected_match_over() {
+    let gw = TestGateway::start().await;
+    let m = gw.create_match().await;
+    gw.write_view(
+        &m,
+        frame(
+            0,
+            ViewKind::Keyframe,
+            vec![unit(1, 0, UnitKind::Rifleman, (3, 3), 0b01)],
+            vec![],
+        ),
+    )
+    .await;
+    let (mut ws, _) = gw.join(&gw.token(&m, 0), None).await;
+    gw.write_tick(
+        &m,
+        1,
+        vec![GameEvent::MatchWon {
+            winner: Some(PlayerId(1)),
+        }],
+    )
+    .await;
+    recv_until(&mut ws, |v| v["t"] == "game_over").await;
+    send(
+        &mut ws,
+        json!({"t": "cmd", "seq": 1, "cmd": {"kind": "stop", "units": [1]}}),
+    )
+    .await;
+    let (r, _) = recv_until(&mut ws, |v| v["seq"] == 1).await;
+    assert_eq!(r["t"], "rejected");
+    assert_eq!(r["code"], "match_over");
+    assert!(gw.commands(&m).await.is_empty());
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_spectator_delay_outside_the_range_is_bad_delay() {
+    let gw = TestGateway::start().await;
+    let m = gw.create_match().await;
+    gw.write_view(&m, frame(0, ViewKind::Keyframe, vec![], vec![]))
+        .await;
+    let mut ws = gw.ws().await;
+    send(&mut ws, json!({"t": "hello", "protocol": 1})).await;
+    recv(&mut ws).await;
+    for d in [json!(-1), json!(-0.5), json!(301), json!(1e9)] {
+        send(
+            &mut ws,
+            json!({"t": "spectate", "match": m.as_str(), "delay_s": d}),
+        )
+        .await;
+        assert_eq!(recv(&mut ws).await["code"], "bad_delay", "delay_s {d}");
+    }
+    send(
+        &mut ws,
+        json!({"t": "spectate", "match": m.as_str(), "delay_s": "soon"}),
+    )
+    .await;
+    assert_eq!(recv(&mut ws).await["code"], "malformed");
+    send(
+        &mut ws,
+        json!({"t": "spectate", "match": m.as_str(), "delay_s": 0}),
+    )
+    .await;
+    assert_eq!(recv(&mut ws).await["t"], "welcome");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn closes_carry_a_status_code() {
+    let gw = TestGateway::start().await;
+    // A frame over the size limit: 1009.
+    let mut ws = gw.ws().await;
+    let huge = format!(
+        "{{\"t\": \"ping\", \"pad\": \"{}\"}}",
+        "x".repeat(gateway::limits::MAX_FRAME_BYTES + 10)
+    );
+    let _ = ws.send(Message::Text(huge.into())).await;
+    assert_eq!(
+        close_code(&mut ws, Duration::from_secs(5)).await,
+        Some(1009)
+    );
+    // A protocol version mismatch: 1002, after the typed error.
+    let mut ws = gw.ws().await;
+    send(&mut ws, json!({"t": "hello", "protocol": 99})).await;
+    assert_eq!(recv(&mut ws).await["code"], "protocol_mismatch");
+    assert_eq!(
+        close_code(&mut ws, Duration::from_secs(5)).await,
+        Some(1002)
+    );
+    // Shutting down: 1001 (going away).
+    let mut ws = gw.ws().await;
+    send(&mut ws, json!({"t": "hello", "protocol": 1})).await;
+    recv(&mut ws).await;
+    let closed = tokio::spawn(async move { close_code(&mut ws, Duration::from_secs(10)).await });
+    gw.stop().await;
+    assert_eq!(closed.await.unwrap(), Some(1001));
 }

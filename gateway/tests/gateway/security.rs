@@ -90,7 +90,7 @@ async fn a_player_cannot_command_another_players_units() {
     let (a, _) = recv_until(&mut ws, |v| v["seq"] == 10).await;
     assert_eq!(a["t"], "ack");
     // An id the gateway has not seen yet goes through, stamped as ours: the engine will
-    // refuse it if it is not ours (NotYourUnit), as the design requires.
+    // refuse it if it is not ours (NotYourUnit, or NoSuchUnit when player 0 cannot see it).
     send(
         &mut ws,
         json!({"t": "cmd", "seq": 11, "cmd": {"kind": "stop", "units": [999]}}),
@@ -154,5 +154,71 @@ async fn spectators_are_read_only() {
     assert_eq!(recv(&mut ws2).await["code"], "unknown_match");
     send(&mut ws2, json!({"t": "spectate", "match": "bad}id"})).await;
     assert_eq!(recv(&mut ws2).await["code"], "unknown_match");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_unit_in_the_fog_gets_the_same_answer_as_a_missing_id() {
+    let gw = TestGateway::start().await;
+    let m = gw
+        .create_match_with(vec![PlayerKind::Human, PlayerKind::Human])
+        .await;
+    gw.write_view(
+        &m,
+        frame(
+            0,
+            ViewKind::Keyframe,
+            vec![
+                unit(1, 0, UnitKind::Rifleman, (3, 3), 0b01),
+                // Player 1's: #2 in player 0's sight, #3 in its fog.
+                unit(2, 1, UnitKind::Rifleman, (5, 5), 0b11),
+                unit(3, 1, UnitKind::Rifleman, (25, 25), 0b10),
+            ],
+            vec![],
+        ),
+    )
+    .await;
+    let (mut ws, _) = gw.join(&gw.token(&m, 0), None).await;
+    // Probing #3 (hidden) and #999 (missing) reads the same: acknowledged, then the
+    // engine's `no_such_unit` for that seq.
+    let mut answers = Vec::new();
+    for (seq, id) in [(1u64, 3u32), (2, 999)] {
+        send(
+            &mut ws,
+            json!({"t": "cmd", "seq": seq, "cmd": {"kind": "stop", "units": [id]}}),
+        )
+        .await;
+        let (a, _) = recv_until(&mut ws, |v| v["seq"] == seq).await;
+        answers.push(a["t"].clone());
+    }
+    assert_eq!(answers, ["ack", "ack"]);
+    let cmds = gw.commands(&m).await;
+    gw.write_tick(
+        &m,
+        1,
+        cmds.iter()
+            .zip([3u32, 999])
+            .map(|(c, id)| events::GameEvent::CommandRejected {
+                command: c.id,
+                player: Some(PlayerId(0)),
+                reason: events::RejectReason::NoSuchUnit(events::UnitId(id)),
+            })
+            .collect(),
+    )
+    .await;
+    for (seq, id) in [(1u64, 3u32), (2, 999)] {
+        let (r, _) = recv_until(&mut ws, |v| v["t"] == "rejected" && v["seq"] == seq).await;
+        assert_eq!(r["code"], "no_such_unit");
+        assert_eq!(r["message"], format!("no unit #{id}"));
+    }
+    // A unit the player sees is refused at once, as before.
+    send(
+        &mut ws,
+        json!({"t": "cmd", "seq": 3, "cmd": {"kind": "stop", "units": [2]}}),
+    )
+    .await;
+    let (r, _) = recv_until(&mut ws, |v| v["seq"] == 3).await;
+    assert_eq!(r["code"], "not_your_unit");
+    assert_eq!(r["message"], "unit #2 is not yours");
     gw.stop().await;
 }
