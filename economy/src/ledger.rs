@@ -1,6 +1,6 @@
 //! One player's ledger: credits, production queues, owned buildings and power.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use events::{BuildingKind, Cell, Item, PlayerId, PlayerKind, QueueKind, UnitId};
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,10 @@ pub struct PlayerLedger {
     /// The low-power state last sent to the engine.
     pub low_power: bool,
     pub defeated: bool,
+    /// Buildings being repaired (left out of the encoding when empty, so ledgers from
+    /// before repair hash and restore as they did).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub repairing: BTreeSet<UnitId>,
 }
 
 impl PlayerLedger {
@@ -41,6 +45,7 @@ impl PlayerLedger {
             power: Power::default(),
             low_power: false,
             defeated: false,
+            repairing: BTreeSet::new(),
         }
     }
 

@@ -4,6 +4,10 @@
 //! tick at speed `s`% adds `s`. Payment follows work exactly (`paid = cost × work / total`,
 //! rounded down), so what was paid is always what a cancel refunds, and the last tick
 //! pays the remainder so a finished item cost exactly its price.
+//!
+//! A queue works on one job at a time (the C&C model): `queued` more of the same item
+//! wait behind it, unpaid, and each starts when the one before it is done. A held job
+//! makes no progress and pays nothing until it is resumed.
 
 use engine::Rules;
 use events::{Item, ProductionState};
@@ -32,6 +36,21 @@ pub struct Job {
     /// Work needed, in percent-ticks.
     pub total: u64,
     pub status: JobStatus,
+    /// More of the same item waiting behind this one (left out of the encoding when 0,
+    /// so ledgers from before stacking hash and restore as they did).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub queued: u32,
+    /// Put on hold by the player.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub held: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// What one tick of production did.
@@ -61,7 +80,24 @@ impl Job {
             work: 0,
             total,
             status: JobStatus::Building,
+            queued: 0,
+            held: false,
         }
+    }
+
+    /// The next job of a stack: the same item from scratch, one fewer behind it. The hold
+    /// carries over.
+    pub fn next_of_stack(&self, rules: &Rules) -> Option<Job> {
+        let queued = self.queued.checked_sub(1)?;
+        let mut next = Job::new(rules, self.item);
+        next.queued = queued;
+        next.held = self.held;
+        Some(next)
+    }
+
+    /// How many of the item the queue holds, this one included.
+    pub fn count(&self) -> u32 {
+        self.queued.saturating_add(1)
     }
 
     pub fn is_ready(&self) -> bool {
@@ -85,7 +121,7 @@ impl Job {
     /// One tick at `speed_pct` with `credits` available. A job that cannot move for lack
     /// of credits (or because `can_progress` is false) is paused; it resumes by itself.
     pub fn advance(&mut self, speed_pct: u32, credits: u64, can_progress: bool) -> Advance {
-        if self.is_ready() {
+        if self.is_ready() || self.held {
             return Advance::default();
         }
         let want = (self.work + u64::from(speed_pct)).min(self.total);
@@ -119,18 +155,27 @@ impl Job {
 
     /// The job as the `eco` stream shows it.
     pub fn state(&self) -> ProductionState {
+        let (item, paid, cost, queued) = (self.item, self.paid, self.cost, self.queued);
         match self.status {
+            JobStatus::Ready { .. } => ProductionState::Ready { item, queued },
+            _ if self.held => ProductionState::Held {
+                item,
+                paid,
+                cost,
+                queued,
+            },
             JobStatus::Building => ProductionState::Building {
-                item: self.item,
-                paid: self.paid,
-                cost: self.cost,
+                item,
+                paid,
+                cost,
+                queued,
             },
             JobStatus::Paused => ProductionState::Paused {
-                item: self.item,
-                paid: self.paid,
-                cost: self.cost,
+                item,
+                paid,
+                cost,
+                queued,
             },
-            JobStatus::Ready { .. } => ProductionState::Ready { item: self.item },
         }
     }
 }
@@ -172,6 +217,41 @@ mod tests {
         let a = j.advance(100, 1000, true);
         assert!(a.spent > 0);
         assert_eq!(j.status, JobStatus::Building);
+    }
+
+    #[test]
+    fn a_held_job_neither_progresses_nor_pays() {
+        let r = Rules::standard();
+        let mut j = Job::new(&r, Item::Unit(UnitKind::Rifleman));
+        j.advance(100, 1_000, true);
+        let (work, paid) = (j.work, j.paid);
+        j.held = true;
+        for _ in 0..20 {
+            assert_eq!(j.advance(100, 1_000, true), Advance::default());
+        }
+        assert_eq!((j.work, j.paid), (work, paid));
+        assert!(matches!(j.state(), ProductionState::Held { .. }));
+        j.held = false;
+        assert!(j.advance(100, 1_000, true).spent > 0);
+    }
+
+    #[test]
+    fn a_stack_hands_on_to_a_fresh_job_of_the_same_item() {
+        let r = Rules::standard();
+        let mut j = Job::new(&r, Item::Unit(UnitKind::Rifleman));
+        j.queued = 2;
+        while !j.is_ready() {
+            j.advance(100, 1_000_000, true);
+        }
+        let next = j.next_of_stack(&r).unwrap();
+        assert_eq!(
+            (next.item, next.paid, next.work, next.queued),
+            (j.item, 0, 0, 1)
+        );
+        assert_eq!(next.count(), 2);
+        let last = next.next_of_stack(&r).unwrap();
+        assert_eq!(last.queued, 0);
+        assert!(last.next_of_stack(&r).is_none());
     }
 
     #[test]

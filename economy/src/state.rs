@@ -12,10 +12,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use engine::Rules;
-use events::cmd::{ConstructBuilding, SetLowPower, SpawnUnit};
+use events::cmd::{ConstructBuilding, HealBuilding, SetLowPower, SpawnUnit};
 use events::{
     BuildingKind, Cell, Command, EconomyStepCommitted, EntityKind, Envelope, GameEvent, Item,
-    LedgerEvent, MatchCreated, PlayerId, QueueKind, RejectReason, Source, TickCommitted, UnitKind,
+    LedgerEvent, MatchCreated, PlayerId, QueueKind, RejectReason, Source, TickCommitted, UnitId,
+    UnitKind,
 };
 use serde::{Deserialize, Serialize};
 
@@ -287,6 +288,7 @@ impl Economy {
         }
         self.update_power(&mut out);
         self.produce(tick.tick, &mut out);
+        self.repair(tick.tick, &mut out);
         self.state
             .harvesters
             .tick(&self.rules, self.geo.size(), &mut out.commands);
@@ -388,6 +390,7 @@ impl Economy {
                 EntityKind::Building(_) => {
                     if let Some(l) = self.state.players.get_mut(owner) {
                         l.buildings.remove(id);
+                        stop_repair(l, *id, out);
                     }
                 }
                 EntityKind::Unit(_) => self.state.harvesters.destroyed(*id),
@@ -396,6 +399,7 @@ impl Economy {
                 if let Some(l) = self.state.players.get_mut(owner) {
                     // Refund only what the engine sold once: a repeated event for a
                     // building already gone pays nothing.
+                    stop_repair(l, *id, out);
                     if l.buildings.remove(id).is_some() {
                         let cost = rules.buildings.get(kind).map_or(0, |b| b.cost);
                         let refund =
@@ -450,6 +454,10 @@ impl Economy {
             GameEvent::PlayerDefeated { player } => {
                 if let Some(l) = self.state.players.get_mut(player) {
                     l.defeated = true;
+                    let repairing: Vec<UnitId> = l.repairing.iter().copied().collect();
+                    for b in repairing {
+                        stop_repair(l, b, out);
+                    }
                     let queues: Vec<QueueKind> = l.queues.keys().copied().collect();
                     l.queues.clear();
                     for q in queues {
@@ -466,6 +474,26 @@ impl Economy {
                 if let Some(l) = self.state.players.get_mut(player) {
                     let cost = rules.units.get(kind).map_or(0, |u| u.cost);
                     l.credits = l.credits.saturating_add(u64::from(cost));
+                }
+            }
+            GameEvent::BuildingRepaired {
+                id,
+                owner,
+                requested,
+                healed,
+                hp,
+                max_hp,
+            } => {
+                if let Some(l) = self.state.players.get_mut(owner) {
+                    // The step was paid in full when it was asked for; what the engine
+                    // could not heal comes back.
+                    let per = rules.economy.repair_credits_per_100_hp;
+                    let refund = repair_cost(per, *requested)
+                        .saturating_sub(repair_cost(per, (*healed).min(*requested)));
+                    l.credits = l.credits.saturating_add(refund);
+                    if hp >= max_hp {
+                        stop_repair(l, *id, out);
+                    }
                 }
             }
             GameEvent::MatchWon { winner } => self.state.winner = Some(*winner),
@@ -528,13 +556,31 @@ impl Economy {
                 if let Some(missing) = tech::missing_prerequisite(rules, &l.owned(), item) {
                     return out.reject(env, RejectReason::MissingPrerequisite(missing));
                 }
-                if l.queues.contains_key(&item.queue()) {
-                    return out.reject(env, RejectReason::QueueBusy);
-                }
                 // Payment is progressive, so any credit starts a job; none at all is
                 // refused so that a broke player hears why nothing happens.
                 if l.credits == 0 {
                     return out.reject(env, RejectReason::NoFunds);
+                }
+                if let Some(job) = l.queues.get_mut(&item.queue()) {
+                    // One kind of item per queue; units stack up to the limit, a
+                    // building waits to be placed before the next one starts.
+                    if job.item != item {
+                        return out.reject(env, RejectReason::QueueBusy);
+                    }
+                    let limit = match item {
+                        Item::Building(_) => 1,
+                        Item::Unit(_) => rules.economy.queue_limit,
+                    };
+                    if job.count() >= limit {
+                        return out.reject(env, RejectReason::QueueFull);
+                    }
+                    job.queued += 1;
+                    out.events.push(LedgerEvent::QueueChanged {
+                        player,
+                        queue: item.queue(),
+                        state: Some(job.state()),
+                    });
+                    return;
                 }
                 let job = Job::new(rules, item);
                 out.events.push(LedgerEvent::QueueChanged {
@@ -545,9 +591,19 @@ impl Economy {
                 l.queues.insert(item.queue(), job);
             }
             Command::CancelProduction(c) => {
-                let Some(job) = l.queues.get(&c.queue) else {
+                let Some(job) = l.queues.get_mut(&c.queue) else {
                     return out.reject(env, RejectReason::NothingReady);
                 };
+                if job.queued > 0 {
+                    // One of the unpaid items waiting behind the current one goes.
+                    job.queued -= 1;
+                    out.events.push(LedgerEvent::QueueChanged {
+                        player,
+                        queue: c.queue,
+                        state: Some(job.state()),
+                    });
+                    return;
+                }
                 if let JobStatus::Ready { placing: Some(_) } = job.status {
                     // The engine may be placing it right now; a refund would make it free.
                     return out.reject(env, RejectReason::QueueBusy);
@@ -586,6 +642,43 @@ impl Economy {
                         request,
                     }));
             }
+            Command::HoldProduction(h) => {
+                let Some(job) = l.queues.get_mut(&h.queue) else {
+                    return out.reject(env, RejectReason::NothingReady);
+                };
+                // A finished item has nothing left to hold: the order changes nothing.
+                if job.is_ready() || job.held == h.hold {
+                    return;
+                }
+                job.held = h.hold;
+                out.events.push(LedgerEvent::QueueChanged {
+                    player,
+                    queue: h.queue,
+                    state: Some(job.state()),
+                });
+            }
+            Command::RepairBuilding(r) => {
+                // Another player's building gets the same answer as a missing one: the
+                // economy does not know what the player sees, so it tells nothing (the
+                // gateway already refuses the foreign buildings the player does see).
+                if !l.buildings.contains_key(&r.building) {
+                    return out.reject(env, RejectReason::NoSuchUnit(r.building));
+                }
+                let Some(l) = self.state.players.get_mut(&player) else {
+                    return;
+                };
+                if r.on {
+                    if l.repairing.insert(r.building) {
+                        out.events.push(LedgerEvent::RepairChanged {
+                            player,
+                            building: r.building,
+                            on: true,
+                        });
+                    }
+                } else {
+                    stop_repair(l, r.building, out);
+                }
+            }
             _ => {}
         }
     }
@@ -600,6 +693,7 @@ impl Economy {
                     player: *p,
                     output: power.output,
                     consumption: power.consumption,
+                    speed_pct: power.speed_pct(&self.rules),
                 });
             }
             if power.is_low() != l.low_power {
@@ -641,14 +735,23 @@ impl Economy {
                 if a.finished {
                     match job.item {
                         Item::Unit(kind) => {
-                            l.queues.remove(&q);
                             out.commands
                                 .push(Command::SpawnUnit(SpawnUnit { player: *p, kind }));
+                            // The next of a stack starts at once, from nothing paid.
+                            let next = job.next_of_stack(rules);
                             out.events.push(LedgerEvent::QueueChanged {
                                 player: *p,
                                 queue: q,
-                                state: None,
+                                state: next.as_ref().map(Job::state),
                             });
+                            match next {
+                                Some(n) => {
+                                    l.queues.insert(q, n);
+                                }
+                                None => {
+                                    l.queues.remove(&q);
+                                }
+                            }
                         }
                         Item::Building(_) => out.events.push(LedgerEvent::QueueChanged {
                             player: *p,
@@ -663,6 +766,42 @@ impl Economy {
                         state: Some(job.state()),
                     });
                 }
+            }
+        }
+    }
+
+    /// One repair step of every repairing building, every `repair_step_ms`: the step is
+    /// paid now (as much of it as the credits buy) and the engine asked to heal it. A
+    /// player who cannot pay for a single health point stops repairing.
+    fn repair(&mut self, tick: u64, out: &mut Out) {
+        let rules = &*self.rules;
+        let every = u64::from(rules.ticks(rules.economy.repair_step_ms).max(1));
+        if !tick.is_multiple_of(every) || self.state.winner.is_some() {
+            return;
+        }
+        let per = rules.economy.repair_credits_per_100_hp;
+        for (p, l) in self.state.players.iter_mut() {
+            if l.defeated {
+                continue;
+            }
+            let repairing: Vec<UnitId> = l.repairing.iter().copied().collect();
+            for b in repairing {
+                let mut hp = rules.economy.repair_hp_per_step;
+                if per > 0 {
+                    // The most health points the credits pay for, rounding the cost up.
+                    let affordable = l.credits.saturating_mul(100) / u64::from(per);
+                    hp = hp.min(u32::try_from(affordable).unwrap_or(u32::MAX));
+                }
+                if hp == 0 {
+                    stop_repair(l, b, out);
+                    continue;
+                }
+                l.credits = l.credits.saturating_sub(repair_cost(per, hp));
+                out.commands.push(Command::HealBuilding(HealBuilding {
+                    player: *p,
+                    building: b,
+                    hp,
+                }));
             }
         }
     }
@@ -682,5 +821,21 @@ impl Economy {
             buildings: &buildings,
         };
         self.state.harvesters.decide(&mut world, &mut out.commands);
+    }
+}
+
+/// What `hp` health points of repair cost at `per_100_hp` credits per 100, rounded up.
+pub fn repair_cost(per_100_hp: u32, hp: u32) -> u64 {
+    (u64::from(hp) * u64::from(per_100_hp)).div_ceil(100)
+}
+
+/// Stops a building's repair, reporting it if it was on.
+fn stop_repair(l: &mut PlayerLedger, building: UnitId, out: &mut Out) {
+    if l.repairing.remove(&building) {
+        out.events.push(LedgerEvent::RepairChanged {
+            player: l.id,
+            building,
+            on: false,
+        });
     }
 }

@@ -324,3 +324,58 @@ fn nearby_units_help_a_harvester_under_attack_and_it_runs_from_a_stronger_force(
         "{cmds:?}"
     );
 }
+
+#[test]
+fn repairs_a_damaged_building_once_the_fighting_is_over() {
+    let mut h = Harness::new(2).with_yards();
+    let plant = h.owns(ME, BuildingKind::PowerPlant);
+    let mut ledger = h.ledger(0).clone();
+    let at = ledger.buildings[&plant].at;
+    let plant_v = view(
+        plant.0,
+        0,
+        EntityKind::Building(BuildingKind::PowerPlant),
+        at,
+        0b01,
+    );
+    let repairs = |cmds: Vec<Command>| {
+        cmds.into_iter()
+            .filter_map(|c| match c {
+                Command::RepairBuilding(r) if r.on => Some(r.building),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let hz = u64::from(h.rules.tick_hz);
+    let mut a = ai(Difficulty::Hard);
+    a.observe(&frame(1, vec![with_hp(plant_v.clone(), 100)]));
+    a.observe(&delta(2, vec![with_hp(plant_v.clone(), 50)]));
+    assert!(
+        repairs(a.decide(3, &ledger)).is_empty(),
+        "not while it is still being hit"
+    );
+    let calm = 2 + 11 * hz;
+    assert_eq!(repairs(a.decide(calm, &ledger)), vec![plant]);
+    assert!(
+        repairs(a.decide(calm + hz, &ledger)).is_empty(),
+        "asked once, not on every decision"
+    );
+    ledger.repairing.insert(plant);
+    assert!(
+        repairs(a.decide(calm + 10 * hz, &ledger)).is_empty(),
+        "the economy is repairing it"
+    );
+    ledger.repairing.clear();
+    assert_eq!(
+        repairs(a.decide(calm + 20 * hz, &ledger)),
+        vec![plant],
+        "asked again once the repairs stopped and it is still damaged"
+    );
+    let mut easy = ai(Difficulty::Easy);
+    easy.observe(&frame(1, vec![with_hp(plant_v.clone(), 100)]));
+    easy.observe(&delta(2, vec![with_hp(plant_v, 50)]));
+    assert!(
+        repairs(easy.decide(calm, &ledger)).is_empty(),
+        "easy does not repair"
+    );
+}

@@ -25,8 +25,9 @@ pub use rules::Rules;
 /// change from a desync). 1: the logic before it was announced; 2: unit orders skip units
 /// that are gone, a unit that cannot be placed is refunded (`SpawnFailed`); 3: a human
 /// player's command naming an enemy entity it does not see is answered as if the entity
-/// did not exist (`NoSuchUnit`, left out of a unit list), and `Surrender` defeats its
-/// sender.
+/// did not exist (`NoSuchUnit`, left out of a unit list), `Surrender` defeats its sender,
+/// a move to an unreachable cell goes to the nearest reachable one instead of being
+/// refused, rally points, paid repair steps (`HealBuilding` → `BuildingRepaired`).
 pub const SIM_VERSION: u32 = 3;
 pub mod service;
 

@@ -60,6 +60,48 @@ pub fn reachable(map: &Map, from: Cell, to: Cell) -> bool {
     c != NO_COMPONENT && map.component(from) == c
 }
 
+/// The free cell of ground component `comp` nearest to `to` (squared distance, then
+/// row-major order), searched ring by ring outwards over the whole map; `None` when the
+/// component has no free cell. Moves into water, rock, another island or the shroud go
+/// here instead of being refused.
+pub fn nearest_reachable(map: &Map, blocked: Blocked<'_>, to: Cell, comp: u32) -> Option<Cell> {
+    if comp == NO_COMPONENT || !map.in_bounds(to) {
+        return None;
+    }
+    let ok = |c: Cell| map.component(c) == comp && free(map, blocked, map.index(c));
+    let d2 = |c: Cell| {
+        let (dx, dy) = (
+            i64::from(c.x) - i64::from(to.x),
+            i64::from(c.y) - i64::from(to.y),
+        );
+        dx * dx + dy * dy
+    };
+    let mut best: Option<(i64, u16, u16, Cell)> = None;
+    for r in 0..i32::from(map.size) {
+        // Every cell of ring r is at least r away: past the best, nothing nearer is left.
+        if best.is_some_and(|(d, ..)| i64::from(r) * i64::from(r) > d) {
+            break;
+        }
+        for dy in -r..=r {
+            for dx in -r..=r {
+                if dx.abs().max(dy.abs()) != r {
+                    continue;
+                }
+                let Some(c) = map.offset(to, dx, dy) else {
+                    continue;
+                };
+                if ok(c) {
+                    let key = (d2(c), c.y, c.x, c);
+                    if best.is_none_or(|b| (key.0, key.1, key.2) < (b.0, b.1, b.2)) {
+                        best = Some(key);
+                    }
+                }
+            }
+        }
+    }
+    best.map(|(.., c)| c)
+}
+
 /// Finds a path from `from` to `to` (both included), expanding at most `max_nodes` cells.
 pub fn find_path(
     map: &Map,
@@ -200,6 +242,29 @@ mod tests {
             find_path(&m, &[], Cell::new(2, 2), Cell::new(99, 2), 0),
             Err(PathError::OutOfMap(Cell::new(99, 2)))
         );
+    }
+
+    #[test]
+    fn the_nearest_reachable_cell_lies_on_the_units_side() {
+        let mut m = walled();
+        m.set_terrain(Cell::new(10, 15), Terrain::Water);
+        for x in 11..20 {
+            m.set_terrain(Cell::new(x, 15), Terrain::Water);
+        }
+        let comp = m.component(Cell::new(2, 2));
+        // (17, 2) is sealed off: the nearest cell on this side is across the wall.
+        let c = nearest_reachable(&m, &[], Cell::new(17, 2), comp).unwrap();
+        assert_eq!(c, Cell::new(9, 2));
+        // A reachable goal is its own answer; a rock cell gives its nearest free one.
+        assert_eq!(
+            nearest_reachable(&m, &[], Cell::new(3, 3), comp),
+            Some(Cell::new(3, 3))
+        );
+        assert_eq!(
+            nearest_reachable(&m, &[], Cell::new(10, 4), comp),
+            Some(Cell::new(9, 4))
+        );
+        assert_eq!(nearest_reachable(&m, &[], Cell::new(99, 2), comp), None);
     }
 
     #[test]

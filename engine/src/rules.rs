@@ -118,6 +118,15 @@ pub struct EconomyRules {
     pub min_production_speed_pct: u32,
     /// A building is placed within this many cells of an existing own building.
     pub placement_radius: u16,
+    /// Most items of one kind a production queue holds (the current one included); the
+    /// buildings queue always holds one, since a finished building waits to be placed.
+    pub queue_limit: u32,
+    /// A repairing building is healed one step every this many milliseconds ...
+    pub repair_step_ms: u32,
+    /// ... of this many health points ...
+    pub repair_hp_per_step: u32,
+    /// ... costing this many credits per 100 health points (rounded up per step).
+    pub repair_credits_per_100_hp: u32,
 }
 
 /// Every balance number of the game.
@@ -188,6 +197,10 @@ impl Rules {
         }
         if self.tiberium.spread_chance_one_in == 0 || self.tiberium.max_bails == 0 {
             return bad("tiberium numbers must be positive".into());
+        }
+        let e = &self.economy;
+        if e.queue_limit == 0 || e.repair_step_ms == 0 || e.repair_hp_per_step == 0 {
+            return bad("queue_limit and the repair step must be positive".into());
         }
         Ok(())
     }

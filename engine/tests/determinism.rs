@@ -27,6 +27,8 @@ enum Op {
     Construct(u8, usize, i8, i8),
     Power(u8, bool),
     Queue,
+    Rally(u32, u16, u16),
+    Heal(u8, u32, u32),
 }
 
 fn source(s: u8) -> Source {
@@ -55,6 +57,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (0u8..3, 0usize..7, -8i8..8, -8i8..8).prop_map(|(p, k, x, y)| Op::Construct(p, k, x, y)),
         1 => (0u8..3, any::<bool>()).prop_map(|(p, l)| Op::Power(p, l)),
         1 => Just(Op::Queue),
+        2 => (0u32..60, xy()).prop_map(|(b, (x, y))| Op::Rally(b, x, y)),
+        2 => (0u8..3, 0u32..60, 0u32..300).prop_map(|(p, b, hp)| Op::Heal(p, b, hp)),
     ]
 }
 
@@ -110,6 +114,15 @@ fn command(op: &Op, starts: &[Cell]) -> Command {
         }),
         Op::Queue => Command::QueueProduction(QueueProduction {
             item: events::Item::Unit(UnitKind::Rifleman),
+        }),
+        Op::Rally(b, x, y) => Command::SetRally(SetRally {
+            building: UnitId(b),
+            at: c(x, y),
+        }),
+        Op::Heal(p, b, hp) => Command::HealBuilding(HealBuilding {
+            player: PlayerId(p),
+            building: UnitId(b),
+            hp,
         }),
     }
 }

@@ -7,6 +7,7 @@ import { GameState } from './state.js';
 import { Camera, Renderer } from './render.js';
 import { Input } from './input.js';
 import { Sidebar } from './sidebar.js';
+import { Hud } from './hud.js';
 import { showLobby, loadGrant, showError } from './lobby.js';
 
 const $ = (id) => document.getElementById(id);
@@ -46,13 +47,19 @@ class Game {
   }
 
   onMessage(m) {
+    if (this.hud) this.hud.before(m);
+    this.handle(m);
+    if (this.hud) this.hud.after(m);
+  }
+
+  handle(m) {
     switch (m.t) {
       case 'welcome':
         if (!this.state || this.state.welcome.match !== m.match) this.start(m);
         break;
       case 'keyframe': this.state?.applyKeyframe(m); this.checkEnd(); break;
       case 'delta': this.state?.applyDelta(m); this.checkEnd(); break;
-      case 'ledger': if (this.state) { this.state.ledger = m; this.sidebar.update(); } break;
+      case 'ledger': if (this.state) { this.state.ledger = m; this.sidebar.ledgerChanged(); } break;
       case 'ack': this.acks++; break;
       case 'rejected':
         this.rejections.push(m);
@@ -88,8 +95,9 @@ class Game {
       notice,
     });
     this.sidebar = new Sidebar($('sidebar'), this.state, this.input, { command: (c) => this.command(c), notice });
+    this.hud = new Hud(this, { command: (c) => this.command(c), notice });
     this.renderer.resize();
-    this.onResize = () => this.renderer.resize();
+    this.onResize = () => { this.renderer.resize(); this.hud.resize(); };
     window.addEventListener('resize', this.onResize);
     const starts = welcome.map.starts;
     const home = welcome.player !== null && starts[welcome.player] ? starts[welcome.player] : [welcome.map.width / 2, welcome.map.height / 2];
@@ -174,8 +182,9 @@ class Game {
       this.renderer.draw(now, this.input.ui);
       this.drawSamples.push(performance.now() - drawStart);
       if (this.drawSamples.length > 4000) this.drawSamples.splice(0, 2000);
+      this.hud.frame(now);
       this.input.frameDrawn(performance.now());
-      if (Math.floor(now / 250) !== Math.floor((now - frameMs) / 250)) { this.sidebar.update(); this.updateReplayBar(); }
+      if (Math.floor(now / 250) !== Math.floor((now - frameMs) / 250)) { this.sidebar.update(); this.hud.update(); this.updateReplayBar(); }
     }
     const rtt = this.conn.rtt === null ? '–' : `${Math.round(this.conn.rtt)} ms`;
     $('perf').textContent = `fps ${Math.round(this.fps)} · ping ${rtt} · tick ${this.state?.tick ?? '–'}`;
@@ -207,6 +216,8 @@ class Game {
     this.running = false;
     this.conn.close();
     if (this.onResize) window.removeEventListener('resize', this.onResize);
+    if (this.input) this.input.destroy();
+    if (this.hud) this.hud.destroy();
   }
 }
 
@@ -247,6 +258,9 @@ window.__game = {
   get ledger() { return game?.state?.ledger ?? null; },
   get winner() { return game?.state?.winner; },
   get rejections() { return game ? game.rejections.slice() : []; },
+  // Alerts raised so far ({kind, text, at, x, y}) and the pings still on the minimap.
+  get alerts() { return game?.hud ? game.hud.alerts.log.slice() : []; },
+  get pings() { return game?.hud ? game.hud.alerts.pings.slice() : []; },
   get acks() { return game ? game.acks : 0; },
   get fps() { return game ? game.fps : 0; },
   // Milliseconds each frame spent in the renderer's draw, oldest first; taking them

@@ -1,6 +1,8 @@
 // input.js: mouse and keyboard: selection (click, box, shift-add, ctrl-toggle,
-// double-click same type, control groups), context commands on right-click, A/S/G
-// orders, building placement, camera panning (keys, screen edges, minimap) and zoom.
+// double-click / T same type, control groups), context commands on right-click (a rally
+// point with a Barracks or War Factory selected), A/S/G/H/X orders, building placement,
+// camera panning (keys, screen edges, minimap) and zoom. Every listener is tied to one
+// AbortController, so `destroy()` removes them all when the game is left.
 
 export class Input {
   constructor(canvas, minimap, state, camera, renderer, actions) {
@@ -10,6 +12,8 @@ export class Input {
     this.cam = camera;
     this.renderer = renderer;
     this.actions = actions; // {command(cmd) -> seq, notice(text)}
+    this.hooks = {}; // {help(), sell(), repair(), groups()} set by the HUD
+    this.rallies = new Map(); // building id -> cell [x, y] this client set
     this.ui = { placing: null, hoverCell: null, box: null, marker: null, placeAt: () => this.placeAt() };
     this.mode = null; // 'attack_move' after pressing A
     this.keys = new Set();
@@ -23,16 +27,18 @@ export class Input {
 
   bind() {
     const c = this.canvas;
-    c.addEventListener('contextmenu', (e) => e.preventDefault());
-    c.addEventListener('mousedown', (e) => this.onDown(e));
-    window.addEventListener('mousemove', (e) => this.onMove(e));
-    window.addEventListener('mouseup', (e) => this.onUp(e));
-    c.addEventListener('mouseleave', () => { this.mouse = null; });
-    c.addEventListener('dblclick', (e) => this.onDouble(e));
-    c.addEventListener('wheel', (e) => this.onWheel(e), { passive: false });
-    window.addEventListener('keydown', (e) => this.onKey(e, true));
-    window.addEventListener('keyup', (e) => this.onKey(e, false));
-    window.addEventListener('blur', () => this.keys.clear());
+    this.abort = new AbortController();
+    const o = { signal: this.abort.signal };
+    c.addEventListener('contextmenu', (e) => e.preventDefault(), o);
+    c.addEventListener('mousedown', (e) => this.onDown(e), o);
+    window.addEventListener('mousemove', (e) => this.onMove(e), o);
+    window.addEventListener('mouseup', (e) => this.onUp(e), o);
+    c.addEventListener('mouseleave', () => { this.mouse = null; }, o);
+    c.addEventListener('dblclick', (e) => this.onDouble(e), o);
+    c.addEventListener('wheel', (e) => this.onWheel(e), { passive: false, signal: this.abort.signal });
+    window.addEventListener('keydown', (e) => this.onKey(e, true), o);
+    window.addEventListener('keyup', (e) => this.onKey(e, false), o);
+    window.addEventListener('blur', () => this.keys.clear(), o);
     const mm = (e) => {
       if (!(e.buttons & 1) && e.type !== 'mousedown') return;
       const r = this.minimap.getBoundingClientRect();
@@ -40,9 +46,12 @@ export class Input {
       const sx = (e.clientX - r.left) * (this.minimap.width / r.width), sy = (e.clientY - r.top) * (this.minimap.height / r.height);
       this.cam.centerOnCell(this.s, sx / k, sy / k);
     };
-    this.minimap.addEventListener('mousedown', mm);
-    this.minimap.addEventListener('mousemove', mm);
+    this.minimap.addEventListener('mousedown', mm, o);
+    this.minimap.addEventListener('mousemove', mm, o);
   }
+
+  // Removes every listener this game added (leaving the game).
+  destroy() { this.abort.abort(); this.keys.clear(); }
 
   local(e) {
     const r = this.canvas.getBoundingClientRect();
@@ -100,6 +109,7 @@ export class Input {
     } else if (e.button === 2) {
       if (this.ui.placing) { this.ui.placing = null; return; }
       if (this.mode) { this.mode = null; this.updateCursor(p); return; }
+      if (!this.selectedUnits().length && this.rallyBuilding()) { this.rally(p); return; }
       this.order(p, null);
     }
   }
@@ -231,6 +241,59 @@ export class Input {
     }
   }
 
+  // The one selected own building that sends units out (Barracks, War Factory), if any.
+  selectedBuilding() {
+    if (this.s.selection.size !== 1) return null;
+    const e = this.s.entities.get([...this.s.selection][0]);
+    return e && e.building && this.mine(e) ? e : null;
+  }
+
+  rallyBuilding() {
+    const b = this.selectedBuilding();
+    return b && this.s.rules.buildings[b.kind]?.produces && b.kind !== 'construction_yard' ? b : null;
+  }
+
+  rally(p) {
+    const b = this.rallyBuilding();
+    const c = this.cellAt(p);
+    this.rallies.set(b.id, [c.x, c.y]);
+    this.ui.marker = { x: (c.x + 0.5) * this.s.cell, y: (c.y + 0.5) * this.s.cell, at: performance.now(), color: '#ff4' };
+    this.actions.command({ kind: 'rally', building: b.id, at: [c.x, c.y] });
+  }
+
+  // Every own unit of the selected units' kinds, anywhere on the map (T).
+  selectSameType() {
+    const kinds = new Set(this.selectedUnits().map((u) => u.kind));
+    if (!kinds.size) return;
+    for (const e of this.s.entities.values()) if (!e.building && this.mine(e) && kinds.has(e.kind)) this.s.selection.add(e.id);
+    this.selectionChanged();
+  }
+
+  // X: the selected units spread out from their centre, a few cells each way; one move
+  // per direction, so a scatter of any size is at most eight commands.
+  scatter() {
+    const units = this.selectedUnits();
+    if (!units.length) return;
+    const cw = this.s.cell;
+    const cx = units.reduce((a, u) => a + u.x, 0) / units.length / cw;
+    const cy = units.reduce((a, u) => a + u.y, 0) / units.length / cw;
+    const dirs = new Map();
+    units.forEach((u, i) => {
+      let a = Math.atan2(u.y / cw - cy, u.x / cw - cx);
+      if (Math.hypot(u.x / cw - cx, u.y / cw - cy) < 0.5) a = (i * Math.PI) / 4;
+      const k = ((Math.round(a / (Math.PI / 4)) % 8) + 8) % 8;
+      if (!dirs.has(k)) dirs.set(k, []);
+      dirs.get(k).push(u);
+    });
+    for (const [k, group] of dirs) {
+      const a = (k * Math.PI) / 4;
+      const gx = group.reduce((s, u) => s + u.x, 0) / group.length / cw, gy = group.reduce((s, u) => s + u.y, 0) / group.length / cw;
+      const x = Math.max(0, Math.min(this.s.w - 1, Math.floor(gx + Math.cos(a) * 3)));
+      const y = Math.max(0, Math.min(this.s.h - 1, Math.floor(gy + Math.sin(a) * 3)));
+      this.actions.command({ kind: 'move', units: group.map((u) => u.id), to: [x, y] });
+    }
+  }
+
   // The local check only colours the cursor: the client's picture is partial (fog, units
   // on the move), so the server decides and its rejection names the reason.
   place() {
@@ -247,16 +310,27 @@ export class Input {
     if (k.startsWith('Arrow')) { e.preventDefault(); return; }
     const lower = k.toLowerCase();
     const ids = this.selectedUnits().map((u) => u.id);
-    if (k === 'Escape') { this.ui.placing = null; this.mode = null; return; }
+    if (k === 'F1' || k === '?') { e.preventDefault(); if (this.hooks.help) this.hooks.help(); return; }
+    if (k === 'Escape') { this.ui.placing = null; this.mode = null; if (this.hooks.help) this.hooks.help(false); return; }
+    if (e.ctrlKey || e.metaKey || e.altKey) {
+      if (!e.code || !e.code.startsWith('Digit')) return;
+    }
     if (lower === 'a' && !e.ctrlKey) { if (ids.length) this.mode = 'attack_move'; return; }
     if (lower === 's' && !e.ctrlKey) { if (ids.length) this.actions.command({ kind: 'stop', units: ids }); return; }
-    if (lower === 'g' && !e.ctrlKey) { if (ids.length) this.actions.command({ kind: 'hold', units: ids }); return; }
+    // Guard: stand and engage whatever comes into sight (what a stopped unit does).
+    if (lower === 'g' && !e.ctrlKey) { if (ids.length) { this.actions.command({ kind: 'stop', units: ids }); this.actions.notice('Guarding'); } return; }
+    if (lower === 'h' && !e.ctrlKey) { if (ids.length) this.actions.command({ kind: 'hold', units: ids }); return; }
+    if (lower === 'x' && !e.ctrlKey) { this.scatter(); return; }
+    if (lower === 't' && !e.ctrlKey) { this.selectSameType(); return; }
+    if ((k === 'Delete' || lower === 'z') && this.hooks.sell) { this.hooks.sell(); return; }
+    if (lower === 'r' && this.hooks.repair) { this.hooks.repair(); return; }
     const digit = e.code && e.code.startsWith('Digit') ? e.code.slice(5) : (/^[0-9]$/.test(k) ? k : null);
     if (digit !== null) {
       e.preventDefault();
       if (e.ctrlKey || e.metaKey) {
         this.s.groups.set(digit, [...this.s.selection]);
         this.actions.notice(`Group ${digit} set (${this.s.selection.size})`);
+        if (this.hooks.groups) this.hooks.groups();
         return;
       }
       const g = (this.s.groups.get(digit) || []).filter((id) => this.s.entities.has(id));

@@ -47,6 +47,26 @@ pub const FILES: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("../client/sidebar.js"),
     ),
+    (
+        "hud.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../client/hud.js"),
+    ),
+    (
+        "panel.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../client/panel.js"),
+    ),
+    (
+        "alerts.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../client/alerts.js"),
+    ),
+    (
+        "hotkeys.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../client/hotkeys.js"),
+    ),
 ];
 
 /// A client file by name.

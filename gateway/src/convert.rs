@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use engine::Rules;
 use events::cmd::{
-    AttackMove, AttackTarget, CancelProduction, Harvest, HoldPosition, MoveUnits, PlaceBuilding,
-    QueueProduction, ReturnToRefinery, Sell, Stop, Surrender,
+    AttackMove, AttackTarget, CancelProduction, Harvest, HoldPosition, HoldProduction, MoveUnits,
+    PlaceBuilding, QueueProduction, RepairBuilding, ReturnToRefinery, Sell, SetRally, Stop,
+    Surrender,
 };
 use events::{
     BuildingKind, Cell, Command, Difficulty, EntityKind, EntityView, Item, PlayerKind, PlayerSlot,
@@ -106,16 +107,33 @@ fn item_name(i: Item) -> &'static str {
 
 /// A production queue's state for the browser.
 pub fn queue_state(s: &ProductionState) -> WireQueue {
-    let (item, state, paid, cost) = match *s {
-        ProductionState::Building { item, paid, cost } => (item, "building", paid, cost),
-        ProductionState::Paused { item, paid, cost } => (item, "paused", paid, cost),
-        ProductionState::Ready { item } => (item, "ready", 0, 0),
+    let (item, state, paid, cost, queued) = match *s {
+        ProductionState::Building {
+            item,
+            paid,
+            cost,
+            queued,
+        } => (item, "building", paid, cost, queued),
+        ProductionState::Paused {
+            item,
+            paid,
+            cost,
+            queued,
+        } => (item, "paused", paid, cost, queued),
+        ProductionState::Held {
+            item,
+            paid,
+            cost,
+            queued,
+        } => (item, "held", paid, cost, queued),
+        ProductionState::Ready { item, queued } => (item, "ready", 0, 0, queued),
     };
     WireQueue {
         item: item_name(item).to_string(),
         state: state.to_string(),
         paid,
         cost,
+        count: queued.saturating_add(1),
     }
 }
 
@@ -166,6 +184,11 @@ pub fn rules(r: &Rules) -> WireRules {
         cell: events::CELL,
         placement_radius: r.economy.placement_radius,
         max_bails: r.tiberium.max_bails,
+        queue_limit: r.economy.queue_limit,
+        sell_refund_pct: r.economy.sell_refund_pct,
+        repair_step_ms: r.economy.repair_step_ms,
+        repair_hp_per_step: r.economy.repair_hp_per_step,
+        repair_credits_per_100_hp: r.economy.repair_credits_per_100_hp,
         units,
         buildings,
     }
@@ -251,6 +274,19 @@ pub fn command(c: &WireCommand) -> Result<Command, BadCommand> {
             at: cell(*at),
         }),
         WireCommand::Surrender {} => Command::Surrender(Surrender {}),
+        WireCommand::HoldQueue { queue, hold } => Command::HoldProduction(HoldProduction {
+            queue: parse_queue(queue)
+                .ok_or_else(|| bad("unknown_queue", format!("no queue named {queue:?}")))?,
+            hold: *hold,
+        }),
+        WireCommand::Repair { building, on } => Command::RepairBuilding(RepairBuilding {
+            building: UnitId(*building),
+            on: *on,
+        }),
+        WireCommand::Rally { building, at } => Command::SetRally(SetRally {
+            building: UnitId(*building),
+            at: cell(*at),
+        }),
     })
 }
 
@@ -272,6 +308,7 @@ pub fn reject_code(r: &RejectReason) -> &'static str {
         RejectReason::BadPlacement(_) => "bad_placement",
         RejectReason::Empty => "empty",
         RejectReason::NoProducer => "no_producer",
+        RejectReason::QueueFull => "queue_full",
     }
 }
 
@@ -330,6 +367,58 @@ mod tests {
             }),
             Ok(Command::QueueProduction(_))
         ));
+    }
+
+    #[test]
+    fn base_management_commands_convert() {
+        let hold: WireCommand =
+            serde_json::from_str(r#"{"kind":"hold_queue","queue":"infantry","hold":true}"#)
+                .unwrap();
+        assert_eq!(
+            command(&hold).unwrap(),
+            Command::HoldProduction(HoldProduction {
+                queue: QueueKind::Infantry,
+                hold: true
+            })
+        );
+        let bad_queue: WireCommand =
+            serde_json::from_str(r#"{"kind":"hold_queue","queue":"navy","hold":false}"#).unwrap();
+        assert_eq!(command(&bad_queue).unwrap_err().code, "unknown_queue");
+        let repair: WireCommand =
+            serde_json::from_str(r#"{"kind":"repair","building":7,"on":true}"#).unwrap();
+        assert_eq!(repair.units(), &[7]);
+        assert_eq!(
+            command(&repair).unwrap(),
+            Command::RepairBuilding(RepairBuilding {
+                building: UnitId(7),
+                on: true
+            })
+        );
+        let rally: WireCommand =
+            serde_json::from_str(r#"{"kind":"rally","building":9,"at":[3,4]}"#).unwrap();
+        assert_eq!(
+            command(&rally).unwrap(),
+            Command::SetRally(SetRally {
+                building: UnitId(9),
+                at: Cell::new(3, 4)
+            })
+        );
+    }
+
+    #[test]
+    fn queue_states_carry_their_count() {
+        let q = queue_state(&ProductionState::Held {
+            item: Item::Unit(UnitKind::Rifleman),
+            paid: 20,
+            cost: 100,
+            queued: 4,
+        });
+        assert_eq!((q.state.as_str(), q.count, q.paid), ("held", 5, 20));
+        let q = queue_state(&ProductionState::Ready {
+            item: Item::Building(BuildingKind::Barracks),
+            queued: 0,
+        });
+        assert_eq!((q.state.as_str(), q.count), ("ready", 1));
     }
 
     #[test]

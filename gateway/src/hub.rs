@@ -158,6 +158,7 @@ impl Hub {
                 .map(|p| {
                     let l = WireLedger {
                         credits: starting_credits,
+                        production_speed_pct: 100,
                         ..WireLedger::default()
                     };
                     (p.id.0, l)
@@ -452,10 +453,27 @@ impl Hub {
                         player,
                         output,
                         consumption,
+                        speed_pct,
                     } => {
                         let l = st.ledgers.entry(player.0).or_default();
                         l.power_output = *output;
                         l.power_consumption = *consumption;
+                        l.low_power = consumption > output;
+                        // Logs from before the speed was recorded carry 0.
+                        l.production_speed_pct = if *speed_pct == 0 { 100 } else { *speed_pct };
+                        player.0
+                    }
+                    LedgerEvent::RepairChanged {
+                        player,
+                        building,
+                        on,
+                    } => {
+                        let l = st.ledgers.entry(player.0).or_default();
+                        l.repairing.retain(|b| *b != building.0);
+                        if *on {
+                            l.repairing.push(building.0);
+                            l.repairing.sort_unstable();
+                        }
                         player.0
                     }
                     LedgerEvent::CommandRejected {

@@ -110,6 +110,21 @@ pub enum WireCommand {
     },
     /// Give up the match (it counts as a defeat).
     Surrender {},
+    /// Hold (`hold: true`) or resume a production queue.
+    HoldQueue {
+        queue: String,
+        hold: bool,
+    },
+    /// Start (`on: true`) or stop repairing an own building.
+    Repair {
+        building: u32,
+        on: bool,
+    },
+    /// Units leaving this Barracks / War Factory go to `at`.
+    Rally {
+        building: u32,
+        at: [u16; 2],
+    },
 }
 
 impl WireCommand {
@@ -123,10 +138,13 @@ impl WireCommand {
             | WireCommand::Hold { units }
             | WireCommand::Harvest { units, .. }
             | WireCommand::ReturnToRefinery { units } => units,
-            WireCommand::Sell { building } => std::slice::from_ref(building),
+            WireCommand::Sell { building }
+            | WireCommand::Repair { building, .. }
+            | WireCommand::Rally { building, .. } => std::slice::from_ref(building),
             WireCommand::Queue { .. }
             | WireCommand::Cancel { .. }
             | WireCommand::Place { .. }
+            | WireCommand::HoldQueue { .. }
             | WireCommand::Surrender {} => &[],
         }
     }
@@ -212,6 +230,15 @@ pub struct WireRules {
     pub cell: i32,
     pub placement_radius: u16,
     pub max_bails: u8,
+    /// Most items of one kind a unit queue holds.
+    pub queue_limit: u32,
+    /// Percent of a building's cost a sale refunds.
+    pub sell_refund_pct: u32,
+    /// Repair: `repair_hp_per_step` health points every `repair_step_ms`, costing
+    /// `repair_credits_per_100_hp` per 100 points.
+    pub repair_step_ms: u32,
+    pub repair_hp_per_step: u32,
+    pub repair_credits_per_100_hp: u32,
     pub units: std::collections::BTreeMap<String, WireUnitRules>,
     pub buildings: std::collections::BTreeMap<String, WireBuildingRules>,
 }
@@ -220,10 +247,12 @@ pub struct WireRules {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WireQueue {
     pub item: String,
-    /// `building`, `paused` or `ready`.
+    /// `building`, `paused` (waiting for credits), `held` (by the player) or `ready`.
     pub state: String,
     pub paid: u32,
     pub cost: u32,
+    /// How many of the item the queue holds, the current one included.
+    pub count: u32,
 }
 
 /// A player's ledger: credits, power, the three queues.
@@ -232,6 +261,12 @@ pub struct WireLedger {
     pub credits: i64,
     pub power_output: i32,
     pub power_consumption: i32,
+    /// Consumption exceeds output: production is slowed and Laser Towers are off.
+    pub low_power: bool,
+    /// Production speed in percent (100 unless power is low).
+    pub production_speed_pct: u32,
+    /// Own buildings being repaired.
+    pub repairing: Vec<u32>,
     pub buildings: Option<WireQueue>,
     pub infantry: Option<WireQueue>,
     pub vehicles: Option<WireQueue>,

@@ -624,7 +624,11 @@ pub fn units_named(c: &events::Command) -> Vec<events::UnitId> {
         C::Harvest(x) => x.units.clone(),
         C::ReturnToRefinery(x) => x.units.clone(),
         C::Sell(x) => vec![x.building],
+        C::SetRally(x) => vec![x.building],
+        C::RepairBuilding(x) => vec![x.building],
+        C::HealBuilding(x) => vec![x.building],
         C::QueueProduction(_)
+        | C::HoldProduction(_)
         | C::CancelProduction(_)
         | C::PlaceBuilding(_)
         | C::SpawnUnit(_)

@@ -341,6 +341,7 @@ fn eco_corpus() -> Vec<Vec<u8>> {
                     player: PlayerId(1),
                     output: 100,
                     consumption: -5,
+                    speed_pct: 100,
                 },
                 LedgerEvent::CommandRejected {
                     command: uuid::Uuid::now_v7(),

@@ -95,6 +95,8 @@ pub struct Ai {
     last_raid_order: u64,
     /// Buildings sold and not yet gone.
     sold: BTreeSet<UnitId>,
+    /// Repairs asked for, with the tick of the order (asked again only after a while).
+    repair_asked: BTreeMap<UnitId, u64>,
     /// Where home units gather.
     rally: Option<Cell>,
     /// Harvesters sent home from a stronger enemy, with the tick of the order.
@@ -138,6 +140,7 @@ impl Ai {
             raid_idle_since: 0,
             last_raid_order: 0,
             sold: BTreeSet::new(),
+            repair_asked: BTreeMap::new(),
             rally: None,
             fleeing: BTreeMap::new(),
         }

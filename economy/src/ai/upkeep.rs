@@ -1,7 +1,7 @@
 //! Base upkeep: a building about to be destroyed is sold for what it still brings back,
 //! and a damaged building is repaired once the fighting around it is over.
 
-use events::cmd::Sell;
+use events::cmd::{RepairBuilding, Sell};
 use events::{BuildingKind, Command, UnitId};
 
 use super::Ai;
@@ -18,6 +18,9 @@ pub const REPAIR_HP_PCT: u32 = 75;
 const CALM_S: u64 = 10;
 /// Credits kept back from repairs (the army and rebuilding come first).
 const REPAIR_RESERVE: u64 = 1000;
+/// A repair order the economy has not taken up (or one that ran out of credits) is given
+/// again after this many seconds.
+const REPAIR_RETRY_S: u64 = 5;
 
 impl Ai {
     /// Sells what is about to be lost and repairs what survived.
@@ -61,17 +64,21 @@ impl Ai {
             })
             .map(|(id, _, _)| id)
             .collect();
+        let retry = REPAIR_RETRY_S * hz;
+        self.repair_asked
+            .retain(|id, at| own.contains_key(id) && *at + retry > tick);
         for id in damaged {
-            if let Some(c) = self.repair_order(id) {
-                out.push(c);
+            if ledger.repairing.contains(&id) || self.repair_asked.contains_key(&id) {
+                continue;
             }
+            self.repair_asked.insert(id, tick);
+            out.push(Self::repair_order(id));
         }
     }
 
-    /// The command that sets a building under repair: the one place repair decisions
-    /// become commands. The command stream has no repair operation yet, so there is
-    /// nothing to send; repairs start here once the economy offers one.
-    fn repair_order(&self, _building: UnitId) -> Option<Command> {
-        None
+    /// The command that sets a building under repair: the economy repairs it step by step
+    /// until it is whole (or the credits run out) and then stops by itself.
+    fn repair_order(building: UnitId) -> Command {
+        Command::RepairBuilding(RepairBuilding { building, on: true })
     }
 }

@@ -8,11 +8,12 @@ use events::{
 };
 
 use super::state::{
-    Body, Footprint, Harvester, Ident, Job, Mobile, Order, PathRequest, Pending, State, Weapon,
+    Body, Footprint, Harvester, Health, Ident, Job, Mobile, Order, PathRequest, Pending, Rally,
+    State, Weapon,
 };
 use super::Input;
 use crate::fixed::{cell_dist2, chebyshev};
-use crate::path::reachable;
+use crate::path::{nearest_reachable, reachable};
 use crate::systems::visibility::mask_of;
 use crate::systems::{
     despawn, harvest, movement, nearest_free, nearest_refinery, release_harvester, set_dest,
@@ -58,6 +59,15 @@ pub enum Effect {
     Surrender {
         player: PlayerId,
     },
+    Rally {
+        building: UnitId,
+        at: Cell,
+    },
+    Heal {
+        player: PlayerId,
+        building: UnitId,
+        hp: u32,
+    },
 }
 
 /// Who is commanding.
@@ -95,6 +105,7 @@ fn named_player(cmd: &Command) -> Option<PlayerId> {
         Command::SpawnUnit(c) => Some(c.player),
         Command::ConstructBuilding(c) => Some(c.player),
         Command::SetLowPower(c) => Some(c.player),
+        Command::HealBuilding(c) => Some(c.player),
         _ => None,
     }
 }
@@ -233,10 +244,12 @@ pub fn handle(state: &State, input: &Input) -> Result<Effect, RejectReason> {
         _ => None,
     };
     match cmd {
+        // A goal no unit can reach (water, rock, another island, a cell in the shroud
+        // that turns out to be either) is not refused: the move goes to the nearest
+        // cell each unit can reach.
         Command::MoveUnits(c) => {
             let units = own_units(state, who, viewer, &c.units)?;
             in_map(state, c.to)?;
-            all_reach(state, &units, c.to)?;
             Ok(Effect::Move {
                 units: ids(&units),
                 to: c.to,
@@ -246,7 +259,6 @@ pub fn handle(state: &State, input: &Input) -> Result<Effect, RejectReason> {
         Command::AttackMove(c) => {
             let units = own_units(state, who, viewer, &c.units)?;
             in_map(state, c.to)?;
-            all_reach(state, &units, c.to)?;
             Ok(Effect::Move {
                 units: ids(&units),
                 to: c.to,
@@ -320,6 +332,38 @@ pub fn handle(state: &State, input: &Input) -> Result<Effect, RejectReason> {
             Who::Player(player) => Ok(Effect::Surrender { player }),
             Who::Economy => Err(RejectReason::NotAllowed),
         },
+        Command::SetRally(c) => {
+            let Who::Player(p) = who else {
+                return Err(RejectReason::NotAllowed);
+            };
+            let b = state
+                .ident(c.building)
+                .ok_or(RejectReason::NoSuchUnit(c.building))?;
+            if b.owner != p {
+                return Err(RejectReason::NotYourUnit(c.building));
+            }
+            // Only buildings that send units out have a rally point.
+            let produces = match b.kind {
+                EntityKind::Building(k) => state.rules.building(k).produces.is_some(),
+                EntityKind::Unit(_) => false,
+            };
+            if !produces {
+                return Err(RejectReason::WrongKind(c.building));
+            }
+            in_map(state, c.at)?;
+            Ok(Effect::Rally {
+                building: c.building,
+                at: c.at,
+            })
+        }
+        Command::HealBuilding(c) => {
+            live_player(state, c.player)?;
+            Ok(Effect::Heal {
+                player: c.player,
+                building: c.building,
+                hp: c.hp,
+            })
+        }
         Command::SpawnUnit(c) => {
             live_player(state, c.player)?;
             Ok(Effect::Stage(Pending::Spawn {
@@ -345,9 +389,11 @@ pub fn handle(state: &State, input: &Input) -> Result<Effect, RejectReason> {
             })
         }
         // Skipped by `run`; listed for exhaustiveness.
-        Command::QueueProduction(_) | Command::CancelProduction(_) | Command::PlaceBuilding(_) => {
-            Err(RejectReason::NotAllowed)
-        }
+        Command::QueueProduction(_)
+        | Command::CancelProduction(_)
+        | Command::PlaceBuilding(_)
+        | Command::RepairBuilding(_)
+        | Command::HoldProduction(_) => Err(RejectReason::NotAllowed),
     }
 }
 
@@ -400,6 +446,16 @@ pub fn apply(state: &mut State, effect: Effect) {
                 state.players[k].low_power = low;
             }
         }
+        Effect::Rally { building, at } => {
+            if let Some(e) = state.entity(building) {
+                let _ = state.world.insert_one(e, Rally(at));
+            }
+        }
+        Effect::Heal {
+            player,
+            building,
+            hp,
+        } => heal(state, player, building, hp),
         Effect::Surrender { player } => surrender(state, player),
     }
 }
@@ -423,6 +479,30 @@ fn surrender(state: &mut State, player: PlayerId) {
         });
         despawn(state, id);
     }
+}
+
+/// One paid repair step: heals up to full health and always answers, so the economy can
+/// refund what was not healed (all of it when the building is gone or not the player's).
+fn heal(state: &mut State, player: PlayerId, building: UnitId, hp: u32) {
+    let own = state
+        .ident(building)
+        .is_some_and(|i| i.owner == player && matches!(i.kind, EntityKind::Building(_)));
+    let health = state.entity(building).filter(|_| own).and_then(|e| {
+        state.world.get::<&mut Health>(e).ok().map(|mut h| {
+            let healed = hp.min(h.max.saturating_sub(h.hp));
+            h.hp += healed;
+            (healed, h.hp, h.max)
+        })
+    });
+    let (healed, now, max) = health.unwrap_or((0, 0, 0));
+    state.events.push(GameEvent::BuildingRepaired {
+        id: building,
+        owner: player,
+        requested: hp,
+        healed,
+        hp: now,
+        max_hp: max,
+    });
 }
 
 /// Gives a unit a new order: drops its harvester job, sets destination and target.
@@ -482,6 +562,18 @@ fn formation(state: &State, goal: Cell, n: usize) -> Vec<Cell> {
     slots
 }
 
+/// The free cell of ground component `comp` nearest to `to`: `to` itself when free and
+/// reachable, else the nearest such cell around it, searched over the whole map.
+fn reachable_goal(state: &State, to: Cell, comp: u32) -> Option<Cell> {
+    nearest_free(state, to, FREE_CELL_SEARCH, comp)
+        .or_else(|| nearest_reachable(&state.map, &state.blocked, to, comp))
+}
+
+/// Orders one unit to move to a cell (units leaving a building for its rally point).
+pub(crate) fn move_one(state: &mut State, unit: UnitId, to: Cell) {
+    group_move(state, &[unit], to, false);
+}
+
 /// A (group) move: each unit gets a formation slot; units near the leader (the lowest id)
 /// share one path search, the others search on their own.
 fn group_move(state: &mut State, units: &[UnitId], to: Cell, attack: bool) {
@@ -496,10 +588,17 @@ fn group_move(state: &mut State, units: &[UnitId], to: Cell, attack: bool) {
     };
     let lcell = lpos.cell();
     let comp = state.map.component(lcell);
-    let goal = nearest_free(state, to, FREE_CELL_SEARCH, comp).unwrap_or(to);
+    let goal = reachable_goal(state, to, comp).unwrap_or(to);
     let slots = formation(state, goal, units.len());
     let mut shared: Vec<(UnitId, u32)> = Vec::new();
     for (&u, &slot) in units.iter().zip(&slots) {
+        // A unit on other ground than the leader heads for the cell nearest the goal
+        // that it can reach, on its own path.
+        let own = state.pos(u).map(|p| state.map.component(p.cell()));
+        let slot = match own {
+            Some(c) if c != comp => reachable_goal(state, to, c).unwrap_or(slot),
+            _ => slot,
+        };
         let order = if attack {
             Order::AttackMove { goal: slot }
         } else {

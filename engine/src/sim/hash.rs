@@ -5,7 +5,7 @@
 use events::{Cell, EntityKind, PlayerId, Pos, UnitId};
 
 use super::state::{
-    Body, Dock, Footprint, Harvester, Health, Ident, Job, Mobile, Order, State, Weapon,
+    Body, Dock, Footprint, Harvester, Health, Ident, Job, Mobile, Order, Rally, State, Weapon,
 };
 
 /// A little-endian byte sink; fields are appended, then hashed in one go.
@@ -132,10 +132,11 @@ type Row<'a> = (
     Option<&'a Footprint>,
     Option<&'a Harvester>,
     Option<&'a Dock>,
+    Option<&'a Rally>,
 );
 
 fn entity(row: <Row<'_> as hecs::Query>::Item<'_>, w: &mut W<'_>) {
-    let (i, h, b, m, wp, fp, hv, dock) = row;
+    let (i, h, b, m, wp, fp, hv, dock, rally) = row;
     w.id(i.id);
     w.player(i.owner);
     w.kind(i.kind);
@@ -219,6 +220,10 @@ fn entity(row: <Row<'_> as hecs::Query>::Item<'_>, w: &mut W<'_>) {
         for &u in &d.queue {
             w.id(u);
         }
+    }
+    if let Some(r) = rally {
+        w.u8(6);
+        w.cell(r.0);
     }
     w.u8(0xFF);
 }

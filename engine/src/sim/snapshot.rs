@@ -179,6 +179,12 @@ pub fn restore(rules: Arc<Rules>, bytes: &[u8]) -> Result<Restored, SnapshotErro
         if let Some(d) = r.dock {
             let _ = world.insert_one(e, d);
         }
+        if let Some(rally) = r.rally {
+            if r.footprint.is_none() || !in_map(rally.0) {
+                return bad("rally point");
+            }
+            let _ = world.insert_one(e, rally);
+        }
         index.insert(id, e);
     }
     for q in &data.paths.queues {

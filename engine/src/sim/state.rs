@@ -151,6 +151,10 @@ impl Footprint {
     }
 }
 
+/// Where units leaving a producing building go (set by its player).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rally(pub Cell);
+
 /// What a harvester is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Job {
@@ -263,6 +267,9 @@ pub struct EntityRecord {
     pub footprint: Option<Footprint>,
     pub harvester: Option<Harvester>,
     pub dock: Option<Dock>,
+    /// Absent from snapshots taken before rally points.
+    #[serde(default)]
+    pub rally: Option<Rally>,
 }
 
 /// The whole simulation state.
@@ -362,6 +369,7 @@ impl State {
             footprint: w.get::<&Footprint>(e).ok().map(|m| *m),
             harvester: w.get::<&Harvester>(e).ok().map(|m| *m),
             dock: w.get::<&Dock>(e).ok().map(|m| (*m).clone()),
+            rally: w.get::<&Rally>(e).ok().map(|m| *m),
         })
     }
 

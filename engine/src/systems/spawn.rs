@@ -1,11 +1,13 @@
 //! Spawns and placements: the start Construction Yards and units at tick 0, then the
-//! units and buildings the economy asked for this tick, in command order.
+//! units and buildings the economy asked for this tick, in command order. A unit that
+//! leaves a building with a rally point moves on to it (harvesters excepted: the
+//! harvester AI sends them to a field).
 
 use events::{BuildingKind, Cell, GameEvent, PlayerId, RejectReason, UnitId, UnitKind};
 
 use super::{ring, spawn_building, spawn_unit, start_yard_origin, SPAWN_SEARCH};
 use crate::fixed::chebyshev;
-use crate::sim::state::{Footprint, Ident, Pending, State};
+use crate::sim::state::{Footprint, Ident, Pending, Rally, State};
 
 /// Places every player's start Construction Yard and start units (tick 0).
 pub fn start(state: &mut State) {
@@ -39,12 +41,19 @@ pub fn run(state: &mut State) {
                 player,
                 kind,
             } => {
-                let spawned = producer(state, player, kind)
-                    .and_then(|b| exit_cell(state, b, &claimed))
-                    .map(|c| {
-                        claimed.push(c);
-                        spawn_unit(state, player, kind, c)
-                    });
+                let from = producer(state, player, kind);
+                let spawned = from.and_then(|b| exit_cell(state, b, &claimed)).map(|c| {
+                    claimed.push(c);
+                    spawn_unit(state, player, kind, c)
+                });
+                if let (Some(unit), Some(b)) = (spawned, from) {
+                    let rally = state
+                        .entity(b)
+                        .and_then(|e| state.world.get::<&Rally>(e).ok().map(|r| r.0));
+                    if let Some(to) = rally.filter(|_| kind != UnitKind::Harvester) {
+                        crate::sim::commands::move_one(state, unit, to);
+                    }
+                }
                 if spawned.is_none() {
                     state.events.push(GameEvent::SpawnFailed {
                         command,

@@ -2,11 +2,13 @@
 //! them at the next tick boundary (or rejects them with a reason); the economy handles
 //! the production family.
 
+mod base;
 mod engine_ops;
 mod orders;
 mod production;
 mod surrender;
 
+pub use base::{HealBuilding, HoldProduction, RepairBuilding, SetRally};
 pub use engine_ops::{ConstructBuilding, SetLowPower, SpawnUnit};
 pub use orders::{
     AttackMove, AttackTarget, Harvest, HoldPosition, MoveUnits, ReturnToRefinery, Sell, Stop,
@@ -38,6 +40,12 @@ pub enum Command {
     SpawnUnit(SpawnUnit),
     ConstructBuilding(ConstructBuilding),
     SetLowPower(SetLowPower),
+    // Base management: rally points (engine), repair and holding queues (economy), and
+    // the economy's paid repair steps (engine).
+    SetRally(SetRally),
+    RepairBuilding(RepairBuilding),
+    HoldProduction(HoldProduction),
+    HealBuilding(HealBuilding),
 }
 
 impl Command {
@@ -59,6 +67,10 @@ impl Command {
             Command::SpawnUnit(_) => "SpawnUnit",
             Command::ConstructBuilding(_) => "ConstructBuilding",
             Command::SetLowPower(_) => "SetLowPower",
+            Command::SetRally(_) => "SetRally",
+            Command::RepairBuilding(_) => "RepairBuilding",
+            Command::HoldProduction(_) => "HoldProduction",
+            Command::HealBuilding(_) => "HealBuilding",
         }
     }
 
@@ -66,7 +78,10 @@ impl Command {
     pub fn is_economy_only(&self) -> bool {
         matches!(
             self,
-            Command::SpawnUnit(_) | Command::ConstructBuilding(_) | Command::SetLowPower(_)
+            Command::SpawnUnit(_)
+                | Command::ConstructBuilding(_)
+                | Command::SetLowPower(_)
+                | Command::HealBuilding(_)
         )
     }
 
@@ -74,7 +89,11 @@ impl Command {
     pub fn is_production(&self) -> bool {
         matches!(
             self,
-            Command::QueueProduction(_) | Command::CancelProduction(_) | Command::PlaceBuilding(_)
+            Command::QueueProduction(_)
+                | Command::CancelProduction(_)
+                | Command::PlaceBuilding(_)
+                | Command::RepairBuilding(_)
+                | Command::HoldProduction(_)
         )
     }
 }

@@ -39,6 +39,8 @@ pub enum RejectReason {
     Empty,
     /// No own refinery to return to, or no producing building.
     NoProducer,
+    /// The queue already holds as many of the item as the rules allow.
+    QueueFull,
 }
 
 impl std::fmt::Display for RejectReason {
@@ -59,6 +61,7 @@ impl std::fmt::Display for RejectReason {
             RejectReason::BadPlacement(why) => write!(f, "cannot place there: {why}"),
             RejectReason::Empty => f.write_str("the command names no units"),
             RejectReason::NoProducer => f.write_str("no building can do that"),
+            RejectReason::QueueFull => f.write_str("that queue is full"),
         }
     }
 }
@@ -148,6 +151,18 @@ pub enum GameEvent {
         id: UnitId,
         owner: PlayerId,
         by: Option<PlayerId>,
+    },
+    /// The engine applied one of the economy's paid repair steps (`HealBuilding`): it
+    /// healed `healed` of the `requested` health points (0 when the building is gone or
+    /// not the player's), leaving it at `hp` of `max_hp` (both 0 when gone). The economy
+    /// refunds what was not healed and stops repairing at full health.
+    BuildingRepaired {
+        id: UnitId,
+        owner: PlayerId,
+        requested: u32,
+        healed: u32,
+        hp: u32,
+        max_hp: u32,
     },
     /// A cell's tiberium changed (harvested, regrown, spread). The economy folds these
     /// into its own view of the fields for the harvester AI.

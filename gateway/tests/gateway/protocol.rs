@@ -129,6 +129,7 @@ async fn join_gets_welcome_keyframe_ledger_and_commands_round_trip() {
                 player: PlayerId(0),
                 output: 100,
                 consumption: 0,
+                speed_pct: 100,
             },
             LedgerEvent::CommandRejected {
                 command: cmds[1].id,
