@@ -35,10 +35,10 @@ start() { # name port cmd...
   echo "$name $pid $(( $(now_ms) - t0 ))"
 }
 
-eport=$(free_port); cport=$(free_port); gport=$(free_port)
+eport=$(free_port); cport=$(free_port); gport=$(free_port); gops=$(free_port)
 read -r _ epid eready < <(start engine "$eport" "$bin/engine" --redis-url "$url" --ops-addr "127.0.0.1:$eport")
 read -r _ cpid cready < <(start economy "$cport" "$bin/economy" --redis-url "$url" --ops-addr "127.0.0.1:$cport")
-read -r _ gpid gready < <(start gateway "$gport" "$bin/gateway" --redis-url "$url" --listen "127.0.0.1:$gport")
+read -r _ gpid gready < <(start gateway "$gport" "$bin/gateway" --redis-url "$url" --listen "127.0.0.1:$gport" --ops-addr "127.0.0.1:$gops")
 sleep 2
 e_idle=$(rss_mb "$epid"); c_idle=$(rss_mb "$cpid"); g_idle=$(rss_mb "$gpid")
 curl -sf -X POST -H 'content-type: application/json' \

@@ -50,6 +50,10 @@ pub struct GatewayConfig {
     /// surrenders); `None` never does. Only for a gateway that serves every session of its
     /// matches (embedded mode: [`limits::ABANDONED_MATCH_AFTER`]).
     pub abandoned_match_after: Option<Duration>,
+    /// The lobby lists (and replays) only this many recorded matches, the last to end;
+    /// `None` lists every one it indexes. Embedded mode drops older recordings
+    /// ([`embedded::KEPT_RECORDINGS`]), so it lists no more than it keeps.
+    pub kept_recordings: Option<usize>,
 }
 
 impl Default for GatewayConfig {
@@ -61,6 +65,7 @@ impl Default for GatewayConfig {
             token_ttl: DEFAULT_TOKEN_TTL,
             embedded: false,
             abandoned_match_after: None,
+            kept_recordings: None,
         }
     }
 }
@@ -126,7 +131,8 @@ pub async fn run_with_ops<B: Bus>(
             config.keys.clone(),
             config.rules.clone(),
             signer,
-        ),
+        )
+        .with_kept_recordings(config.kept_recordings),
         hubs: Arc::new(Hubs::new(
             bus.clone(),
             config.keys.clone(),

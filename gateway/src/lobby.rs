@@ -1,7 +1,7 @@
 //! The lobby: creates matches (a `MatchCreated` on the matches stream starts one), keeps
 //! an index of the matches stream for listing, and hands out player tokens.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -50,6 +50,8 @@ struct Record {
     created_ms: u64,
     order: StreamId,
     ended: Option<MatchEnded>,
+    /// Where the first `MatchEnded` of the match stands on the matches stream.
+    ended_order: StreamId,
 }
 
 #[derive(Default)]
@@ -71,6 +73,8 @@ pub struct Lobby<B: Bus> {
     battle_setups: tokio::sync::Semaphore,
     /// Player sessions on this instance, by match and slot.
     seats: Arc<Mutex<HashMap<(MatchId, u8), Seat>>>,
+    /// Recorded matches listed and replayed: the last this many to end (all if `None`).
+    kept_recordings: Option<usize>,
 }
 
 /// A human slot as this instance sees it: its sessions, and since when it has none.
@@ -110,7 +114,15 @@ impl<B: Bus> Lobby<B> {
             index: Mutex::new(Index::default()),
             battle_setups: tokio::sync::Semaphore::new(BATTLE_SETUPS_AT_ONCE),
             seats: Arc::new(Mutex::new(HashMap::new())),
+            kept_recordings: None,
         }
+    }
+
+    /// Lists and replays only the last `kept` recorded matches to end (where older
+    /// recordings are dropped from the bus, as in embedded mode).
+    pub fn with_kept_recordings(mut self, kept: Option<usize>) -> Self {
+        self.kept_recordings = kept;
+        self
     }
 
     /// Counts a session of `player` in `m` until the returned guard drops.
@@ -242,11 +254,15 @@ impl<B: Bus> Lobby<B> {
                             created_ms: env.sent_ms,
                             order: e.id,
                             ended: None,
+                            ended_order: StreamId::ZERO,
                         });
                     }
                     MatchEvent::MatchEnded(end) => {
                         if let Some(r) = idx.matches.get_mut(&end.match_id) {
-                            r.ended.get_or_insert(end);
+                            if r.ended.is_none() {
+                                r.ended = Some(end);
+                                r.ended_order = e.id;
+                            }
                         }
                     }
                 }
@@ -280,9 +296,10 @@ impl<B: Bus> Lobby<B> {
             .take(MAX_LISTED_MATCHES)
             .map(|r| summary(r, &idx.claimed))
             .collect();
+        let dropped = dropped_recordings(&idx, self.kept_recordings);
         let recorded = all
             .iter()
-            .filter(|r| r.ended.is_some())
+            .filter(|r| r.ended.is_some() && !dropped.contains(&r.created.match_id))
             .take(MAX_LISTED_MATCHES)
             .map(|r| summary(r, &idx.claimed))
             .collect();
@@ -302,6 +319,11 @@ impl<B: Bus> Lobby<B> {
             self.refresh().await?;
         }
         let idx = self.lock();
+        if dropped_recordings(&idx, self.kept_recordings).contains(m) {
+            return Err(LobbyError::NotFound(format!(
+                "{m}: its recording is no longer kept"
+            )));
+        }
         idx.matches
             .get(m)
             .map(|r| summary(r, &idx.claimed))
@@ -535,4 +557,18 @@ fn evict(idx: &mut Index) {
         idx.matches.remove(&k);
         idx.claimed.retain(|(m, _)| m != &k);
     }
+}
+
+/// The ended matches beyond the last `kept` to end: their recordings are gone.
+fn dropped_recordings(idx: &Index, kept: Option<usize>) -> BTreeSet<MatchId> {
+    let Some(kept) = kept else {
+        return BTreeSet::new();
+    };
+    let mut ended: Vec<&Record> = idx.matches.values().filter(|r| r.ended.is_some()).collect();
+    ended.sort_by_key(|r| std::cmp::Reverse(r.ended_order));
+    ended
+        .into_iter()
+        .skip(kept)
+        .map(|r| r.created.match_id.clone())
+        .collect()
 }

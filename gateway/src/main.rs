@@ -75,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
         abandoned_match_after: redis_url
             .is_none()
             .then_some(gateway::limits::ABANDONED_MATCH_AFTER),
+        kept_recordings: redis_url.is_none().then_some(embedded::KEPT_RECORDINGS),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

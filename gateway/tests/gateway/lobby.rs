@@ -143,6 +143,59 @@ async fn ended_matches_are_listed_as_recorded() {
     gw.stop().await;
 }
 
+/// Appends a match's `MatchEnded` to the matches stream, as the engine does.
+async fn end_match(gw: &TestGateway, m: &events::MatchId) {
+    let ended = events::Envelope::new(
+        m.clone(),
+        events::Source::System,
+        events::MatchEvent::MatchEnded(events::MatchEnded {
+            match_id: m.clone(),
+            tick: 1,
+            winner: Some(events::PlayerId(1)),
+        }),
+    );
+    events::Bus::append(
+        &gw.bus,
+        &gw.keys.matches(),
+        events::IdSpec::Auto,
+        &events::encode(&ended).unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn only_kept_recordings_are_listed() {
+    // Where only the last recording to end is kept (embedded mode keeps a few), the lobby
+    // neither lists nor finds the older ones: a listed replay always opens.
+    let gw =
+        TestGateway::start_with(events::MemoryBus::new(), |c| c.kept_recordings = Some(1)).await;
+    // The second match is created first and ends last.
+    let second = gw.create_match().await;
+    let first = gw.create_match().await;
+    end_match(&gw, &first).await;
+    end_match(&gw, &second).await;
+    let (s, body) = gw.http("GET", "/api/matches", None).await;
+    assert_eq!(s, 200, "{body}");
+    let l: Value = serde_json::from_str(&body).unwrap();
+    let recorded: Vec<&str> = l["recorded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["match"].as_str().unwrap())
+        .collect();
+    assert_eq!(recorded, vec![second.as_str()]);
+    let (s, body) = gw.http("GET", &format!("/api/matches/{first}"), None).await;
+    assert_eq!(s, 404, "{body}");
+    assert!(body.contains("no longer kept"), "{body}");
+    let (s, _) = gw
+        .http("GET", &format!("/api/matches/{second}"), None)
+        .await;
+    assert_eq!(s, 200);
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn health_ready_metrics_and_client_files() {
     let gw = TestGateway::start().await;
