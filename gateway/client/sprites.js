@@ -151,9 +151,9 @@ const TURRETS = {
   },
 };
 
-// Infantry: a figure seen from above; `step` alternates the legs while walking.
+// Infantry: a figure seen from above; `step` (1, 2) alternates the legs while walking.
 function infantry(g, col, kind, step) {
-  const legs = step ? 0.1 : -0.1;
+  const legs = step === 0 ? 0.02 : step === 1 ? 0.11 : -0.11;
   g.lineCap = 'round';
   shadow(g, () => circle(g, 0, 0, 0.13, '#000', null));
   g.strokeStyle = '#3b3526'; g.lineWidth = 0.07;
