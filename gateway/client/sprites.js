@@ -12,6 +12,9 @@ export function shade(hex, k) {
 }
 
 const OUTLINE = '#141414';
+// Whether the sprite being drawn is large enough for outlines and small details; small
+// (zoomed-out) sprites are flat shapes, so each keeps solid areas of its owner's colour.
+let fine = true;
 const METAL = '#5d6166';
 const DARK = '#2c2f33';
 const TRACK = '#23251f';
@@ -26,7 +29,7 @@ function canvas(w, h) {
 function rect(g, x, y, w, h, fill, stroke = OUTLINE, lw = 0.03) {
   g.fillStyle = fill;
   g.fillRect(x, y, w, h);
-  if (stroke) { g.lineWidth = lw; g.strokeStyle = stroke; g.strokeRect(x, y, w, h); }
+  if (stroke && (fine || stroke !== OUTLINE)) { g.lineWidth = lw; g.strokeStyle = stroke; g.strokeRect(x, y, w, h); }
 }
 
 function circle(g, x, y, r, fill, stroke = OUTLINE, lw = 0.03) {
@@ -34,7 +37,7 @@ function circle(g, x, y, r, fill, stroke = OUTLINE, lw = 0.03) {
   g.arc(x, y, r, 0, Math.PI * 2);
   g.fillStyle = fill;
   g.fill();
-  if (stroke) { g.lineWidth = lw; g.strokeStyle = stroke; g.stroke(); }
+  if (stroke && (fine || stroke !== OUTLINE)) { g.lineWidth = lw; g.strokeStyle = stroke; g.stroke(); }
 }
 
 function poly(g, pts, fill, stroke = OUTLINE, lw = 0.03) {
@@ -44,7 +47,7 @@ function poly(g, pts, fill, stroke = OUTLINE, lw = 0.03) {
   g.closePath();
   g.fillStyle = fill;
   g.fill();
-  if (stroke) { g.lineWidth = lw; g.strokeStyle = stroke; g.stroke(); }
+  if (stroke && (fine || stroke !== OUTLINE)) { g.lineWidth = lw; g.strokeStyle = stroke; g.stroke(); }
 }
 
 // ---- Units (in cells, centred on the unit, facing +x) ----
@@ -131,12 +134,12 @@ const TURRETS = {
   light_tank(g, col) {
     rect(g, 0.08, -0.035, 0.38, 0.07, DARK);
     circle(g, 0, 0, 0.14, col);
-    circle(g, -0.02, -0.03, 0.05, shade(col, 1.35), null);
+    if (fine) circle(g, -0.02, -0.03, 0.05, shade(col, 1.35), null);
   },
   medium_tank(g, col) {
     rect(g, 0.1, -0.04, 0.46, 0.08, DARK);
     poly(g, [-0.16, -0.14, 0.1, -0.15, 0.18, -0.06, 0.18, 0.06, 0.1, 0.15, -0.16, 0.14], col);
-    circle(g, -0.05, -0.05, 0.045, shade(col, 1.35), null);
+    if (fine) circle(g, -0.05, -0.05, 0.045, shade(col, 1.35), null);
   },
   heavy_tank(g, col) {
     rect(g, 0.14, -0.11, 0.5, 0.07, DARK);
@@ -154,6 +157,7 @@ const TURRETS = {
 // Infantry: a figure seen from above; `step` (1, 2) alternates the legs while walking.
 function infantry(g, col, kind, step) {
   const legs = step === 0 ? 0.02 : step === 1 ? 0.11 : -0.11;
+  g.scale(1.3, 1.3);
   g.lineCap = 'round';
   shadow(g, () => circle(g, 0, 0, 0.13, '#000', null));
   g.strokeStyle = '#3b3526'; g.lineWidth = 0.07;
@@ -167,7 +171,7 @@ function infantry(g, col, kind, step) {
     g.strokeStyle = '#1e1e1e'; g.lineWidth = 0.04;
     g.beginPath(); g.moveTo(0.02, 0.07); g.lineTo(0.3, 0.05); g.stroke();
   }
-  circle(g, 0, 0, 0.065, '#4b5a36', OUTLINE, 0.02);
+  if (fine) circle(g, 0, 0, 0.065, '#4b5a36', OUTLINE, 0.02);
 }
 
 // ---- Buildings (in cells, top-left at 0,0, width w and height h) ----
@@ -361,7 +365,9 @@ export class Sprites {
     c = canvas(w * this.px, h * this.px);
     const g = c.getContext('2d');
     g.scale(this.px, this.px);
+    fine = this.px >= 16;
     draw(g);
+    fine = true;
     this.cache.set(key, c);
     this.made++;
     return c;
