@@ -31,24 +31,46 @@ async function newPage(browser) {
   return page;
 }
 
-// Builds `kind` (a building) and places it next to the base with the mouse, if it can.
+// Builds `kind` (a building) and places it next to the base with the mouse, trying a few
+// spots if the server refuses one.
 async function build(page, kind) {
   const ok = await page.evaluate((k) => !!document.querySelector(`button.item[data-item="${k}"]:not([disabled])`), kind);
   if (!ok) return false;
   await page.click(`button.item[data-item="${kind}"]`);
   await until(page, () => window.__game.ledger?.buildings?.state === 'ready', null, 90000);
-  await page.click(`button.item[data-item="${kind}"]`);
-  const at = await page.evaluate((k) => window.__game.findPlacement(k), kind);
-  if (!at) return false;
   const r = await page.evaluate((k) => window.__game.state.rules.buildings[k], kind);
-  const cx = at.x + Math.floor(r.width / 2), cy = at.y + Math.floor(r.height / 2);
-  await page.evaluate(([x, y]) => window.__game.centerOnCell(x, y), [cx, cy]);
-  await page.waitForTimeout(100);
-  const p = await page.evaluate(([x, y]) => window.__game.screenOfCell(x, y), [cx, cy]);
-  await page.mouse.move(p.x, p.y, { steps: 3 });
-  await page.mouse.click(p.x, p.y);
-  await until(page, (k) => window.__game.entities().some((e) => e.kind === k && e.owner === window.__game.player), kind, 20000);
-  return true;
+  const tried = [];
+  for (let attempt = 0; attempt < 6; attempt++) {
+    const at = await page.evaluate(([k, skip]) => {
+      const s = window.__game.state;
+      const own = s.ownBuildings();
+      const yard = own.find((b) => b.kind === 'construction_yard') || own[0];
+      const f = s.footprint(yard);
+      for (let rr = 1; rr < 12; rr++) {
+        for (let dy = -rr; dy <= rr; dy++) for (let dx = -rr; dx <= rr; dx++) {
+          if (Math.max(Math.abs(dx), Math.abs(dy)) !== rr) continue;
+          const x = f.x + dx, y = f.y + dy;
+          if (skip.some((p) => Math.abs(p[0] - x) < 2 && Math.abs(p[1] - y) < 2)) continue;
+          if (s.canPlace(k, x, y)) return [x, y];
+        }
+      }
+      return null;
+    }, [kind, tried]);
+    if (!at) return false;
+    tried.push(at);
+    if (!(await page.evaluate(() => window.__game.placing))) await page.click(`button.item[data-item="${kind}"]`);
+    const cx = at[0] + Math.floor(r.width / 2), cy = at[1] + Math.floor(r.height / 2);
+    await page.evaluate(([x, y]) => window.__game.centerOnCell(x, y), [cx, cy]);
+    await page.waitForTimeout(100);
+    const p = await page.evaluate(([x, y]) => window.__game.screenOfCell(x, y), [cx, cy]);
+    await page.mouse.move(p.x, p.y, { steps: 3 });
+    await page.mouse.click(p.x, p.y);
+    try {
+      await until(page, (k) => window.__game.entities().some((e) => e.kind === k && e.owner === window.__game.player && e.born > performance.now() - 6000), kind, 6000);
+      return true;
+    } catch { /* refused: try another spot */ }
+  }
+  return false;
 }
 
 async function queue(page, kind, n) {
