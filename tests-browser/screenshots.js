@@ -82,6 +82,8 @@ async function queue(page, kind, n) {
 }
 
 async function centerOnBase(page) {
+  // The pointer rests over the map, not on a sidebar button (no tooltip in the picture).
+  await page.mouse.move(300, 500);
   await page.evaluate(() => {
     const g = window.__game;
     const own = g.entities().filter((e) => e.owner === g.player && e.building);

@@ -34,7 +34,7 @@ async fn join_gets_welcome_keyframe_ledger_and_commands_round_trip() {
     let (mut ws, welcome) = gw.join(&gw.token(&m, 0), None).await;
     assert_eq!(welcome["role"], "player");
     assert_eq!(welcome["player"], 0);
-    assert_eq!(welcome["protocol"], 1);
+    assert_eq!(welcome["protocol"], 2);
     assert_eq!(welcome["match"], m.as_str());
     assert_eq!(welcome["map"]["terrain"].as_str().unwrap().len(), 32 * 32);
     assert_eq!(welcome["rules"]["buildings"]["power_plant"]["width"], 2);
