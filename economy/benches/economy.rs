@@ -203,6 +203,8 @@ fn ai_decide(c: &mut Criterion) {
         removed: vec![],
         tiberium: vec![],
         winner: None,
+        attacks: Vec::new(),
+        deaths: Vec::new(),
     });
     let _ = s;
     let ledger = eco.player(PlayerId(0)).cloned().expect("player 0");

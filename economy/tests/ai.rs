@@ -35,6 +35,8 @@ fn frame(tick: u64, entities: Vec<EntityView>) -> ViewFrame {
         removed: vec![],
         tiberium: vec![],
         winner: None,
+        attacks: Vec::new(),
+        deaths: Vec::new(),
     }
 }
 

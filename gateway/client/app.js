@@ -261,6 +261,9 @@ window.__game = {
   // Alerts raised so far ({kind, text, at, x, y}) and the pings still on the minimap.
   get alerts() { return game?.hud ? game.hud.alerts.log.slice() : []; },
   get pings() { return game?.hud ? game.hud.alerts.pings.slice() : []; },
+  // The renderer's combat effects: live ones ({type, warhead}), lasting marks, and how many
+  // of each type were drawn so far.
+  effects() { return game?.renderer ? game.renderer.effects.snapshot(performance.now()) : null; },
   get acks() { return game ? game.acks : 0; },
   get fps() { return game ? game.fps : 0; },
   // Milliseconds each frame spent in the renderer's draw, oldest first; taking them

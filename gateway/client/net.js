@@ -1,7 +1,7 @@
 // net.js: the WebSocket connection: handshake, join/spectate, automatic reconnect that
 // resumes from the last tick, pings for the round trip, telemetry and commands.
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export class Connection {
   // target: {token} to play or {match} to spectate. handlers: {onMessage, onStatus, lastTick}.

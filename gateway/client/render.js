@@ -1,12 +1,16 @@
-// render.js: draws the game view on a 2D canvas (terrain, tiberium, buildings, units
-// with facing and health bars, shroud and fog, selection, placement ghost) and the minimap.
+// render.js: draws the game view on a 2D canvas (pre-rendered terrain, tiberium crystals,
+// sprites of buildings and units in their owners' colours, combat effects, soft shroud and
+// fog, selection, placement ghost) and the minimap. Sprites, terrain and effects live in
+// sprites.js, terrain.js and effects.js.
+
+import { Sprites, UNIT_DIRS } from './sprites.js';
+import { TerrainLayer, ShroudLayer } from './terrain.js';
+import { Effects } from './effects.js';
 
 const TERRAIN_COLORS = ['#5a6b3a', '#2f4a24', '#6b6259', '#2a4d7a', '#5a6b3a'];
 const PLAYER_COLORS = ['#e04848', '#4880e0', '#e0c040', '#40c0a0', '#c060e0', '#e08a30', '#a0a0a0', '#60d060'];
-const SHORT = {
-  construction_yard: 'YARD', power_plant: 'PWR', refinery: 'REF', barracks: 'BAR',
-  war_factory: 'FAC', guard_tower: 'GT', laser_tower: 'LT',
-};
+// How long a new building takes to rise on screen (ms).
+const CONSTRUCT_MS = 1600;
 export const BASE_CELL_PX = 24;
 
 export function playerColor(id) { return PLAYER_COLORS[id % PLAYER_COLORS.length]; }
@@ -45,11 +49,17 @@ export class Renderer {
     this.state = state;
     this.camera = camera;
     this.lastMinimap = 0;
+    this.dpr = window.devicePixelRatio || 1;
+    this.sprites = new Sprites();
+    this.terrain = new TerrainLayer(state);
+    this.shroud = new ShroudLayer(state);
+    this.effects = new Effects(this.sprites);
   }
 
   resize() {
     const r = this.canvas.getBoundingClientRect();
     const dpr = window.devicePixelRatio || 1;
+    this.dpr = dpr;
     this.canvas.width = Math.max(1, Math.floor(r.width * dpr));
     this.canvas.height = Math.max(1, Math.floor(r.height * dpr));
     this.ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -58,62 +68,65 @@ export class Renderer {
     this.camera.clamp(this.state);
   }
 
+  // Blits a cached sprite centred on (x, y) at its natural size (whole device pixels, so
+  // the owner's colour stays exact).
+  blit(img, x, y) {
+    const d = this.dpr, w = img.width / d, h = img.height / d;
+    this.ctx.drawImage(img, Math.round((x - w / 2) * d) / d, Math.round((y - h / 2) * d) / d, w, h);
+  }
+
   draw(now, ui) {
     const { ctx, state: s, camera: cam } = this;
     const cp = cam.cellPx;
+    this.sprites.setScale(cp * this.dpr);
+    this.effects.dpr = this.dpr;
+    for (const f of s.combat) {
+      for (const d of f.deaths) d.color = playerColor(d.owner);
+      this.effects.ingest(s, f, f.at);
+    }
+    s.combat.length = 0;
     ctx.fillStyle = '#000';
     ctx.fillRect(0, 0, cam.vw, cam.vh);
+    this.terrain.draw(ctx, cam);
     const x0 = Math.max(0, Math.floor(cam.x / cp)), y0 = Math.max(0, Math.floor(cam.y / cp));
     const x1 = Math.min(s.w - 1, Math.ceil((cam.x + cam.vw) / cp)), y1 = Math.min(s.h - 1, Math.ceil((cam.y + cam.vh) / cp));
-    // Terrain and tiberium (only explored cells).
+    // Tiberium crystals (explored cells): their number and size follow the cell's bails.
+    const max = s.rules.max_bails || 12;
+    const d = this.dpr;
     for (let y = y0; y <= y1; y++) {
       for (let x = x0; x <= x1; x++) {
         const i = y * s.w + x;
-        if (!s.explored[i]) continue;
-        const sx = x * cp - cam.x, sy = y * cp - cam.y;
-        ctx.fillStyle = TERRAIN_COLORS[s.terrain[i]];
-        ctx.fillRect(sx, sy, cp + 0.5, cp + 0.5);
         const t = s.tiberium.get(i);
-        if (t) {
-          ctx.fillStyle = t.blue ? '#4aa8ff' : '#5fe05f';
-          const n = Math.min(4, 1 + Math.floor(t.bails / 3));
-          const r = cp * (0.08 + 0.012 * t.bails);
-          for (let k = 0; k < n; k++) {
-            const ox = ((k * 37 + x * 13) % 7) / 7, oy = ((k * 53 + y * 17) % 7) / 7;
-            ctx.beginPath();
-            ctx.arc(sx + cp * (0.2 + 0.6 * ox), sy + cp * (0.2 + 0.6 * oy), r, 0, Math.PI * 2);
-            ctx.fill();
-          }
-        }
+        if (!t || !s.explored[i]) continue;
+        const img = this.sprites.crystals(Math.min(max, t.bails), max, t.blue, (x * 7 + y * 13) % 4);
+        ctx.drawImage(img, Math.round((x * cp - cam.x) * d) / d, Math.round((y * cp - cam.y) * d) / d, img.width / d, img.height / d);
       }
     }
+    this.effects.drawDecals(ctx, s, cam, now);
     // Last-known buildings in the fog.
-    ctx.globalAlpha = 0.5;
-    for (const g of s.ghosts.values()) this.drawBuilding(g, false);
+    ctx.globalAlpha = 0.55;
+    for (const g of s.ghosts.values()) this.drawBuilding(g, false, now);
     ctx.globalAlpha = 1;
-    // Buildings, then units.
-    for (const e of s.entities.values()) if (e.building) this.drawBuilding(e, s.selection.has(e.id));
+    // Buildings, then units, then what they fire.
+    for (const e of s.entities.values()) if (e.building) this.drawBuilding(e, s.selection.has(e.id), now);
     for (const e of s.entities.values()) if (!e.building) this.drawUnit(e, now, s.selection.has(e.id));
-    // Fog (explored, not visible) and shroud edges.
-    if (s.role !== 'spectator') {
-      ctx.fillStyle = 'rgba(0,0,0,0.45)';
-      for (let y = y0; y <= y1; y++) {
-        for (let x = x0; x <= x1; x++) {
-          const i = y * s.w + x;
-          if (!s.explored[i]) { ctx.fillStyle = '#000'; ctx.fillRect(x * cp - cam.x, y * cp - cam.y, cp + 0.5, cp + 0.5); ctx.fillStyle = 'rgba(0,0,0,0.45)'; }
-          else if (!s.visible[i]) ctx.fillRect(x * cp - cam.x, y * cp - cam.y, cp + 0.5, cp + 0.5);
-        }
-      }
-    }
+    this.effects.draw(ctx, s, cam, now);
+    // Fog (explored, not visible) and shroud, with soft edges.
+    this.shroud.draw(ctx, cam);
     // Placement ghost.
     if (ui.placing && ui.hoverCell) {
       const r = s.rules.buildings[ui.placing];
       const tl = ui.placeAt();
       const ok = s.canPlace(ui.placing, tl.x, tl.y);
-      ctx.fillStyle = ok ? 'rgba(80,220,80,0.45)' : 'rgba(230,60,60,0.45)';
-      ctx.fillRect(tl.x * cp - cam.x, tl.y * cp - cam.y, r.width * cp, r.height * cp);
+      const sx = tl.x * cp - cam.x, sy = tl.y * cp - cam.y;
+      ctx.globalAlpha = 0.6;
+      const img = this.sprites.building(ui.placing, s.me !== null ? playerColor(s.me) : '#a0a0a0', r.width, r.height, false);
+      ctx.drawImage(img, sx, sy, r.width * cp, r.height * cp);
+      ctx.globalAlpha = 1;
+      ctx.fillStyle = ok ? 'rgba(80,220,80,0.3)' : 'rgba(230,60,60,0.4)';
+      ctx.fillRect(sx, sy, r.width * cp, r.height * cp);
       ctx.strokeStyle = ok ? '#8f8' : '#f66';
-      ctx.strokeRect(tl.x * cp - cam.x, tl.y * cp - cam.y, r.width * cp, r.height * cp);
+      ctx.strokeRect(sx, sy, r.width * cp, r.height * cp);
     }
     // Selection box.
     if (ui.box) {
@@ -133,24 +146,54 @@ export class Renderer {
     if (now - this.lastMinimap > 250) { this.drawMinimap(); this.lastMinimap = now; }
   }
 
-  drawBuilding(e, selected) {
+  // White corner brackets around a selected thing.
+  brackets(x, y, w, h) {
+    const ctx = this.ctx, k = Math.max(3, Math.min(w, h) * 0.25);
+    ctx.strokeStyle = '#fff';
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    for (const [cx, cy, dx, dy] of [[x, y, 1, 1], [x + w, y, -1, 1], [x, y + h, 1, -1], [x + w, y + h, -1, -1]]) {
+      ctx.moveTo(cx + dx * k, cy); ctx.lineTo(cx, cy); ctx.lineTo(cx, cy + dy * k);
+    }
+    ctx.stroke();
+  }
+
+  drawBuilding(e, selected, now = performance.now()) {
     const { ctx, state: s, camera: cam } = this;
     const cp = cam.cellPx;
     const f = s.footprint(e);
     const sx = f.x * cp - cam.x, sy = f.y * cp - cam.y, w = f.w * cp, h = f.h * cp;
     if (sx > cam.vw || sy > cam.vh || sx + w < 0 || sy + h < 0) return;
-    ctx.fillStyle = '#3a3f44';
-    ctx.fillRect(sx + 2, sy + 2, w - 4, h - 4);
-    ctx.strokeStyle = playerColor(e.owner);
-    ctx.lineWidth = 3;
-    ctx.strokeRect(sx + 3, sy + 3, w - 6, h - 6);
-    ctx.lineWidth = 1;
-    ctx.fillStyle = playerColor(e.owner);
-    ctx.font = `${Math.max(8, Math.floor(cp * 0.45))}px sans-serif`;
-    ctx.textAlign = 'center';
-    ctx.textBaseline = 'middle';
-    ctx.fillText(SHORT[e.kind] || e.kind, sx + w / 2, sy + h / 2);
-    if (selected) { ctx.strokeStyle = '#fff'; ctx.strokeRect(sx, sy, w, h); }
+    const color = playerColor(e.owner);
+    const damaged = e.hp * 2 < e.max_hp;
+    const img = this.sprites.building(e.kind, color, f.w, f.h, damaged);
+    const iw = img.width / this.dpr, ih = img.height / this.dpr;
+    const x = Math.round(sx), y = Math.round(sy);
+    const age = e.born ? now - e.born : CONSTRUCT_MS;
+    if (age < CONSTRUCT_MS) {
+      // Construction: the building rises from its foundations inside a scaffold.
+      const p = Math.max(0.05, age / CONSTRUCT_MS);
+      ctx.fillStyle = 'rgba(60,58,52,0.8)';
+      ctx.fillRect(x, y, iw, ih);
+      ctx.drawImage(img, 0, img.height * (1 - p), img.width, img.height * p, x, y + ih * (1 - p), iw, ih * p);
+      ctx.strokeStyle = color;
+      ctx.lineWidth = 1;
+      ctx.beginPath();
+      for (let k = 0; k <= f.w; k++) { ctx.moveTo(x + k * cp, y); ctx.lineTo(x + k * cp, y + ih); }
+      for (let k = 0; k <= f.h; k++) { ctx.moveTo(x, y + k * cp); ctx.lineTo(x + iw, y + k * cp); }
+      ctx.stroke();
+      ctx.fillStyle = 'rgba(255,240,160,0.9)';
+      ctx.fillRect(x, y + ih * (1 - p) - 1, iw, 2);
+    } else {
+      ctx.drawImage(img, x, y, iw, ih);
+    }
+    if (this.sprites.hasTurret(e.kind)) {
+      const aim = this.effects.aimOf(e.id, now);
+      const ang = aim ? Math.atan2(-(aim.y - e.y), aim.x - e.x) : (e.facing / 256) * Math.PI * 2;
+      this.blit(this.sprites.turret(e.kind, color, Sprites.dirOf(ang)), sx + w / 2, sy + h / 2);
+    }
+    if (damaged && ctx.globalAlpha === 1) this.effects.smoke(ctx, sx + w * 0.6, sy + h * 0.35, cp * 1.1, now, e.id);
+    if (selected) this.brackets(sx, sy, w, h);
     if (selected || e.hp < e.max_hp) this.healthBar(sx + 2, sy - 5, w - 4, e.hp / Math.max(1, e.max_hp));
   }
 
@@ -160,39 +203,38 @@ export class Renderer {
     const p = s.drawPos(e, now);
     const c = cam.toScreen(s, p.x, p.y);
     if (c.x < -cp || c.y < -cp || c.x > cam.vw + cp || c.y > cam.vh + cp) return;
-    const ang = -(s.drawFacing(e, p.a) / 256) * Math.PI * 2; // 0 = east, counter-clockwise
     const r = s.rules.units[e.kind];
     const color = playerColor(e.owner);
-    ctx.save();
-    ctx.translate(c.x, c.y);
+    const facing = (s.drawFacing(e, p.a) / 256) * Math.PI * 2; // counter-clockwise from east
     if (selected) {
       ctx.strokeStyle = '#fff';
+      ctx.lineWidth = 1;
       ctx.beginPath();
-      ctx.arc(0, 0, cp * 0.45, 0, Math.PI * 2);
+      ctx.ellipse(c.x, c.y + cp * 0.1, cp * 0.45, cp * 0.32, 0, 0, Math.PI * 2);
       ctx.stroke();
     }
-    ctx.rotate(ang);
-    ctx.fillStyle = color;
-    ctx.strokeStyle = '#111';
     if (r && r.infantry) {
-      ctx.beginPath();
-      ctx.arc(0, 0, cp * 0.18, 0, Math.PI * 2);
-      ctx.fill();
-      ctx.stroke();
-      ctx.fillRect(0, -1, cp * 0.28, 2);
-    } else if (e.kind === 'harvester') {
-      ctx.fillRect(-cp * 0.38, -cp * 0.28, cp * 0.76, cp * 0.56);
-      ctx.strokeRect(-cp * 0.38, -cp * 0.28, cp * 0.76, cp * 0.56);
-      ctx.fillStyle = e.cargo > 0 ? '#5fe05f' : '#333';
-      ctx.fillRect(-cp * 0.3, -cp * 0.18, cp * 0.35, cp * 0.36);
+      const moving = e.x !== e.px || e.y !== e.py;
+      const step = moving ? 1 + (Math.floor(now / 160) % 2) : 0;
+      const dir = Sprites.dirOf(facing, UNIT_DIRS / 2) * 2;
+      this.blit(this.sprites.unit(e.kind, color, dir, step, true), c.x, c.y);
     } else {
-      const big = e.kind === 'heavy_tank' ? 0.4 : e.kind === 'recon_bike' ? 0.26 : 0.33;
-      ctx.fillRect(-cp * big, -cp * big * 0.8, cp * big * 2, cp * big * 1.6);
-      ctx.strokeRect(-cp * big, -cp * big * 0.8, cp * big * 2, cp * big * 1.6);
-      ctx.fillStyle = '#222';
-      ctx.fillRect(0, -2, cp * (big + 0.2), 4);
+      const hull = this.sprites.hasTurret(e.kind) ? e.hull ?? facing : facing;
+      const variant = e.kind === 'harvester' && e.cargo > 0 ? Math.min(6, Math.ceil(e.cargo / 5)) : 0;
+      this.blit(this.sprites.unit(e.kind, color, Sprites.dirOf(hull), variant), c.x, c.y);
+      if (this.sprites.hasTurret(e.kind)) {
+        // The turret turns to its target while fighting, else looks where the unit faces.
+        const aim = this.effects.aimOf(e.id, now);
+        let ang = facing;
+        if (aim) {
+          const t = s.entities.get(aim.target);
+          const tx = t ? t.x : aim.x, ty = t ? t.y : aim.y;
+          ang = Math.atan2(-(ty - p.y), tx - p.x);
+        }
+        this.blit(this.sprites.turret(e.kind, color, Sprites.dirOf(ang)), c.x, c.y);
+      }
+      if (e.hp * 2 < e.max_hp) this.effects.smoke(ctx, c.x, c.y - cp * 0.2, cp * 0.6, now, e.id);
     }
-    ctx.restore();
     if (selected || e.hp < e.max_hp) this.healthBar(c.x - cp * 0.35, c.y - cp * 0.5, cp * 0.7, e.hp / Math.max(1, e.max_hp));
   }
 

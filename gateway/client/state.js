@@ -34,6 +34,8 @@ export class GameState {
     this.framesApplied = 0;
     this.gaps = 0;
     this.terrainVersion = 0;
+    // Shots and deaths of the deltas not yet handed to the renderer's effects.
+    this.combat = [];
     if (this.role === 'spectator') { this.explored.fill(1); this.visible.fill(1); }
   }
 
@@ -52,10 +54,16 @@ export class GameState {
     return { x, y, w: r.width, h: r.height };
   }
 
-  upsert(src, now) {
+  // `fresh`: the entity appeared in a delta (a building then plays its construction).
+  upsert(src, now, fresh = false) {
     const old = this.entities.get(src.id);
     const e = Object.assign({}, src);
     if (old) { e.px = old.x; e.py = old.y; e.pf = old.facing; } else { e.px = e.x; e.py = e.y; e.pf = e.facing; }
+    // Hull direction (radians, counter-clockwise from east): where the unit last drove.
+    const dx = e.x - e.px, dy = e.y - e.py;
+    if (old && (dx || dy)) e.hull = Math.atan2(-dy, dx);
+    else e.hull = old && old.hull !== undefined ? old.hull : (e.facing / 256) * Math.PI * 2;
+    e.born = old ? old.born : fresh && !this.ghosts.has(e.id) ? now : 0;
     e.seen = now;
     this.entities.set(e.id, e);
     if (e.building) this.ghosts.delete(e.id);
@@ -98,7 +106,16 @@ export class GameState {
     const now = performance.now();
     // Entities not in this delta did not move: their previous position is their current.
     for (const e of this.entities.values()) { e.px = e.x; e.py = e.y; e.pf = e.facing; }
-    for (const e of d.entities) this.upsert(e, now);
+    for (const e of d.entities) this.upsert(e, now, true);
+    if ((d.attacks && d.attacks.length) || (d.deaths && d.deaths.length)) {
+      // A death keeps the facing of what died (for its wreck) before it is removed.
+      const deaths = (d.deaths || []).map((x) => {
+        const e = this.entities.get(x.id);
+        return { ...x, dir: e ? (e.hull ?? (e.facing / 256) * Math.PI * 2) : 0 };
+      });
+      this.combat.push({ attacks: d.attacks || [], deaths, at: now });
+      if (this.combat.length > 100) this.combat.shift();
+    }
     for (const id of d.hidden) this.hide(id);
     for (const id of d.removed) this.remove(id);
     if (d.tiberium.length) this.setTiberium(d.tiberium);

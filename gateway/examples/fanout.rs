@@ -102,6 +102,8 @@ async fn writer(
             removed: vec![],
             tiberium: vec![],
             winner: None,
+            attacks: Vec::new(),
+            deaths: Vec::new(),
         };
         let bytes = encode(&Envelope::new(m.clone(), Source::System, frame)).unwrap();
         sent.lock().unwrap().insert(tick, Instant::now());
@@ -138,7 +140,7 @@ async fn client(
         return;
     };
     let _ = ws
-        .send(Message::Text(r#"{"t":"hello","protocol":1}"#.into()))
+        .send(Message::Text(r#"{"t":"hello","protocol":2}"#.into()))
         .await;
     let _ = ws
         .send(Message::Text(

@@ -144,7 +144,7 @@ async fn client(addr: SocketAddr, samples: usize) -> (Outcome, MatchId) {
         tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/ws"), None, true)
             .await
             .expect("opening the WebSocket");
-    send(&mut ws, json!({"t": "hello", "protocol": 1})).await;
+    send(&mut ws, json!({"t": "hello", "protocol": 2})).await;
     send(
         &mut ws,
         json!({"t": "join", "token": token, "last_tick": null}),

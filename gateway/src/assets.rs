@@ -38,6 +38,21 @@ pub const FILES: &[(&str, &str, &str)] = &[
         include_str!("../client/render.js"),
     ),
     (
+        "sprites.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../client/sprites.js"),
+    ),
+    (
+        "terrain.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../client/terrain.js"),
+    ),
+    (
+        "effects.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../client/effects.js"),
+    ),
+    (
         "input.js",
         "text/javascript; charset=utf-8",
         include_str!("../client/input.js"),

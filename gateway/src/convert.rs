@@ -9,14 +9,15 @@ use events::cmd::{
     Surrender,
 };
 use events::{
-    BuildingKind, Cell, Command, Difficulty, EntityKind, EntityView, Item, PlayerKind, PlayerSlot,
-    ProductionState, QueueKind, RejectReason, TiberiumChange, UnitId, UnitKind,
+    BuildingKind, Cell, Command, DeathView, Difficulty, EntityKind, EntityView, Item, PlayerKind,
+    PlayerSlot, ProductionState, QueueKind, RejectReason, ShotView, TiberiumChange, UnitId,
+    UnitKind, Warhead,
 };
 
 use crate::limits::MAX_UNITS_PER_COMMAND;
 use crate::wire::{
-    WireBuildingRules, WireCommand, WireEntity, WirePlayer, WireQueue, WireRules, WireTiberium,
-    WireUnitRules,
+    WireAttack, WireBuildingRules, WireCommand, WireDeath, WireEntity, WirePlayer, WireQueue,
+    WireRules, WireTiberium, WireUnitRules,
 };
 
 /// An entity for the browser.
@@ -36,6 +37,48 @@ pub fn entity(e: &EntityView) -> WireEntity {
         hp: e.hp,
         max_hp: e.max_hp,
         cargo: e.cargo,
+    }
+}
+
+fn kind_name(k: EntityKind) -> (&'static str, bool) {
+    match k {
+        EntityKind::Unit(u) => (u.name(), false),
+        EntityKind::Building(b) => (b.name(), true),
+    }
+}
+
+pub fn warhead_name(w: Warhead) -> &'static str {
+    match w {
+        Warhead::Bullet => "bullet",
+        Warhead::ArmorPiercing => "armor_piercing",
+        Warhead::Missile => "missile",
+        Warhead::Laser => "laser",
+    }
+}
+
+/// A shot for the browser.
+pub fn attack(a: &ShotView) -> WireAttack {
+    WireAttack {
+        attacker: a.attacker.0,
+        kind: kind_name(a.kind).0.to_string(),
+        target: a.target.0,
+        warhead: warhead_name(a.warhead).to_string(),
+        from: [a.from.x, a.from.y],
+        to: [a.to.x, a.to.y],
+    }
+}
+
+/// A death for the browser.
+pub fn death(d: &DeathView) -> WireDeath {
+    let (kind, building) = kind_name(d.kind);
+    WireDeath {
+        id: d.id.0,
+        owner: d.owner.0,
+        kind: kind.to_string(),
+        building,
+        at: [d.pos.x, d.pos.y],
+        by: d.by.0,
+        warhead: warhead_name(d.warhead).to_string(),
     }
 }
 

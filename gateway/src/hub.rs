@@ -567,6 +567,18 @@ fn audience_msg(
                 hidden,
                 removed,
                 tiberium: frame.tiberium.iter().map(convert::tiberium).collect(),
+                attacks: frame
+                    .attacks
+                    .iter()
+                    .filter(|a| aud.sees(a.visible_to))
+                    .map(convert::attack)
+                    .collect(),
+                deaths: frame
+                    .deaths
+                    .iter()
+                    .filter(|d| aud.sees(d.visible_to))
+                    .map(convert::death)
+                    .collect(),
                 game_over: frame.winner.is_some(),
                 winner: frame.winner.flatten().map(|p| p.0),
             })

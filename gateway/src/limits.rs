@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// Version of the browser WebSocket protocol; a `hello` with another version is refused
 /// with a typed `protocol_mismatch` error.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Largest WebSocket message (and frame) a client may send; bigger ones close the socket.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;

@@ -168,6 +168,31 @@ pub struct WireEntity {
     pub cargo: u32,
 }
 
+/// A shot fired this tick: who fired (`attacker`, its `kind`) at what (`target`), with
+/// which `warhead`, from where to where (fixed-point positions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireAttack {
+    pub attacker: u32,
+    pub kind: String,
+    pub target: u32,
+    pub warhead: String,
+    pub from: [i32; 2],
+    pub to: [i32; 2],
+}
+
+/// An entity destroyed by a shot this tick: what died (`id`, `owner`, `kind`), where
+/// (`at`, fixed-point), and the unit (`by`) and warhead that killed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireDeath {
+    pub id: u32,
+    pub owner: u8,
+    pub kind: String,
+    pub building: bool,
+    pub at: [i32; 2],
+    pub by: u32,
+    pub warhead: String,
+}
+
 /// A tiberium cell: `[x, y, bails, blue (0/1)]`.
 pub type WireTiberium = [u16; 4];
 
@@ -388,6 +413,12 @@ pub struct Delta {
     pub hidden: Vec<u32>,
     pub removed: Vec<u32>,
     pub tiberium: Vec<WireTiberium>,
+    /// Shots this audience sees (it sees the attacker or the target); absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attacks: Vec<WireAttack>,
+    /// Deaths by shots of entities this audience saw; absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deaths: Vec<WireDeath>,
     /// Present (true) only on the frame that ends the match.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub game_over: bool,

@@ -213,7 +213,7 @@ async fn answers(w: &mut ws::Ws, frames: &[Message], expect: usize) -> Vec<Strin
 
 async fn hello(addr: std::net::SocketAddr) -> ws::Ws {
     let mut w = ws::connect(addr).await.expect("connect");
-    assert!(ws::send(&mut w, json!({"t": "hello", "protocol": 1})).await);
+    assert!(ws::send(&mut w, json!({"t": "hello", "protocol": 2})).await);
     let ok = ws::next_json(&mut w, Duration::from_secs(5))
         .await
         .expect("hello_ok")
@@ -370,7 +370,7 @@ async fn websocket_abuse_gets_errors_or_closes_and_a_legit_player_is_unaffected(
 
     // Wrong protocol version: a typed error, then the socket closes.
     let mut w = ws::connect(gw).await.expect("connect");
-    let got = answers(&mut w, &[text(json!({"t": "hello", "protocol": 2}))], 2).await;
+    let got = answers(&mut w, &[text(json!({"t": "hello", "protocol": 99}))], 2).await;
     assert_eq!(got, ["protocol_mismatch", "closed"], "protocol mismatch");
     results.push(("protocol mismatch", got));
     eprintln!(

@@ -458,7 +458,7 @@ fn event_decoders_never_panic() {
 
 fn frame_corpus() -> Vec<Vec<u8>> {
     [
-        r#"{"t":"hello","protocol":1}"#,
+        r#"{"t":"hello","protocol":2}"#,
         r#"{"t":"join","token":"v1.m.0.1700000000000.abcdef","last_tick":12}"#,
         r#"{"t":"join","token":"x","last_tick":null}"#,
         r#"{"t":"spectate","match":"abc_DEF-1","last_tick":null}"#,

@@ -1,15 +1,17 @@
-// frame-time.js: client frame time with ~500 live units on screen in headless Chromium:
-// creates a lobby battle, watches it as a spectator zoomed out to the whole map, and
-// reports requestAnimationFrame intervals and the renderer's own draw time.
+// frame-time.js: client frame time with ~500 and ~1,000 live units on screen in headless
+// Chromium, with the sprites and combat effects: creates a lobby battle per size, watches it
+// as a spectator zoomed out to the whole map, and reports requestAnimationFrame intervals,
+// the renderer's own draw time (p50/p95/p99) and how many effects were on screen.
 //
 // Needs a running gateway (embedded is fine): GATEWAY_URL=http://127.0.0.1:PORT/ node
 // bench/frame-time.js, or bench/run.sh to build and start one. Settings (env):
-// BENCH_UNITS_PER_SIDE (250), BENCH_MAP_SIZE (96), BENCH_SECONDS (10), BENCH_SEED (7).
+// BENCH_UNITS_PER_SIDE (comma-separated runs, "250,500"), BENCH_MAP_SIZE (96),
+// BENCH_SECONDS (10), BENCH_SEED (7).
 
 import { chromium } from 'playwright-core';
 
 const BASE = process.env.GATEWAY_URL || 'http://127.0.0.1:8080/';
-const PER_SIDE = Number(process.env.BENCH_UNITS_PER_SIDE || 250);
+const RUNS = String(process.env.BENCH_UNITS_PER_SIDE || '250,500').split(',').map(Number);
 const MAP = Number(process.env.BENCH_MAP_SIZE || 96);
 const SECONDS = Number(process.env.BENCH_SECONDS || 10);
 const SEED = Number(process.env.BENCH_SEED || 7);
@@ -30,7 +32,7 @@ function summary(samples) {
 
 const f = (x) => x.toFixed(2);
 
-async function main() {
+async function measure(PER_SIDE) {
   const res = await fetch(new URL('/api/matches', BASE), {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -70,15 +72,19 @@ async function main() {
     // rAF intervals from a loop of the benchmark's own (it runs next to the client's),
     // and units on screen once a second.
     const measured = await page.evaluate((ms) => new Promise((resolve) => {
-      const deltas = [], onScreen = [];
+      const deltas = [], onScreen = [], effects = [];
       const t0 = performance.now();
       let last = t0, nextCount = t0;
       function step(t) {
         deltas.push(t - last);
         last = t;
-        if (t >= nextCount) { onScreen.push(window.__game.unitsOnScreen()); nextCount += 1000; }
+        if (t >= nextCount) {
+          onScreen.push(window.__game.unitsOnScreen());
+          effects.push(window.__game.effects()?.active.length || 0);
+          nextCount += 1000;
+        }
         if (t - t0 < ms) requestAnimationFrame(step);
-        else resolve({ deltas: deltas.slice(1), onScreen, elapsed: t - t0 });
+        else resolve({ deltas: deltas.slice(1), onScreen, effects, elapsed: t - t0 });
       }
       requestAnimationFrame((t) => { last = t; requestAnimationFrame(step); });
     }), SECONDS * 1000);
@@ -98,12 +104,21 @@ async function main() {
     console.log(`Chromium ${version}, viewport ${VIEWPORT.width}×${VIEWPORT.height}, battle ${PER_SIDE} units per side on ${MAP}×${MAP} (seed ${SEED}), ${(measured.elapsed / 1000).toFixed(1)} s measured`);
     console.log(`units in the client: ${before.units} at start, ${after.units} at end; on screen (sampled each second): min ${counts[0]}, median ${pct(counts, 0.5)}, max ${counts[counts.length - 1]}`);
     console.log(`match ticks during the run: ${before.tick} → ${after.tick}${after.winner !== undefined ? ` (ended, winner ${after.winner})` : ''}`);
+    const fx = [...measured.effects].sort((a, b) => a - b);
+    console.log(`live combat effects (sampled each second): min ${fx[0]}, median ${pct(fx, 0.5)}, max ${fx[fx.length - 1]}`);
     console.log('| measure | frames | mean (ms) | p50 | p95 | p99 | max | fps (1000 / mean) |');
     console.log('|---|---|---|---|---|---|---|---|');
     console.log(`| requestAnimationFrame interval | ${raf.n} | ${f(raf.mean)} | ${f(raf.p50)} | ${f(raf.p95)} | ${f(raf.p99)} | ${f(raf.max)} | ${(1000 / raf.mean).toFixed(1)} |`);
     console.log(`| client draw (Renderer.draw) | ${draw.n} | ${f(draw.mean)} | ${f(draw.p50)} | ${f(draw.p95)} | ${f(draw.p99)} | ${f(draw.max)} | – |`);
   } finally {
     await browser.close();
+  }
+}
+
+async function main() {
+  for (const n of RUNS) {
+    await measure(n);
+    console.log('');
   }
 }
 

@@ -25,7 +25,7 @@ async function playAndResign(page) {
       const units = new Set();
       const send = (o) => ws.send(JSON.stringify(o));
       ws.onerror = () => reject(new Error('websocket error'));
-      ws.onopen = () => send({ t: 'hello', protocol: 1 });
+      ws.onopen = () => send({ t: 'hello', protocol: 2 });
       ws.onmessage = (ev) => {
         const m = JSON.parse(ev.data);
         if (m.t === 'ping') { send({ t: 'pong', id: m.id }); return; }

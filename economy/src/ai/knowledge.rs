@@ -209,6 +209,8 @@ mod tests {
                 removed: vec![],
                 tiberium: vec![],
                 winner: None,
+                attacks: Vec::new(),
+                deaths: Vec::new(),
             },
         );
         assert!(k.own.contains_key(&UnitId(1)));
@@ -227,6 +229,8 @@ mod tests {
                 removed: vec![(UnitId(3), 0b01)],
                 tiberium: vec![],
                 winner: None,
+                attacks: Vec::new(),
+                deaths: Vec::new(),
             },
         );
         assert!(!k.enemies.contains_key(&UnitId(3)));
@@ -241,6 +245,8 @@ mod tests {
                 removed: vec![],
                 tiberium: vec![],
                 winner: None,
+                attacks: Vec::new(),
+                deaths: Vec::new(),
             },
         );
         k.prune_ghosts(&Rules::standard());

@@ -113,6 +113,8 @@ mod tests {
             removed: vec![],
             tiberium: vec![],
             winner: None,
+            attacks: Vec::new(),
+            deaths: Vec::new(),
         });
         ai
     }

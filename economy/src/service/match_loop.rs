@@ -282,6 +282,18 @@ fn fogged(frame: &ViewFrame, player: events::PlayerId) -> ViewFrame {
             .collect(),
         tiberium: frame.tiberium.clone(),
         winner: frame.winner,
+        attacks: frame
+            .attacks
+            .iter()
+            .filter(|a| a.visible_to & bit != 0)
+            .copied()
+            .collect(),
+        deaths: frame
+            .deaths
+            .iter()
+            .filter(|d| d.visible_to & bit != 0)
+            .copied()
+            .collect(),
     }
 }
 

@@ -137,6 +137,8 @@ impl Sim {
             events: Vec::new(),
             removed: Vec::new(),
             tiberium: Vec::new(),
+            shots: Vec::new(),
+            deaths: Vec::new(),
         };
         let mut sim = Sim {
             state,
@@ -160,6 +162,8 @@ impl Sim {
         s.events.clear();
         s.removed.clear();
         s.tiberium.clear();
+        s.shots.clear();
+        s.deaths.clear();
         let tick = s.tick;
         if tick == 0 {
             s.events.push(GameEvent::MatchStarted {

@@ -214,6 +214,8 @@ pub fn restore(rules: Arc<Rules>, bytes: &[u8]) -> Result<Restored, SnapshotErro
         events: Vec::new(),
         removed: Vec::new(),
         tiberium: Vec::new(),
+        shots: Vec::new(),
+        deaths: Vec::new(),
     };
     visibility::run(&mut state);
     super::view::remember_all(&mut state);

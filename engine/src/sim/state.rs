@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use events::{
-    BuildingKind, Cell, EntityKind, EntityView, GameEvent, PlayerId, Pos, TiberiumChange, UnitId,
-    UnitKind,
+    BuildingKind, Cell, DeathView, EntityKind, EntityView, GameEvent, PlayerId, Pos, ShotView,
+    TiberiumChange, UnitId, UnitKind,
 };
 use serde::{Deserialize, Serialize};
 
@@ -297,6 +297,9 @@ pub struct State {
     pub events: Vec<GameEvent>,
     pub removed: Vec<(UnitId, u8)>,
     pub tiberium: Vec<TiberiumChange>,
+    /// Per-tick scratch for the view: shots fired and deaths by shots (not hashed).
+    pub shots: Vec<ShotView>,
+    pub deaths: Vec<DeathView>,
 }
 
 impl State {

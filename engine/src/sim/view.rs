@@ -66,6 +66,8 @@ pub fn delta(state: &mut State, tick: u64) -> ViewFrame {
         removed: std::mem::take(&mut state.removed),
         tiberium: std::mem::take(&mut state.tiberium),
         winner: state.winner,
+        attacks: std::mem::take(&mut state.shots),
+        deaths: std::mem::take(&mut state.deaths),
     }
 }
 
@@ -107,5 +109,7 @@ pub fn keyframe(state: &State, tick: u64) -> ViewFrame {
         removed: Vec::new(),
         tiberium,
         winner: state.winner,
+        attacks: Vec::new(),
+        deaths: Vec::new(),
     }
 }

@@ -1,11 +1,14 @@
 //! Combat: reload timers, shots at targets in range (damage = weapon damage × warhead
-//! percentage against the target's armor / 100, per shot), attack notices, deaths.
+//! percentage against the target's armor / 100, per shot), attack notices, deaths, and
+//! the shots and deaths of the view (for drawing; not hashed).
 
-use events::{Armor, EntityKind, GameEvent, PlayerId, Pos, UnitId, UnitKind};
+use events::{
+    Armor, DeathView, EntityKind, GameEvent, PlayerId, Pos, ShotView, UnitId, UnitKind, Warhead,
+};
 
-use super::{despawn, targeting::aim_point, weapon_rules};
+use super::{despawn, targeting::aim_point, visibility::mask_of, weapon_rules};
 use crate::fixed::{dist2, facing};
-use crate::sim::state::{Body, Health, Ident, State, Weapon};
+use crate::sim::state::{Body, Footprint, Health, Ident, State, Weapon};
 
 /// One shot's effect, collected before any damage lands so that every shooter of a tick
 /// sees the same world.
@@ -13,6 +16,8 @@ struct Hit {
     target: UnitId,
     damage: u32,
     by: PlayerId,
+    attacker: UnitId,
+    warhead: Warhead,
 }
 
 /// Damage one volley of a weapon does to an armor class.
@@ -56,6 +61,23 @@ pub fn run(state: &mut State) {
                         target: t,
                         damage,
                         by: ident.owner,
+                        attacker: ident.id,
+                        warhead: wr.warhead,
+                    });
+                    // Seen by whoever sees either end (owners always see their own).
+                    let vision = &state.vision;
+                    let seen = vision.mask(pos.cell())
+                        | vision.mask(aim.cell())
+                        | State::bit(ident.owner)
+                        | State::bit(ti.owner);
+                    state.shots.push(ShotView {
+                        attacker: ident.id,
+                        kind: ident.kind,
+                        target: t,
+                        warhead: wr.warhead,
+                        from: pos,
+                        to: aim,
+                        visible_to: seen,
                     });
                     w.reload = reload_ticks;
                     aim_at = Some(aim);
@@ -82,6 +104,7 @@ fn apply_hits(state: &mut State, hits: Vec<Hit>) {
     // Attack notices once per victim per tick, deaths in the order they happened.
     let mut noticed: Vec<UnitId> = Vec::new();
     let mut dead: Vec<(UnitId, PlayerId, EntityKind, PlayerId)> = Vec::new();
+    let mut deaths: Vec<DeathView> = Vec::new();
     for h in hits {
         let Some(e) = state.entity(h.target) else {
             continue;
@@ -118,8 +141,21 @@ fn apply_hits(state: &mut State, hits: Vec<Hit>) {
         }
         if died {
             dead.push((h.target, ident.owner, ident.kind, h.by));
+            let mut q = state.world.query_one::<(&Body, Option<&Footprint>)>(e);
+            if let Ok((body, fp)) = q.get() {
+                deaths.push(DeathView {
+                    id: h.target,
+                    owner: ident.owner,
+                    kind: ident.kind,
+                    pos: body.pos,
+                    by: h.attacker,
+                    warhead: h.warhead,
+                    visible_to: mask_of(&state.vision, &ident, body, fp),
+                });
+            }
         }
     }
+    state.deaths.append(&mut deaths);
     for (id, owner, kind, by) in dead {
         state.events.push(GameEvent::EntityDestroyed {
             id,

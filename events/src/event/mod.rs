@@ -14,4 +14,4 @@ pub use game::{GameEvent, RejectReason};
 pub use matches::{MapSpec, MatchCreated, MatchEnded, MatchEvent, PlayerKind, PlayerSlot};
 pub use snapshot::{Snapshot, SnapshotOwner};
 pub use tick::{AppliedCommand, TickCommitted};
-pub use view::{EntityView, TiberiumChange, ViewFrame, ViewKind};
+pub use view::{DeathView, EntityView, ShotView, TiberiumChange, ViewFrame, ViewKind};

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{Cell, PlayerId, Pos, UnitId};
-use crate::kinds::EntityKind;
+use crate::kinds::{EntityKind, Warhead};
 
 /// A keyframe carries every entity; a delta only the changed ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +38,36 @@ pub struct TiberiumChange {
     pub blue: bool,
 }
 
+/// A volley fired this tick, for drawing (muzzle flash, tracer, rocket, beam). Effects
+/// only: not simulation state and not part of the state hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShotView {
+    pub attacker: UnitId,
+    /// The attacker's kind (what fired: a rifle, a tank gun, a laser tower...).
+    pub kind: EntityKind,
+    pub target: UnitId,
+    pub warhead: Warhead,
+    /// The attacker's position and the point it aimed at.
+    pub from: Pos,
+    pub to: Pos,
+    /// Bit `p` set: player `p` sees the attacker or the target.
+    pub visible_to: u8,
+}
+
+/// An entity destroyed by a shot this tick (sold buildings are not deaths).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeathView {
+    pub id: UnitId,
+    pub owner: PlayerId,
+    pub kind: EntityKind,
+    pub pos: Pos,
+    /// The unit whose shot killed it and that shot's warhead.
+    pub by: UnitId,
+    pub warhead: Warhead,
+    /// Bit `p` set: player `p` saw the entity when it died.
+    pub visible_to: u8,
+}
+
 /// The view after tick `tick`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ViewFrame {
@@ -49,4 +79,10 @@ pub struct ViewFrame {
     pub removed: Vec<(UnitId, u8)>,
     pub tiberium: Vec<TiberiumChange>,
     pub winner: Option<Option<PlayerId>>,
+    /// Shots fired this tick (deltas only; absent in frames recorded before effects).
+    #[serde(default)]
+    pub attacks: Vec<ShotView>,
+    /// Entities destroyed by shots this tick (deltas only).
+    #[serde(default)]
+    pub deaths: Vec<DeathView>,
 }

@@ -216,7 +216,7 @@ impl TestGateway {
     /// Connects, says hello and joins with a token; returns the socket and the welcome.
     pub async fn join(&self, token: &str, last_tick: Option<u64>) -> (Ws, Value) {
         let mut ws = self.ws().await;
-        send(&mut ws, json!({"t": "hello", "protocol": 1})).await;
+        send(&mut ws, json!({"t": "hello", "protocol": 2})).await;
         assert_eq!(recv(&mut ws).await["t"], "hello_ok");
         send(
             &mut ws,
@@ -230,7 +230,7 @@ impl TestGateway {
 
     pub async fn spectate(&self, m: &MatchId, last_tick: Option<u64>) -> (Ws, Value) {
         let mut ws = self.ws().await;
-        send(&mut ws, json!({"t": "hello", "protocol": 1})).await;
+        send(&mut ws, json!({"t": "hello", "protocol": 2})).await;
         assert_eq!(recv(&mut ws).await["t"], "hello_ok");
         send(
             &mut ws,
@@ -414,6 +414,8 @@ pub fn frame(
         removed,
         tiberium: Vec::<TiberiumChange>::new(),
         winner: None,
+        attacks: Vec::new(),
+        deaths: Vec::new(),
     }
 }
 

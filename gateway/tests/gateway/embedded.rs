@@ -119,7 +119,7 @@ async fn ended_matches_keep_their_recording_and_nothing_else() {
     }
     // An ended match still replays from the lobby.
     let mut ws = gw.ws().await;
-    send(&mut ws, json!({"t": "hello", "protocol": 1})).await;
+    send(&mut ws, json!({"t": "hello", "protocol": 2})).await;
     assert_eq!(recv(&mut ws).await["t"], "hello_ok");
     send(&mut ws, json!({"t": "spectate", "match": kept[0]})).await;
     let welcome = recv(&mut ws).await;

@@ -4,6 +4,7 @@
 mod ai_match;
 mod battle;
 mod common;
+mod effects;
 mod embedded;
 mod fog;
 mod leave;

@@ -34,7 +34,7 @@ async fn join_gets_welcome_keyframe_ledger_and_commands_round_trip() {
     let (mut ws, welcome) = gw.join(&gw.token(&m, 0), None).await;
     assert_eq!(welcome["role"], "player");
     assert_eq!(welcome["player"], 0);
-    assert_eq!(welcome["protocol"], 1);
+    assert_eq!(welcome["protocol"], 2);
     assert_eq!(welcome["match"], m.as_str());
     assert_eq!(welcome["map"]["terrain"].as_str().unwrap().len(), 32 * 32);
     assert_eq!(welcome["rules"]["buildings"]["power_plant"]["width"], 2);
@@ -177,7 +177,7 @@ async fn version_mismatch_is_a_typed_error() {
     let e = recv(&mut ws).await;
     assert_eq!(e["t"], "error");
     assert_eq!(e["code"], "protocol_mismatch");
-    assert_eq!(e["expected"], 1);
+    assert_eq!(e["expected"], 2);
     assert!(
         try_recv(&mut ws, Duration::from_secs(2)).await.is_none(),
         "the connection closes after a mismatch"
@@ -218,7 +218,7 @@ async fn malformed_and_unknown_frames_get_error_replies_and_never_kill_the_sessi
         .await
         .unwrap();
     assert_eq!(recv(&mut ws).await["code"], "binary_not_supported");
-    send(&mut ws, json!({"t": "hello", "protocol": 1})).await;
+    send(&mut ws, json!({"t": "hello", "protocol": 2})).await;
     assert_eq!(recv(&mut ws).await["t"], "hello_ok");
     send(&mut ws, json!({"t": "join", "token": gw.token(&m, 0)})).await;
     assert_eq!(recv(&mut ws).await["t"], "welcome");
@@ -423,7 +423,7 @@ async fn a_delayed_spectator_sees_the_same_frames_later() {
         .await;
     let (mut live, _) = gw.spectate(&m, None).await;
     let mut delayed = gw.ws().await;
-    send(&mut delayed, json!({"t": "hello", "protocol": 1})).await;
+    send(&mut delayed, json!({"t": "hello", "protocol": 2})).await;
     assert_eq!(recv(&mut delayed).await["t"], "hello_ok");
     // Past the limit: a clear error, and the session goes on.
     send(
@@ -591,7 +591,7 @@ async fn a_spectator_delay_outside_the_range_is_bad_delay() {
     gw.write_view(&m, frame(0, ViewKind::Keyframe, vec![], vec![]))
         .await;
     let mut ws = gw.ws().await;
-    send(&mut ws, json!({"t": "hello", "protocol": 1})).await;
+    send(&mut ws, json!({"t": "hello", "protocol": 2})).await;
     recv(&mut ws).await;
     for d in [json!(-1), json!(-0.5), json!(301), json!(1e9)] {
         send(
@@ -640,7 +640,7 @@ async fn closes_carry_a_status_code() {
     );
     // Shutting down: 1001 (going away).
     let mut ws = gw.ws().await;
-    send(&mut ws, json!({"t": "hello", "protocol": 1})).await;
+    send(&mut ws, json!({"t": "hello", "protocol": 2})).await;
     recv(&mut ws).await;
     let closed = tokio::spawn(async move { close_code(&mut ws, Duration::from_secs(10)).await });
     gw.stop().await;

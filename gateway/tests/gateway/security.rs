@@ -22,7 +22,7 @@ async fn forged_tampered_and_expired_tokens_are_refused() {
     let tampered = good.replacen(&format!("{}.0.", m), &format!("{}.1.", m), 1);
     let expired = gw.signer.issue_until(&m, PlayerId(0), 1);
     let mut ws = gw.ws().await;
-    send(&mut ws, json!({"t": "hello", "protocol": 1})).await;
+    send(&mut ws, json!({"t": "hello", "protocol": 2})).await;
     recv(&mut ws).await;
     for t in [
         forged.as_str(),
@@ -148,7 +148,7 @@ async fn spectators_are_read_only() {
     assert!(gw.commands(&m).await.is_empty());
     // Unknown match ids get a typed error.
     let mut ws2 = gw.ws().await;
-    send(&mut ws2, json!({"t": "hello", "protocol": 1})).await;
+    send(&mut ws2, json!({"t": "hello", "protocol": 2})).await;
     recv(&mut ws2).await;
     send(&mut ws2, json!({"t": "spectate", "match": "nope"})).await;
     assert_eq!(recv(&mut ws2).await["code"], "unknown_match");

@@ -69,7 +69,7 @@ pub async fn next_json(ws: &mut Ws, wait: Duration) -> Result<Option<Value>, Str
 
 /// Says hello and joins or spectates; returns the welcome frame.
 pub async fn handshake(ws: &mut Ws, role: &Role, last_tick: Option<u64>) -> Result<Value, String> {
-    if !send(ws, json!({"t": "hello", "protocol": 1})).await {
+    if !send(ws, json!({"t": "hello", "protocol": 2})).await {
         return Err("send hello".into());
     }
     let ok = next_json(ws, Duration::from_secs(5))
