@@ -12,4 +12,5 @@ mod ops;
 mod protocol;
 mod reconnect;
 mod replay;
+mod score;
 mod security;
