@@ -1,13 +1,15 @@
 //! `replay-tool stats` on a recorded AI-vs-AI match: every per-player figure it prints
-//! (text and `--json`) equals the count made here directly from the log's events.
+//! (text and `--json`) equals the count made here directly from the log's events, and so
+//! do the running standings replays show (`LogTally`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command as Process;
 
-use events::{Difficulty, EntityKind, GameEvent, PlayerId, Source};
+use events::{Difficulty, EntityKind, GameEvent, LedgerEvent, PlayerId, Source};
 use replay_tool::progress::NoProgress;
 use replay_tool::record::{ai_vs_ai, RecordConfig, Recorder};
+use replay_tool::stats::{LogTally, Standing};
 use replay_tool::Recording;
 use serde_json::Value;
 
@@ -171,4 +173,41 @@ fn stats_figures_are_the_log_counted_by_hand() {
         );
     }
     std::fs::remove_file(path).ok();
+
+    // The running tally a replay viewer's standings come from ends on the same counts,
+    // and on each player's last logged balance, also after seeking back and forth.
+    let last = rec.log.last_tick().expect("ticks");
+    let mut lt = LogTally::new(&rec.log);
+    let whole: Vec<Standing> = lt.advance_to(&rec.log, last).standings().cloned().collect();
+    lt.advance_to(&rec.log, last / 2);
+    let again: Vec<Standing> = lt.advance_to(&rec.log, last).standings().cloned().collect();
+    assert_eq!(whole, again);
+    for st in &whole {
+        let h = &hand[&st.player];
+        assert_eq!(
+            (
+                u64::from(st.counts.units_built),
+                u64::from(st.counts.units_lost),
+                u64::from(st.counts.kills),
+                st.counts.harvested
+            ),
+            (h.units_built, h.units_lost, h.kills, h.harvested),
+            "player {}",
+            st.player
+        );
+        let balance = rec
+            .log
+            .ecos
+            .iter()
+            .flat_map(|e| &e.events)
+            .filter_map(|e| match e {
+                LedgerEvent::CreditsChanged {
+                    player, balance, ..
+                } if player.0 == st.player => Some(*balance),
+                _ => None,
+            })
+            .next_back()
+            .expect("credits changed");
+        assert_eq!(st.credits, balance);
+    }
 }
