@@ -9,6 +9,8 @@ import { Input } from './input.js';
 import { Sidebar } from './sidebar.js';
 import { Hud } from './hud.js';
 import { showLobby, loadGrant, showError } from './lobby.js';
+import { PlayersPanel } from './players-panel.js';
+import { ScoreScreen } from './score.js';
 
 const $ = (id) => document.getElementById(id);
 let game = null;
@@ -57,7 +59,7 @@ class Game {
       case 'welcome':
         if (!this.state || this.state.welcome.match !== m.match) this.start(m);
         break;
-      case 'keyframe': this.state?.applyKeyframe(m); this.checkEnd(); break;
+      case 'keyframe': this.state?.applyKeyframe(m); this.homeOnce(); this.checkEnd(); break;
       case 'delta': this.state?.applyDelta(m); this.checkEnd(); break;
       case 'ledger': if (this.state) { this.state.ledger = m; this.sidebar.ledgerChanged(); } break;
       case 'ack': this.acks++; break;
@@ -76,6 +78,8 @@ class Game {
         break;
       case 'game_over': if (this.state) { this.state.winner = m.winner; this.checkEnd(); } break;
       case 'replay_state': this.replayState = m; this.updateReplayBar(); break;
+      case 'players_stats': this.playersPanel?.update(m); break;
+      case 'score': this.scoreScreen?.show(m); if (this.state) $('endscreen').hidden = false; break;
       case 'error':
         notice(`Error: ${m.message}`);
         if (['bad_token', 'unknown_match', 'protocol_mismatch', 'not_a_player'].includes(m.code) && !this.state) {
@@ -99,12 +103,27 @@ class Game {
     this.renderer.resize();
     this.onResize = () => { this.renderer.resize(); this.hud.resize(); };
     window.addEventListener('resize', this.onResize);
+    // The camera starts on a base: the player's own, or player 0's for spectators.
     const starts = welcome.map.starts;
-    const home = welcome.player !== null && starts[welcome.player] ? starts[welcome.player] : [welcome.map.width / 2, welcome.map.height / 2];
+    const home = starts[welcome.player ?? 0] || [welcome.map.width / 2, welcome.map.height / 2];
     this.camera.centerOnCell(this.state, home[0], home[1]);
+    this.playersPanel = new PlayersPanel($('players-panel'), this.state);
+    this.scoreScreen = new ScoreScreen($('end-score'));
+    $('game').classList.toggle('replay', !!welcome.replay);
     this.sidebar.update();
     $('game').classList.toggle('spectator', welcome.role === 'spectator');
     this.setupReplayBar(welcome.replay);
+  }
+
+  // Once the first picture is in, centres the camera on the home construction yard.
+  homeOnce() {
+    const s = this.state;
+    if (!s || this.homed) return;
+    const owner = s.me ?? 0;
+    const yard = [...s.entities.values()].find((e) => e.owner === owner && e.kind === 'construction_yard');
+    if (!yard) return;
+    this.homed = true;
+    this.camera.centerOnCell(s, yard.x / s.cell, yard.y / s.cell);
   }
 
   // Play/pause, speed and seek for recorded matches.
@@ -124,6 +143,7 @@ class Game {
       this.seeking = false;
       this.ended = false;
       $('endscreen').hidden = true;
+      this.scoreScreen?.clear();
       if (this.state) this.state.winner = undefined;
       this.conn.raw({ t: 'replay', seek: Number(seek.value) });
     };
@@ -284,6 +304,15 @@ window.__game = {
   },
   get reconnects() { return game ? game.conn.reconnects : 0; },
   get replay() { return game?.replayState ?? null; },
+  // The newest `players_stats` (spectators) and the `score` shown, as received.
+  get playersStats() { return game?.playersPanel?.last ?? null; },
+  get score() { return game?.scoreScreen?.score ?? null; },
+  // The map cell at the centre of the game view.
+  cameraCell() {
+    const s = game?.state; if (!s) return null;
+    const cam = game.camera;
+    return { x: (cam.x + cam.vw / 2) / cam.cellPx, y: (cam.y + cam.vh / 2) / cam.cellPx };
+  },
   entities() { return game?.state ? [...game.state.entities.values()].map((e) => ({ ...e })) : []; },
   ghosts() { return game?.state ? [...game.state.ghosts.values()].map((e) => ({ ...e })) : []; },
   // Page coordinates of an entity's drawn centre (or of a cell's centre).

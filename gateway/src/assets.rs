@@ -63,6 +63,16 @@ pub const FILES: &[(&str, &str, &str)] = &[
         include_str!("../client/sidebar.js"),
     ),
     (
+        "players-panel.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../client/players-panel.js"),
+    ),
+    (
+        "score.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../client/score.js"),
+    ),
+    (
         "hud.js",
         "text/javascript; charset=utf-8",
         include_str!("../client/hud.js"),

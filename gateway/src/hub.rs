@@ -9,11 +9,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
+use engine::Rules;
 use events::{
     decode, now_ms, BuildingKind, Bus, EconomyStepCommitted, EntityView, GameEvent, Keys,
     LedgerEvent, MatchCreated, MatchId, PlayerId, PlayerKind, QueueKind, RejectReason, StreamId,
     TickCommitted, UnitId, ViewFrame, ViewKind, MAX_PLAYERS,
 };
+use replay_tool::stats::Tally;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -21,7 +23,8 @@ use uuid::Uuid;
 use crate::convert;
 use crate::limits::{
     HUB_BACKFILL_MAX, HUB_BLOCK, HUB_CHANNEL_CAPACITY, HUB_ECO_BACKFILL_MAX, HUB_IDLE_TIMEOUT,
-    HUB_READ_BATCH, RESUME_WINDOW_TICKS,
+    HUB_READ_BATCH, HUB_TICK_BACKFILL_MAX, PLAYERS_STATS_EVERY, RESUME_WINDOW_TICKS,
+    SCORE_ECONOMY_WAIT,
 };
 use crate::metrics as m;
 use crate::wire::{Delta, Keyframe, ServerMsg, Welcome, WireLedger, WireTiberium};
@@ -84,8 +87,11 @@ pub enum HubMsg {
         building: BuildingKind,
         failed: Option<String>,
     },
-    /// Something every viewer may know (a defeat, the end of the match).
+    /// Something every viewer may know (a defeat, the end of the match, the score).
     Public(Utf8Bytes),
+    /// For spectators only (every player's standing: players must not see the enemy's
+    /// credits).
+    Spectators(Utf8Bytes),
 }
 
 /// Why a placement failed, as the player reads it (`cannot place there: ...`).
@@ -106,6 +112,8 @@ pub struct Start {
     pub ledger: Option<Utf8Bytes>,
     /// Whether `frames` resumed from the client's tick (no keyframe needed).
     pub resumed: bool,
+    /// The newest players' standings (spectators) and the score (once the match is over).
+    pub extra: Vec<Utf8Bytes>,
 }
 
 #[derive(Default)]
@@ -116,6 +124,18 @@ struct HubState {
     winner: Option<Option<PlayerId>>,
     ledgers: BTreeMap<u8, WireLedger>,
     ring: VecDeque<Arc<Frame>>,
+    /// Every player's standing, folded from the tick and economy streams.
+    tally: Tally,
+    /// The newest `players_stats` sent, and the tick it was for.
+    stats: Option<(u64, Utf8Bytes)>,
+    /// The final tick, once the match is over.
+    final_tick: Option<u64>,
+    /// When this hub learnt of the end (the score waits a while for the economy's step).
+    over_at: Option<Instant>,
+    /// The newest economy step folded.
+    eco_tick: Option<u64>,
+    /// The score message, once computed (or given up on: `Some(None)`).
+    score: Option<Option<Utf8Bytes>>,
 }
 
 /// One match as this gateway instance sees it.
@@ -125,6 +145,8 @@ pub struct Hub {
     /// The parts of `welcome` that never change (map, rules, players).
     pub welcome: Arc<Welcome>,
     humans: [bool; MAX_PLAYERS],
+    /// Unit costs for the army values of `players_stats`.
+    rules: Arc<Rules>,
     state: Mutex<HubState>,
     tx: broadcast::Sender<Arc<HubMsg>>,
     ready: watch::Sender<bool>,
@@ -138,6 +160,7 @@ impl Hub {
         welcome: Arc<Welcome>,
         initial_tiberium: &[WireTiberium],
         starting_credits: i64,
+        rules: Arc<Rules>,
     ) -> Self {
         let mut humans = [false; MAX_PLAYERS];
         for p in &created.players {
@@ -164,6 +187,7 @@ impl Hub {
                     (p.id.0, l)
                 })
                 .collect(),
+            tally: Tally::new(created.players.iter().map(|p| p.id), starting_credits),
             ..HubState::default()
         };
         Self {
@@ -171,6 +195,7 @@ impl Hub {
             created,
             welcome,
             humans,
+            rules,
             state: Mutex::new(state),
             tx: broadcast::channel(HUB_CHANNEL_CAPACITY).0,
             ready: watch::channel(false).0,
@@ -228,6 +253,11 @@ impl Hub {
     /// still holds all of them, else a keyframe of the current state.
     pub fn start(&self, audience: Audience, last_tick: Option<u64>) -> Start {
         let st = self.lock();
+        let mut extra = Vec::new();
+        if audience == Audience::Spectator {
+            extra.extend(st.stats.as_ref().map(|(_, t)| t.clone()));
+        }
+        extra.extend(st.score.clone().flatten());
         let ledger = match audience {
             Audience::Player(p) => Some(ledger_text(
                 st.ledgers.get(&p.0).cloned().unwrap_or_default(),
@@ -240,6 +270,7 @@ impl Hub {
                 covered_tick: None,
                 ledger,
                 resumed: false,
+                extra,
             };
         };
         if let Some(t) = last_tick {
@@ -261,6 +292,7 @@ impl Hub {
                     covered_tick: Some(cur),
                     ledger,
                     resumed: true,
+                    extra,
                 };
             }
         }
@@ -270,6 +302,7 @@ impl Hub {
             covered_tick: Some(cur),
             ledger,
             resumed: false,
+            extra,
         }
     }
 
@@ -278,12 +311,69 @@ impl Hub {
         let _ = self.tx.send(Arc::new(msg));
     }
 
-    fn set_winner(&self, st: &mut HubState, w: Option<PlayerId>) -> bool {
+    fn set_winner(&self, st: &mut HubState, w: Option<PlayerId>, tick: u64) -> bool {
         if st.winner.is_some() {
             return false;
         }
         st.winner = Some(w);
+        st.final_tick = Some(tick);
+        st.over_at = Some(Instant::now());
         true
+    }
+
+    /// Sends every player's standing to spectators when the match has moved on by
+    /// `PLAYERS_STATS_EVERY` ticks since the last (or ended).
+    pub fn send_players_stats(&self) {
+        let mut st = self.lock();
+        let Some(tick) = st.tick else {
+            return;
+        };
+        let due = match &st.stats {
+            None => true,
+            Some((at, _)) => {
+                tick / PLAYERS_STATS_EVERY > at / PLAYERS_STATS_EVERY
+                    || (st.winner.is_some() && tick > *at)
+            }
+        };
+        if !due {
+            return;
+        }
+        let text: Utf8Bytes =
+            crate::score::players_stats(tick, &st.tally, &self.rules, st.entities.values())
+                .to_json()
+                .into();
+        st.stats = Some((tick, text.clone()));
+        drop(st);
+        self.send(HubMsg::Spectators(text));
+    }
+
+    /// True when the match is over and its score is still to be computed: the economy
+    /// has folded the final tick (its last step is in the log), or it has been waited
+    /// for `SCORE_ECONOMY_WAIT`.
+    fn score_due(&self) -> bool {
+        let st = self.lock();
+        if st.score.is_some() {
+            return false;
+        }
+        match (st.final_tick, st.over_at) {
+            (Some(t), Some(at)) => {
+                st.eco_tick.is_some_and(|e| e >= t) || at.elapsed() >= SCORE_ECONOMY_WAIT
+            }
+            _ => false,
+        }
+    }
+
+    /// Records the score (or that it cannot be had) and sends it to everyone.
+    fn set_score(&self, text: Option<Utf8Bytes>) {
+        self.lock().score = Some(text.clone());
+        if let Some(t) = text {
+            self.send(HubMsg::Public(t));
+        }
+    }
+
+    /// Folds one historical tick into the standings only (a starting hub's backfill).
+    fn fold_tick_history(&self, tc: &TickCommitted) {
+        self.lock().tally.game_events(tc.tick, &tc.events);
     }
 
     /// Folds one view frame and broadcasts its per-audience forms.
@@ -316,7 +406,7 @@ impl Hub {
             st.ring.pop_front();
         }
         let game_over = match frame.winner {
-            Some(w) => self.set_winner(&mut st, w),
+            Some(w) => self.set_winner(&mut st, w, frame.tick),
             None => false,
         };
         drop(st);
@@ -353,6 +443,7 @@ impl Hub {
 
     /// Folds one tick's outcome events: rejections, defeats, the end of the match.
     pub fn apply_tick(&self, tc: &TickCommitted) {
+        self.lock().tally.game_events(tc.tick, &tc.events);
         for ev in &tc.events {
             match ev {
                 GameEvent::CommandRejected {
@@ -410,7 +501,7 @@ impl Hub {
                 GameEvent::MatchWon { winner } => {
                     let fresh = {
                         let mut st = self.lock();
-                        self.set_winner(&mut st, *winner)
+                        self.set_winner(&mut st, *winner, tc.tick)
                     };
                     if fresh {
                         self.announce_winner(*winner);
@@ -427,6 +518,8 @@ impl Hub {
         let mut rejected = Vec::new();
         {
             let mut st = self.lock();
+            st.tally.ledger_events(&step.events);
+            st.eco_tick = Some(step.tick);
             for ev in &step.events {
                 let p = match ev {
                     LedgerEvent::CreditsChanged {
@@ -805,6 +898,21 @@ impl<B: Bus> Hubs<B> {
                 if sleep_or_shutdown(&mut shutdown, Duration::from_millis(500)).await {
                     break;
                 }
+                continue;
+            }
+            hub.send_players_stats();
+            if hub.score_due() {
+                let scored = tokio::select! {
+                    r = crate::score::score_from_bus(&self.bus, &self.keys, &hub.match_id) => r,
+                    _ = shutdown.changed() => break,
+                };
+                match scored {
+                    Ok(msg) => hub.set_score(Some(msg.to_json().into())),
+                    Err(e) => {
+                        tracing::warn!(match_id = %hub.match_id, error = %e, "no score: the log cannot be read");
+                        hub.set_score(None);
+                    }
+                }
             }
         }
         self.remove(&hub);
@@ -859,11 +967,30 @@ impl<B: Bus> Hubs<B> {
                 break;
             }
         }
-        let tick_at = self
-            .bus
-            .last_id(&self.keys.tick(&hub.match_id))
-            .await?
-            .unwrap_or(StreamId::ZERO);
+        // The tick history, for the players' standings (kills, losses, harvest).
+        let tick_key = self.keys.tick(&hub.match_id);
+        let mut tick_at = StreamId::ZERO;
+        let mut folded = 0usize;
+        loop {
+            let batch = self.bus.read_after(&tick_key, tick_at, 1000, None).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for e in &batch {
+                tick_at = e.id;
+                if let Ok(env) = decode::<TickCommitted>(&e.payload) {
+                    hub.fold_tick_history(&env.body);
+                }
+            }
+            folded += batch.len();
+            if folded >= HUB_TICK_BACKFILL_MAX {
+                tracing::warn!(match_id = %hub.match_id, "tick backfill cut short");
+                if let Some(last) = self.bus.last_id(&tick_key).await? {
+                    tick_at = last;
+                }
+                break;
+            }
+        }
         Ok((view_at, tick_at, eco_at))
     }
 }

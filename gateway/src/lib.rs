@@ -16,6 +16,7 @@ pub mod lobby;
 pub mod mapview;
 pub mod metrics;
 pub mod replay;
+pub mod score;
 pub mod session;
 pub mod token;
 pub mod wire;

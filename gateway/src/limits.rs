@@ -36,6 +36,15 @@ pub const HUB_BACKFILL_MAX: usize = 4_000;
 /// Most economy entries a hub folds when it starts (to show current credits and queues).
 pub const HUB_ECO_BACKFILL_MAX: usize = 500_000;
 
+/// Most tick entries a hub folds when it starts (for the players' standings).
+pub const HUB_TICK_BACKFILL_MAX: usize = 500_000;
+
+/// Ticks between two `players_stats` messages to spectators.
+pub const PLAYERS_STATS_EVERY: u64 = 20;
+
+/// How long a hub waits for the economy's final step before computing the score anyway.
+pub const SCORE_ECONOMY_WAIT: Duration = Duration::from_secs(5);
+
 /// Entries read per bus call by a hub.
 pub const HUB_READ_BATCH: usize = 256;
 

@@ -66,7 +66,13 @@ pub fn welcome(created: &MatchCreated, rules: &Rules) -> Result<Welcome, MapErro
 pub fn hub(created: Arc<MatchCreated>, welcome: Welcome, rules: &Rules) -> Hub {
     let tiberium = welcome.map.tiberium.clone();
     let credits = i64::from(rules.economy.starting_credits);
-    Hub::new(created, Arc::new(welcome), &tiberium, credits)
+    Hub::new(
+        created,
+        Arc::new(welcome),
+        &tiberium,
+        credits,
+        Arc::new(rules.clone()),
+    )
 }
 
 #[cfg(test)]

@@ -17,14 +17,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use engine::Rules;
-use events::{Bus, Keys, MatchId, ViewFrame};
+use events::{Bus, EntityView, Keys, MatchId, UnitId, ViewFrame, ViewKind};
 use replay_tool::progress::NoProgress;
 use replay_tool::seek::IndexCancel;
-use replay_tool::Playback;
+use replay_tool::stats::LogTally;
+use replay_tool::{Playback, Recording};
 use tokio::sync::Semaphore;
 
-use crate::limits::REPLAY_LOADS_AT_ONCE;
+use crate::limits::{PLAYERS_STATS_EVERY, REPLAY_LOADS_AT_ONCE};
 use crate::wire::ServerMsg;
 
 /// Slowest and fastest replay speed factors.
@@ -62,6 +65,14 @@ pub struct Replay {
     position: Option<u64>,
     /// Stops the background index build when the replay is closed.
     index: IndexCancel,
+    rec: Arc<Recording>,
+    rules: Arc<Rules>,
+    /// The players' standings, folded from the log up to the tick shown.
+    tally: LogTally,
+    /// The entities shown (for the army values).
+    entities: BTreeMap<UnitId, EntityView>,
+    /// The score, once computed.
+    score: Option<ServerMsg>,
 }
 
 impl Drop for Replay {
@@ -89,7 +100,9 @@ impl Replay {
         let rec = replay_tool::bus::load(bus, keys, m)
             .await
             .map_err(|e| ReplayError::Log(e.to_string()))?;
-        let playback = Playback::new(Arc::new(rec), rules);
+        let rec = Arc::new(rec);
+        let tally = LogTally::new(&rec.log);
+        let playback = Playback::new(rec.clone(), rules.clone());
         let last_tick = playback.last_tick().unwrap_or(0);
         let first_position = playback.first_position();
         let mut indexer = playback.indexer();
@@ -115,6 +128,11 @@ impl Replay {
             ended: false,
             position: None,
             index,
+            rec,
+            rules,
+            tally,
+            entities: BTreeMap::new(),
+            score: None,
         })
     }
 
@@ -141,9 +159,12 @@ impl Replay {
     /// The next tick's frame, or `None` at the end of the recording.
     pub async fn next(&mut self) -> Result<Option<ViewFrame>, ReplayError> {
         let frame = self.with_playback(|pb| pb.next_frame()).await?;
-        if frame.is_none() {
-            self.ended = true;
-            self.playing = false;
+        match &frame {
+            Some(f) => self.fold(f),
+            None => {
+                self.ended = true;
+                self.playing = false;
+            }
         }
         Ok(frame)
     }
@@ -153,7 +174,47 @@ impl Replay {
         let tick = tick.min(self.last_tick).max(self.first_position);
         let frame = self.with_playback(move |pb| pb.seek(tick)).await?;
         self.ended = false;
+        self.fold(&frame);
         Ok(frame)
+    }
+
+    /// Folds a frame shown into the entities the army values count.
+    fn fold(&mut self, f: &ViewFrame) {
+        if f.kind == ViewKind::Keyframe {
+            self.entities.clear();
+        }
+        for e in &f.entities {
+            self.entities.insert(e.id, e.clone());
+        }
+        for (id, _) in &f.removed {
+            self.entities.remove(id);
+        }
+    }
+
+    /// Whether the standings are due with the frame of `tick`.
+    pub fn stats_due(&self, tick: u64) -> bool {
+        tick.is_multiple_of(PLAYERS_STATS_EVERY) || tick >= self.last_tick
+    }
+
+    /// Every player's standing as of `tick` (the log folded up to it).
+    pub fn players_stats(&mut self, tick: u64) -> ServerMsg {
+        let tally = self.tally.advance_to(&self.rec.log, tick);
+        crate::score::players_stats(tick, tally, &self.rules, self.entities.values())
+    }
+
+    /// The match's score (computed once, off the async workers).
+    pub async fn score(&mut self) -> Result<ServerMsg, ReplayError> {
+        if let Some(s) = &self.score {
+            return Ok(s.clone());
+        }
+        let rec = self.rec.clone();
+        let s = tokio::task::spawn_blocking(move || {
+            crate::score::score(&replay_tool::stats::stats(&rec))
+        })
+        .await
+        .map_err(|e| ReplayError::Task(e.to_string()))?;
+        self.score = Some(s.clone());
+        Ok(s)
     }
 
     /// True while the seek index is still being built.

@@ -621,7 +621,14 @@ impl<B: Bus> Session<B> {
         });
         // A resume may start with up to `RESUME_WINDOW_TICKS` frames, more than the send
         // queue holds: they wait for room, and so does what the hub broadcast meanwhile.
-        for text in start.frames.into_iter().chain(start.ledger).chain(over) {
+        let extra = start.extra;
+        for text in start
+            .frames
+            .into_iter()
+            .chain(start.ledger)
+            .chain(over)
+            .chain(extra)
+        {
             self.deliver(&mut j, text, true).await?;
         }
         self.catch_up(&mut j).await?;
@@ -818,6 +825,11 @@ impl<B: Bus> Session<B> {
                 }
             }
             HubMsg::Public(text) => self.deliver(j, text.clone(), wait).await?,
+            HubMsg::Spectators(text) => {
+                if j.audience == Audience::Spectator {
+                    self.deliver(j, text.clone(), wait).await?;
+                }
+            }
         }
         Ok(())
     }
@@ -916,7 +928,10 @@ impl<B: Bus> Session<B> {
         self.send(&ServerMsg::Welcome(Box::new(welcome)))?;
         if let Some(t) = last_tick {
             match replay.seek(t).await {
-                Ok(f) => self.send(&crate::hub::spectator_frame(&f))?,
+                Ok(f) => {
+                    self.send(&crate::hub::spectator_frame(&f))?;
+                    self.send(&replay.players_stats(f.tick))?;
+                }
                 Err(e) => {
                     self.error("unavailable", e.to_string())?;
                     return Ok(None);
@@ -972,8 +987,20 @@ impl<B: Bus> Session<B> {
 
     async fn replay_step(&mut self, r: &mut Replay) -> Result<(), Exit> {
         match r.next().await {
-            Ok(Some(frame)) => self.send(&crate::hub::spectator_frame(&frame)),
-            Ok(None) => self.send(&r.state()),
+            Ok(Some(frame)) => {
+                self.send(&crate::hub::spectator_frame(&frame))?;
+                if r.stats_due(frame.tick) {
+                    self.send(&r.players_stats(frame.tick))?;
+                }
+                Ok(())
+            }
+            Ok(None) => {
+                self.send(&r.state())?;
+                match r.score().await {
+                    Ok(score) => self.send(&score),
+                    Err(e) => self.error("unavailable", e.to_string()),
+                }
+            }
             Err(e) => {
                 let _ = self.error("unavailable", e.to_string());
                 Err(Exit::Unavailable)
@@ -1013,7 +1040,10 @@ impl<B: Bus> Session<B> {
                 }
                 if let Some(t) = seek {
                     match r.seek(t).await {
-                        Ok(f) => self.send(&crate::hub::spectator_frame(&f))?,
+                        Ok(f) => {
+                            self.send(&crate::hub::spectator_frame(&f))?;
+                            self.send(&r.players_stats(f.tick))?;
+                        }
                         Err(e) => return self.error("unavailable", e.to_string()),
                     }
                 }

@@ -297,6 +297,40 @@ pub struct WireLedger {
     pub vehicles: Option<WireQueue>,
 }
 
+/// One player's standing so far, for spectators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WirePlayerStats {
+    pub player: u8,
+    pub credits: i64,
+    pub power_output: i32,
+    pub power_consumption: i32,
+    /// Cost of the player's live units, harvesters excluded.
+    pub army_value: u64,
+    pub units_built: u32,
+    pub units_lost: u32,
+    pub buildings_lost: u32,
+    /// Enemy units and buildings destroyed.
+    pub kills: u32,
+    /// Credits delivered by harvesters.
+    pub harvested: u64,
+}
+
+/// One player's line of the post-game score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WireScore {
+    pub player: u8,
+    pub name: String,
+    pub units_built: u32,
+    pub units_lost: u32,
+    pub kills: u32,
+    pub buildings_built: u32,
+    pub buildings_lost: u32,
+    pub harvested: u64,
+    pub actions: u32,
+    /// Actions per minute of game time, to one decimal.
+    pub apm: f64,
+}
+
 /// A frame to the browser. The tag is the `t` field. Keyframes and deltas are built by
 /// the match hub once per audience and sent as pre-serialized text.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -335,6 +369,22 @@ pub enum ServerMsg {
     },
     Pong {
         id: u64,
+    },
+    /// Every player's standing (spectators and replay viewers only, every
+    /// `PLAYERS_STATS_EVERY` ticks and when they join).
+    PlayersStats {
+        tick: u64,
+        players: Vec<WirePlayerStats>,
+    },
+    /// The post-game score: sent to everyone at the end of a match (and of a replay),
+    /// the figures `replay-tool stats` prints for the same log.
+    Score {
+        #[serde(rename = "match")]
+        match_id: String,
+        /// Ticks the log holds and the match's tick rate.
+        ticks: u64,
+        tick_hz: u32,
+        players: Vec<WireScore>,
     },
     /// Where a replay stands (after every control and at its end).
     ReplayState {

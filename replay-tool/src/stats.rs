@@ -1,33 +1,115 @@
 //! Match statistics from the log alone (no re-run): per player and minute of game time,
 //! credits harvested, gained and spent, units and buildings built and lost, kills, and
-//! actions; as CSV and as a hand-written SVG chart.
+//! actions; as CSV and as a hand-written SVG chart. The gateway's score screen and its
+//! spectators' per-player panel read the same events through [`counts_of`] and [`Tally`],
+//! so every figure has one definition.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use events::{EntityKind, GameEvent, LedgerEvent, PlayerId, Source};
+use engine::Rules;
+use events::{EntityKind, EntityView, GameEvent, LedgerEvent, PlayerId, Source, UnitKind};
 use serde::Serialize;
 
-use crate::recording::Recording;
+use crate::recording::{Log, Recording};
+
+/// What one engine event counts for in a player's statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Count {
+    UnitBuilt,
+    UnitLost,
+    BuildingBuilt,
+    BuildingLost,
+    /// An enemy unit or building destroyed.
+    Kill,
+    /// Credits a harvester delivered.
+    Harvested(u32),
+}
+
+/// The one reading of an engine event of tick `tick` as statistics: the (player, count)
+/// pairs it adds. Start units (tick 0) and start buildings (no placement request) are not
+/// "built"; a kill goes to the destroyer unless it destroyed its own.
+pub fn counts_of(tick: u64, e: &GameEvent) -> [Option<(PlayerId, Count)>; 2] {
+    match e {
+        GameEvent::UnitSpawned { owner, .. } if tick > 0 => {
+            [Some((*owner, Count::UnitBuilt)), None]
+        }
+        GameEvent::BuildingPlaced { owner, request, .. } if *request != 0 => {
+            [Some((*owner, Count::BuildingBuilt)), None]
+        }
+        GameEvent::EntityDestroyed {
+            owner, kind, by, ..
+        } => {
+            let lost = match kind {
+                EntityKind::Unit(_) => Count::UnitLost,
+                EntityKind::Building(_) => Count::BuildingLost,
+            };
+            let kill = by.filter(|k| k != owner).map(|k| (k, Count::Kill));
+            [Some((*owner, lost)), kill]
+        }
+        GameEvent::HarvesterUnloaded { owner, credits, .. } => {
+            [Some((*owner, Count::Harvested(*credits))), None]
+        }
+        _ => [None, None],
+    }
+}
+
+/// The engine-event counters of one player (over a minute, a match, or so far).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Credits delivered by harvesters (`HarvesterUnloaded`).
+    pub harvested: u64,
+    pub units_built: u32,
+    pub units_lost: u32,
+    pub buildings_built: u32,
+    pub buildings_lost: u32,
+    /// Enemy units and buildings destroyed.
+    pub kills: u32,
+}
+
+impl Counts {
+    pub fn add(&mut self, c: Count) {
+        match c {
+            Count::UnitBuilt => self.units_built += 1,
+            Count::UnitLost => self.units_lost += 1,
+            Count::BuildingBuilt => self.buildings_built += 1,
+            Count::BuildingLost => self.buildings_lost += 1,
+            Count::Kill => self.kills += 1,
+            Count::Harvested(n) => self.harvested += u64::from(n),
+        }
+    }
+
+    pub fn merge(&mut self, o: &Counts) {
+        self.harvested += o.harvested;
+        self.units_built += o.units_built;
+        self.units_lost += o.units_lost;
+        self.buildings_built += o.buildings_built;
+        self.buildings_lost += o.buildings_lost;
+        self.kills += o.kills;
+    }
+}
+
+/// The player that sent a command (human or bot), if any.
+fn actor(s: Source) -> Option<PlayerId> {
+    match s {
+        Source::Player(p) | Source::Bot(p) => Some(p),
+        Source::Economy | Source::System => None,
+    }
+}
 
 /// One player's minute.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Minute {
     pub minute: u32,
     pub player: u8,
-    /// Credits delivered by harvesters (`HarvesterUnloaded`).
-    pub harvested: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
     /// Sum of the ledger's positive credit changes (harvest, refunds, sales).
     pub gained: u64,
     /// Sum of the ledger's negative credit changes (production).
     pub spent: u64,
     /// Balance at the end of the minute.
     pub balance: i64,
-    pub units_built: u32,
-    pub units_lost: u32,
-    pub buildings_built: u32,
-    pub buildings_lost: u32,
-    pub kills: u32,
     /// Commands sent by the player (or its bot) that a service consumed.
     pub actions: u32,
 }
@@ -37,13 +119,9 @@ pub struct Minute {
 pub struct PlayerTotals {
     pub player: u8,
     pub name: String,
-    pub harvested: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
     pub spent: u64,
-    pub units_built: u32,
-    pub units_lost: u32,
-    pub buildings_built: u32,
-    pub buildings_lost: u32,
-    pub kills: u32,
     pub actions: u32,
     /// Actions per minute of game time.
     pub apm: f64,
@@ -85,10 +163,6 @@ pub fn stats(rec: &Recording) -> Stats {
             );
         }
     }
-    let actor = |s: Source| match s {
-        Source::Player(p) | Source::Bot(p) => Some(p),
-        Source::Economy | Source::System => None,
-    };
 
     for tick in &log.ticks {
         let t = tick.tick;
@@ -100,39 +174,10 @@ pub fn stats(rec: &Recording) -> Stats {
             }
         }
         for e in &tick.events {
-            match e {
-                // Start units and buildings are not "built".
-                GameEvent::UnitSpawned { owner, .. } if t > 0 => {
-                    if let Some(r) = rows.get_mut(&(minute_of(t), *owner)) {
-                        r.units_built += 1;
-                    }
+            for (p, c) in counts_of(t, e).into_iter().flatten() {
+                if let Some(r) = rows.get_mut(&(minute_of(t), p)) {
+                    r.counts.add(c);
                 }
-                GameEvent::BuildingPlaced { owner, request, .. } if *request != 0 => {
-                    if let Some(r) = rows.get_mut(&(minute_of(t), *owner)) {
-                        r.buildings_built += 1;
-                    }
-                }
-                GameEvent::EntityDestroyed {
-                    owner, kind, by, ..
-                } => {
-                    if let Some(r) = rows.get_mut(&(minute_of(t), *owner)) {
-                        match kind {
-                            EntityKind::Unit(_) => r.units_lost += 1,
-                            EntityKind::Building(_) => r.buildings_lost += 1,
-                        }
-                    }
-                    if let Some(k) = by.filter(|k| k != owner) {
-                        if let Some(r) = rows.get_mut(&(minute_of(t), k)) {
-                            r.kills += 1;
-                        }
-                    }
-                }
-                GameEvent::HarvesterUnloaded { owner, credits, .. } => {
-                    if let Some(r) = rows.get_mut(&(minute_of(t), *owner)) {
-                        r.harvested += u64::from(*credits);
-                    }
-                }
-                _ => {}
             }
         }
     }
@@ -191,16 +236,11 @@ pub fn stats(rec: &Recording) -> Stats {
                 ..PlayerTotals::default()
             };
             for r in rows.values().filter(|r| r.player == slot.id.0) {
-                t.harvested += r.harvested;
+                t.counts.merge(&r.counts);
                 t.spent += r.spent;
-                t.units_built += r.units_built;
-                t.units_lost += r.units_lost;
-                t.buildings_built += r.buildings_built;
-                t.buildings_lost += r.buildings_lost;
-                t.kills += r.kills;
                 t.actions += r.actions;
             }
-            t.apm = f64::from(t.actions) / minutes_played;
+            t.apm = apm(t.actions, minutes_played);
             t
         })
         .collect();
@@ -214,6 +254,148 @@ pub fn stats(rec: &Recording) -> Stats {
         players: totals,
         rows,
     }
+}
+
+/// Actions per minute, to one decimal (so every reader shows the same figure).
+fn apm(actions: u32, minutes: f64) -> f64 {
+    (f64::from(actions) / minutes * 10.0).round() / 10.0
+}
+
+/// One player's standing so far in a match: the ledger's credits and power, and the
+/// engine-event counters of [`counts_of`] (what a spectator's panel shows).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Standing {
+    pub player: u8,
+    pub credits: i64,
+    pub power_output: i32,
+    pub power_consumption: i32,
+    #[serde(flatten)]
+    pub counts: Counts,
+}
+
+/// A running fold of a match's tick and economy events into each player's [`Standing`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    players: BTreeMap<PlayerId, Standing>,
+}
+
+impl Tally {
+    /// Every player starts with `starting_credits` and no power.
+    pub fn new(players: impl IntoIterator<Item = PlayerId>, starting_credits: i64) -> Self {
+        Self {
+            players: players
+                .into_iter()
+                .map(|p| {
+                    let s = Standing {
+                        player: p.0,
+                        credits: starting_credits,
+                        ..Standing::default()
+                    };
+                    (p, s)
+                })
+                .collect(),
+        }
+    }
+
+    /// Folds the events of engine tick `tick`.
+    pub fn game_events(&mut self, tick: u64, events: &[GameEvent]) {
+        for e in events {
+            for (p, c) in counts_of(tick, e).into_iter().flatten() {
+                if let Some(s) = self.players.get_mut(&p) {
+                    s.counts.add(c);
+                }
+            }
+        }
+    }
+
+    /// Folds the events of one economy step.
+    pub fn ledger_events(&mut self, events: &[LedgerEvent]) {
+        for e in events {
+            match e {
+                LedgerEvent::CreditsChanged {
+                    player, balance, ..
+                } => {
+                    if let Some(s) = self.players.get_mut(player) {
+                        s.credits = *balance;
+                    }
+                }
+                LedgerEvent::PowerChanged {
+                    player,
+                    output,
+                    consumption,
+                    ..
+                } => {
+                    if let Some(s) = self.players.get_mut(player) {
+                        s.power_output = *output;
+                        s.power_consumption = *consumption;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Every player's standing, by player id.
+    pub fn standings(&self) -> impl Iterator<Item = &Standing> {
+        self.players.values()
+    }
+}
+
+/// A [`Tally`] of a recorded log up to a tick, advanced as a replay plays (and started
+/// over when it seeks back).
+#[derive(Clone, Debug)]
+pub struct LogTally {
+    tally: Tally,
+    /// Index of the next tick entry and economy step to fold.
+    next_tick: usize,
+    next_eco: usize,
+    /// Folded up to this tick (inclusive).
+    at: Option<u64>,
+}
+
+impl LogTally {
+    pub fn new(log: &Log) -> Self {
+        let starting = i64::from(engine::Rules::standard().economy.starting_credits);
+        Self {
+            tally: Tally::new(log.setup.players.iter().map(|p| p.id), starting),
+            next_tick: 0,
+            next_eco: 0,
+            at: None,
+        }
+    }
+
+    /// Folds the log's ticks and economy steps up to `tick` (inclusive).
+    pub fn advance_to(&mut self, log: &Log, tick: u64) -> &Tally {
+        if self.at.is_some_and(|a| a > tick) {
+            *self = Self::new(log);
+        }
+        while let Some(t) = log.ticks.get(self.next_tick).filter(|t| t.tick <= tick) {
+            self.tally.game_events(t.tick, &t.events);
+            self.next_tick += 1;
+        }
+        while let Some(s) = log.ecos.get(self.next_eco).filter(|s| s.tick <= tick) {
+            self.tally.ledger_events(&s.events);
+            self.next_eco += 1;
+        }
+        self.at = Some(tick);
+        &self.tally
+    }
+}
+
+/// The army value of each player: the cost of its live units, harvesters excluded.
+pub fn army_values<'a>(
+    rules: &Rules,
+    entities: impl IntoIterator<Item = &'a EntityView>,
+) -> BTreeMap<PlayerId, u64> {
+    let mut out = BTreeMap::new();
+    for e in entities {
+        if let EntityKind::Unit(k) = e.kind {
+            if k != UnitKind::Harvester {
+                *out.entry(e.owner).or_insert(0) += u64::from(rules.unit(k).cost);
+            }
+        }
+    }
+    out
 }
 
 /// The CSV header of [`to_csv`].
@@ -230,15 +412,15 @@ pub fn to_csv(s: &Stats) -> String {
             "{},{},{},{},{},{},{},{},{},{},{},{}",
             r.minute,
             r.player,
-            r.harvested,
+            r.counts.harvested,
             r.gained,
             r.spent,
             r.balance,
-            r.units_built,
-            r.units_lost,
-            r.buildings_built,
-            r.buildings_lost,
-            r.kills,
+            r.counts.units_built,
+            r.counts.units_lost,
+            r.counts.buildings_built,
+            r.counts.buildings_lost,
+            r.counts.kills,
             r.actions
         );
     }
@@ -357,7 +539,7 @@ pub fn to_svg(s: &Stats) -> String {
         &mut out,
         60.0,
         "Credits harvested per minute",
-        &series(&|r| r.harvested as f64),
+        &series(&|r| r.counts.harvested as f64),
     );
     panel(
         &mut out,

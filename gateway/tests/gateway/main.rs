@@ -13,4 +13,5 @@ mod ops;
 mod protocol;
 mod reconnect;
 mod replay;
+mod score;
 mod security;

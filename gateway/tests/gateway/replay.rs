@@ -82,6 +82,11 @@ async fn an_ended_match_is_replayed_with_pause_speed_and_seek() {
         .map(|e| e["owner"].as_u64().unwrap())
         .collect();
     assert_eq!(owners.len(), 2);
+    // The players' standings at that tick, then the replay's state.
+    let ps = recv(&mut ws).await;
+    assert_eq!(ps["t"], "players_stats");
+    assert_eq!(ps["tick"], 200);
+    assert_eq!(ps["players"].as_array().map(Vec::len), Some(2));
     let st = recv(&mut ws).await;
     assert_eq!(st["t"], "replay_state");
     assert_eq!(st["tick"], 200);
@@ -105,6 +110,10 @@ async fn an_ended_match_is_replayed_with_pause_speed_and_seek() {
         }
     }
     assert_eq!(last, TICKS - 1);
+    // The end brings the score.
+    let score = recv(&mut ws).await;
+    assert_eq!(score["t"], "score", "{score}");
+    assert_eq!(score["ticks"], TICKS);
     // A replay cannot be commanded.
     send(
         &mut ws,
