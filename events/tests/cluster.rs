@@ -349,3 +349,57 @@ async fn blocking_reads_move_to_the_promoted_replica() {
         vec![first, id]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_replica_acks_a_commit_survives_the_failover_right_after_it() {
+    let mut cluster = redis_cluster_for_tests();
+    let config = RedisBusConfig {
+        replica_acks: 1,
+        replica_ack_timeout: Duration::from_secs(2),
+        ..RedisBusConfig::default()
+    };
+    let bus = RedisBus::connect(&cluster.url(), config).await.unwrap();
+    let keys = Keys::new(unique_prefix());
+    let m = MatchId::new("acked").unwrap();
+    let master = cluster.master_of(&keys.tick(&m)).unwrap();
+    // Commits in a burst, the master killed right after the last one returned: every
+    // commit was acknowledged by the replica that gets promoted.
+    let mut ticks = Vec::new();
+    for n in 1..=200u64 {
+        let batch = vec![
+            Append {
+                stream: keys.tick(&m),
+                id: IdSpec::Explicit(StreamId::for_tick(n)),
+                payload: n.to_le_bytes().to_vec(),
+                maxlen: None,
+            },
+            Append {
+                stream: keys.view(&m),
+                id: IdSpec::Auto,
+                payload: b"v".to_vec(),
+                maxlen: Some(50),
+            },
+        ];
+        bus.append_batch(batch).await.unwrap();
+        ticks.push(StreamId::for_tick(n));
+    }
+    cluster.kill(master).unwrap();
+    let tick_key = keys.tick(&m);
+    let got = retry(Duration::from_secs(30), || {
+        bus.range(&tick_key, StreamId::ZERO, StreamId::MAX, 1000)
+    })
+    .await;
+    cluster.wait_ok(Duration::from_secs(30)).unwrap();
+    assert_ne!(cluster.master_of(&keys.tick(&m)).unwrap(), master);
+    assert_eq!(got.iter().map(|e| e.id).collect::<Vec<_>>(), ticks);
+    // And the next commit goes on from there.
+    retry(Duration::from_secs(10), || {
+        bus.append(
+            &tick_key,
+            IdSpec::Explicit(StreamId::for_tick(201)),
+            b"next",
+            None,
+        )
+    })
+    .await;
+}

@@ -36,6 +36,14 @@ pub struct RedisBusConfig {
     pub max_backoff: Duration,
     /// Most idle dedicated connections kept for blocking reads.
     pub max_idle_blocking: usize,
+    /// Replicas that must acknowledge a commit (an [`Bus::append_batch`] or an append
+    /// under an explicit id: the ticks and steps) before it returns, with `WAIT`; 0: none
+    /// (replication stays asynchronous, so a failover may lose the last commits; see
+    /// docs/reliability.md).
+    pub replica_acks: usize,
+    /// Longest `WAIT` for those acknowledgements; past it the commit returns anyway
+    /// (counted in `cnit_bus_replica_ack_shortfall_total`).
+    pub replica_ack_timeout: Duration,
 }
 
 impl Default for RedisBusConfig {
@@ -46,6 +54,8 @@ impl Default for RedisBusConfig {
             reconnect_retries: 2,
             max_backoff: Duration::from_millis(500),
             max_idle_blocking: 64,
+            replica_acks: 0,
+            replica_ack_timeout: Duration::from_millis(100),
         }
     }
 }
@@ -501,6 +511,62 @@ impl RedisBus {
         cmd.query_async(&mut c).await.map_err(map_err)
     }
 
+    /// With [`RedisBusConfig::replica_acks`], waits until that many replicas of the node
+    /// holding `stream` have every write this bus sent it (`WAIT` on the same connection,
+    /// so it covers the commit just made and everything before it).
+    ///
+    /// Never fails: the commit is written on the master whatever `WAIT` says, and an error
+    /// here would make the caller retry a commit that is already there (and be fenced by
+    /// it). A shortfall or an error is counted and logged instead.
+    async fn wait_replicas(&self, stream: &str) {
+        let want = self.config.replica_acks;
+        if want == 0 {
+            return;
+        }
+        let acked = match self.wait_replicas_reply(stream, want).await {
+            Ok(acked) => acked,
+            Err(e) => {
+                tracing::warn!(stream, error = %e, "WAIT for replicas failed");
+                0
+            }
+        };
+        if acked < want as u64 {
+            metrics::counter!("cnit_bus_replica_ack_shortfall_total").increment(1);
+            tracing::warn!(
+                stream,
+                acked,
+                want,
+                "a commit was not acknowledged by enough replicas in time"
+            );
+        }
+    }
+
+    async fn wait_replicas_reply(&self, stream: &str, want: usize) -> Result<u64, BusError> {
+        let mut cmd = redis::cmd("WAIT");
+        cmd.arg(want)
+            .arg(self.config.replica_ack_timeout.as_millis().max(1) as u64);
+        let reply = match &self.shared {
+            Shared::Node(_) => self.query(&cmd).await?,
+            // The crate would send WAIT to every master: it belongs on the slot's.
+            Shared::Cluster(c) => {
+                let mut c = c.clone();
+                let route = redis::cluster_routing::Route::with_key(
+                    stream,
+                    redis::cluster_routing::SlotAddr::Master,
+                );
+                c.route_command(
+                    cmd,
+                    redis::cluster_routing::RoutingInfo::SingleNode(
+                        redis::cluster_routing::SingleNodeRoutingInfo::SpecificNode(route),
+                    ),
+                )
+                .await
+                .map_err(map_err)?
+            }
+        };
+        as_u64(&reply)
+    }
+
     /// On a cluster, checks that `keys` (of one script or atomic batch) share a hash slot,
     /// as Redis Cluster requires, and fails with [`BusError::CrossSlot`] if not. On one
     /// node any keys go together.
@@ -599,7 +665,13 @@ impl Bus for RedisBus {
         let mut c = self.shared.clone();
         let reply: Result<Value, _> = xadd(stream, id, payload, maxlen).query_async(&mut c).await;
         match reply {
-            Ok(v) => parse_id(&v),
+            Ok(v) => {
+                let written = parse_id(&v)?;
+                if matches!(id, IdSpec::Explicit(_)) {
+                    self.wait_replicas(stream).await;
+                }
+                Ok(written)
+            }
             Err(e) if is_fencing_error(&e) => match id {
                 IdSpec::Explicit(id) => Err(self.fenced(stream, id).await),
                 IdSpec::Auto => Err(map_err(e)),
@@ -649,6 +721,7 @@ impl Bus for RedisBus {
         };
         let ids = ids.iter().map(parse_id).collect::<Result<Vec<_>, _>>()?;
         let Some(err) = failure else {
+            self.wait_replicas(&items[0].stream).await;
             return Ok(ids);
         };
         // The entries before the refused one are written; report the refused one.
