@@ -534,7 +534,15 @@ impl Cluster {
     }
 
     /// The one Redis node (tests of a single node only).
-    pub fn redis(&mut self) -> &mut RedisServer {
+    pub fn redis(&self) -> &RedisServer {
+        match &self.store {
+            Store::Node(r) => r,
+            Store::Cluster(_) => panic!("this test needs one Redis node, not a cluster"),
+        }
+    }
+
+    /// The one Redis node, to stop or restart it.
+    pub fn redis_mut(&mut self) -> &mut RedisServer {
         match &mut self.store {
             Store::Node(r) => r,
             Store::Cluster(_) => panic!("this test needs one Redis node, not a cluster"),
