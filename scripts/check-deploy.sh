@@ -101,6 +101,19 @@ compose_secrets_required() {
   done
 }
 
+# The `cluster` profile, rendered with the services pointed at the nodes as docs/deploy.md says.
+compose_cluster() {
+  local var
+  for var in "${COMPOSE_SECRETS[@]}"; do
+    export "$var=check-deploy-$var"
+  done
+  CNIT_REDIS_SCHEME=redis+cluster CNIT_REDIS_HOSTS=redis-node-1:6379,redis-node-2:6379,redis-node-3:6379 \
+    docker-compose -f compose/docker-compose.yml --profile cluster config >"$tmp/compose-cluster.yml"
+  python3 scripts/deploy_checks.py compose-cluster "$tmp/compose-cluster.yml"
+  sh -n k8s/overlays/cluster/redis-cluster-create.sh
+  [ -x k8s/overlays/cluster/redis-cluster-create.sh ]
+}
+
 render() {
   kubectl kustomize "$1" >"$2"
 }
@@ -149,6 +162,7 @@ check "promtool check config: k8s/monitoring/prometheus.yml" prom_config k8s/mon
 check "amtool check-config: k8s/monitoring/alertmanager.yml" amtool check-config k8s/monitoring/alertmanager.yml
 check "docker-compose config + compose consistency" compose_file
 check "docker-compose refuses to start without each secret" compose_secrets_required
+check "docker-compose profile cluster: six Redis Cluster nodes, create job, services on the cluster" compose_cluster
 for dir in k8s/overlays/*/; do
   name="$(basename "$dir")"
   check "k8s overlay $name: render, kubernetes-validate --strict, consistency" overlay "$name"

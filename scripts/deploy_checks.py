@@ -4,6 +4,8 @@
 
   compose RENDERED.yml      the output of `docker-compose config`: scalable services, mounts, redis settings and
                             users, the gateway's ops port, Alertmanager and the Redis exporter
+  compose-cluster RENDERED.yml  `docker-compose --profile cluster config`: six Redis Cluster nodes, the create job
+                            and the services pointed at the nodes
   k8s OVERLAY RENDERED.yml  a rendered overlay: probes, resources, HPAs, PDBs, references, namespace, Redis users
                             and Secrets, NetworkPolicies, ops ports, prod's image registry
   dashboard FILE.json       the Grafana dashboard: datasource, unique ids, every panel queries something
@@ -144,6 +146,77 @@ def check_compose(rendered):
     return probs
 
 
+def check_compose_cluster(rendered):
+    """The `cluster` profile: six Redis Cluster nodes like `redis` (same files, ACL, probe, own volume) with
+    REDIS_CLUSTER=yes, a create job after all of them, and the services pointed at the nodes."""
+    with open(rendered) as f:
+        cfg = yaml.safe_load(f)
+    probs = []
+    svcs = cfg.get("services", {})
+    nodes = [f"redis-node-{n}" for n in range(1, 7)]
+    for name in nodes:
+        s = svcs.get(name)
+        if not s:
+            probs.append(f"{name} missing")
+            continue
+        if s.get("profiles") != ["cluster"]:
+            probs.append(f"{name}: must be in the cluster profile only")
+        env = s.get("environment", {})
+        if env.get("REDIS_CLUSTER") != "yes":
+            probs.append(f"{name}: REDIS_CLUSTER must be yes")
+        for user in REDIS_USERS:
+            if not env.get(f"REDIS_{user.upper()}_PASSWORD"):
+                probs.append(f"{name}: REDIS_{user.upper()}_PASSWORD not passed")
+        if "/usr/local/etc/redis/redis-start.sh" not in (s.get("command") or []):
+            probs.append(f"{name}: must start through redis-start.sh")
+        if "redis-ping.sh" not in " ".join(s.get("healthcheck", {}).get("test", [])):
+            probs.append(f"{name}: the healthcheck must be redis-ping.sh")
+        mounts = [volume_mount(v) for v in s.get("volumes", [])]
+        for fname in REDIS_FILES:
+            src = next((os.path.realpath(src) for _, src, tgt in mounts if tgt == f"/usr/local/etc/redis/{fname}"), None)
+            if src != os.path.join(ROOT, "k8s/base", fname):
+                probs.append(f"{name}: must mount k8s/base/{fname}")
+        if not any(typ == "volume" and tgt == "/data" for typ, _, tgt in mounts):
+            probs.append(f"{name}: /data must be a named volume (nodes.conf, AOF)")
+    job = svcs.get("redis-cluster-create", {})
+    deps = job.get("depends_on", {})
+    if any(deps.get(n, {}).get("condition") != "service_healthy" for n in nodes):
+        probs.append("redis-cluster-create: must wait for every node to be healthy")
+    if job.get("environment", {}).get("REDIS_CLUSTER_NODES", "").split() != [f"{n}:6379" for n in nodes]:
+        probs.append("redis-cluster-create: REDIS_CLUSTER_NODES must list the six nodes")
+    script = os.path.join(ROOT, "k8s/overlays/cluster/redis-cluster-create.sh")
+    if not any(os.path.realpath(src or "") == script for _, src, _ in map(volume_mount, job.get("volumes", []))):
+        probs.append("redis-cluster-create: must mount k8s/overlays/cluster/redis-cluster-create.sh")
+    for name in SERVICES:
+        url = str(svcs.get(name, {}).get("environment", {}).get("REDIS_URL", ""))
+        if not re.fullmatch(rf"redis\+cluster://{name}:[^@]+@redis-node-\d:6379(,redis-node-\d:6379)*", url):
+            probs.append(f"{name}: with the cluster profile REDIS_URL must name the nodes, as the {name} user (is {url})")
+    return probs
+
+
+def k8s_cluster_problems(by_kind):
+    probs = []
+    sts = by_kind.get("StatefulSet", {}).get("redis-cluster")
+    if not sts or sts["spec"].get("replicas") != 6 or not sts["spec"].get("volumeClaimTemplates"):
+        probs.append("StatefulSet/redis-cluster with 6 replicas and a volumeClaimTemplate required")
+    else:
+        c = sts["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in c.get("env", [])}
+        if env.get("REDIS_CLUSTER", {}).get("value") != "yes":
+            probs.append("StatefulSet/redis-cluster: REDIS_CLUSTER must be yes")
+        if (c.get("command") or [None, None])[:2] != ["sh", "/etc/redis/redis-start.sh"]:
+            probs.append("StatefulSet/redis-cluster: must start through redis-start.sh")
+    job = by_kind.get("Job", {}).get("redis-cluster-create")
+    if not job:
+        probs.append("Job/redis-cluster-create missing")
+    script = os.path.join(ROOT, "k8s/overlays/cluster/redis-cluster-create.sh")
+    with open(script) as fh:
+        if by_kind.get("ConfigMap", {}).get("redis-cluster-create", {}).get("data", {}).get(
+                "redis-cluster-create.sh") != fh.read():
+            probs.append("ConfigMap/redis-cluster-create must hold k8s/overlays/cluster/redis-cluster-create.sh")
+    return probs
+
+
 def volume_mount(v):
     """(type, source, target) of a compose volume entry, short or long syntax."""
     if isinstance(v, dict):
@@ -232,8 +305,12 @@ def check_k8s(overlay, rendered):
         secret = env.get("REDIS_PASSWORD", {}).get("valueFrom", {}).get("secretKeyRef", {})
         if (secret.get("name"), secret.get("key")) != ("redis-users", f"{name}-password"):
             probs.append(f"Deployment/{name}: REDIS_PASSWORD must come from Secret redis-users key {name}-password")
-        if env.get("REDIS_URL", {}).get("value") != f"redis://{name}:$(REDIS_PASSWORD)@redis:6379":
-            probs.append(f"Deployment/{name}: REDIS_URL must log in as the {name} Redis user")
+        want_url = (rf"redis\+cluster://{name}:\$\(REDIS_PASSWORD\)@redis-cluster-\d\.redis-cluster:6379"
+                    rf"(,redis-cluster-\d\.redis-cluster:6379)*" if overlay == "cluster"
+                    else re.escape(f"redis://{name}:$(REDIS_PASSWORD)@redis:6379"))
+        if not re.fullmatch(want_url, str(env.get("REDIS_URL", {}).get("value"))):
+            probs.append(f"Deployment/{name}: REDIS_URL must log in as the {name} Redis user"
+                         + (" on the redis-cluster nodes" if overlay == "cluster" else ""))
         order = list(env)
         if "REDIS_URL" in env and "REDIS_PASSWORD" in env and order.index("REDIS_PASSWORD") > order.index("REDIS_URL"):
             probs.append(f"Deployment/{name}: REDIS_PASSWORD must come before REDIS_URL (for $(REDIS_PASSWORD))")
@@ -297,6 +374,8 @@ def check_k8s(overlay, rendered):
         probs.append(f"Secret/redis-users must hold exactly {[f'{u}-password' for u in REDIS_USERS]}")
     probs += network_policy_problems(by_kind, pod_labels)
     probs += image_problems(overlay, docs)
+    if overlay == "cluster":
+        probs += k8s_cluster_problems(by_kind)
     if "alertmanager-config" not in cm or "alertmanager" not in deployments or "redis-exporter" not in deployments:
         probs.append("Alertmanager (Deployment + alertmanager-config) and the redis-exporter Deployment required")
     with open(ALERT_RULES) as f:
@@ -446,6 +525,8 @@ def check_headers(paths):
 def main(argv):
     if len(argv) == 3 and argv[1] == "compose":
         probs = check_compose(argv[2])
+    elif len(argv) == 3 and argv[1] == "compose-cluster":
+        probs = check_compose_cluster(argv[2])
     elif len(argv) == 4 and argv[1] == "k8s":
         probs = check_k8s(argv[2], argv[3])
     elif len(argv) == 3 and argv[1] == "dashboard":

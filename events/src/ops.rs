@@ -541,9 +541,19 @@ where
 /// Command-line settings every leased service binary shares (flattened into its own).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServiceArgs {
-    /// Redis URL.
+    /// Redis URL: one node, `redis://[user:pass@]host:port`; or a Redis Cluster through
+    /// seed nodes, `redis+cluster://[user:pass@]host:port,host:port,...` or a
+    /// comma-separated list `redis://[user:pass@]host:port,host:port,...` (bare
+    /// `host:port` items take the first one's credentials).
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
+    /// Replicas that must acknowledge each tick or step commit (Redis `WAIT`) before the
+    /// next one; 0 keeps replication asynchronous (a failover may lose the last commits).
+    #[arg(long, env = "CNIT_REDIS_WAIT_REPLICAS", default_value_t = 0)]
+    pub redis_wait_replicas: usize,
+    /// Longest wait, in milliseconds, for those acknowledgements.
+    #[arg(long, env = "CNIT_REDIS_WAIT_MS", default_value_t = 100)]
+    pub redis_wait_ms: u64,
     /// Stream key prefix.
     #[arg(long, env = "CNIT_PREFIX", default_value = crate::keys::DEFAULT_PREFIX)]
     pub prefix: String,
@@ -612,10 +622,15 @@ impl ServiceArgs {
             )
             .try_init();
         let metrics = install_metrics().map_err(SetupError::Metrics)?;
-        let bus = crate::RedisBus::connect(&self.redis_url, crate::RedisBusConfig::default())
+        let config = crate::RedisBusConfig {
+            replica_acks: self.redis_wait_replicas,
+            replica_ack_timeout: Duration::from_millis(self.redis_wait_ms),
+            ..crate::RedisBusConfig::default()
+        };
+        let bus = crate::RedisBus::connect(&self.redis_url, config)
             .await
             .map_err(|source| SetupError::Redis {
-                url: self.redis_url.clone(),
+                url: crate::bus::redis_cluster::redact(&self.redis_url),
                 source,
             })?;
         let addr = self.ops_addr.as_deref().unwrap_or(default_ops_addr);
@@ -736,6 +751,8 @@ mod tests {
     fn an_empty_redis_url_is_named_as_such() {
         let args = ServiceArgs {
             redis_url: String::new(),
+            redis_wait_replicas: 0,
+            redis_wait_ms: 100,
             prefix: "t".into(),
             ops_addr: None,
             capacity: 1,

@@ -1,4 +1,5 @@
-//! Test helpers: a throwaway `redis-server` on a free port, a Redis URL for tests
+//! Test helpers: a throwaway `redis-server` on a free port, a throwaway Redis Cluster
+//! (three masters and three replicas, [`RedisCluster`]), a Redis URL for tests
 //! (`REDIS_URL` or a server of our own), unique key prefixes and their cleanup.
 //!
 //! Tests that need Redis never skip silently: when neither `REDIS_URL` nor a local
@@ -248,6 +249,410 @@ fn log_tail(path: &Path) -> String {
         }
         Err(e) => format!("no log at {}: {e}", path.display()),
     }
+}
+
+/// Environment variable naming the `redis-cli` binary (default: `redis-cli` beside the
+/// `redis-server` in use, then on the `PATH`).
+pub const REDIS_CLI_BIN_ENV: &str = "REDIS_CLI_BIN";
+
+/// Longest wait for a new cluster to report `cluster_state:ok` everywhere.
+pub const CLUSTER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Options of a [`RedisCluster`].
+#[derive(Clone, Debug)]
+pub struct RedisClusterOptions {
+    /// `cluster-node-timeout`: how long a master may be unreachable before its replica is
+    /// promoted. Short in tests so a failover takes about a second.
+    pub node_timeout: Duration,
+    /// `appendonly yes` + this `appendfsync` on every node; `None`: no persistence.
+    pub appendfsync: Option<&'static str>,
+}
+
+impl Default for RedisClusterOptions {
+    fn default() -> Self {
+        Self {
+            node_timeout: Duration::from_millis(1000),
+            appendfsync: None,
+        }
+    }
+}
+
+/// One node of a [`RedisCluster`].
+pub struct ClusterNode {
+    /// Client port.
+    pub port: u16,
+    /// Cluster bus port.
+    pub bus_port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl ClusterNode {
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// SIGKILL (a crash), and wait for the process to exit.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.join("redis.log")
+    }
+}
+
+/// A Redis Cluster of three masters with one replica each, on free loopback ports, made
+/// by `redis-cli --cluster create`; every node is killed (and the temp dir removed) on
+/// drop. Fails (never skips) when `redis-server` or `redis-cli` is missing.
+pub struct RedisCluster {
+    nodes: Vec<ClusterNode>,
+    dir: PathBuf,
+}
+
+impl RedisCluster {
+    /// Starts a non-persistent cluster with a 1 s node timeout.
+    pub fn start() -> Result<Self, TestkitError> {
+        Self::start_with(RedisClusterOptions::default())
+    }
+
+    /// Starts six nodes, joins them (three masters, three replicas) and waits for
+    /// `cluster_state:ok` on every node.
+    pub fn start_with(options: RedisClusterOptions) -> Result<Self, TestkitError> {
+        let dir =
+            std::env::temp_dir().join(format!("cnit-cluster-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir)?;
+        let mut cluster = Self {
+            nodes: Vec::new(),
+            dir,
+        };
+        for _ in 0..6 {
+            let node = cluster.spawn_node(&options)?;
+            cluster.nodes.push(node);
+        }
+        let cli = redis_cli_bin();
+        let mut create = Command::new(&cli);
+        create.arg("--cluster").arg("create");
+        for n in &cluster.nodes {
+            create.arg(n.addr());
+        }
+        create.args(["--cluster-replicas", "1", "--cluster-yes"]);
+        let out = create
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|source| TestkitError::NoBinary { bin: cli, source })?;
+        if !out.status.success() {
+            return Err(TestkitError::Redis(format!(
+                "redis-cli --cluster create failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        cluster.wait_ok(CLUSTER_TIMEOUT)?;
+        cluster.wait_replicas_online(CLUSTER_TIMEOUT)?;
+        Ok(cluster)
+    }
+
+    /// Waits until every master has a replica that finished its initial sync
+    /// (`INFO replication` shows it `state=online`): `cluster_state:ok` comes earlier.
+    pub fn wait_replicas_online(&mut self, timeout: Duration) -> Result<(), TestkitError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let masters = self.masters()?;
+            let online = masters.iter().all(|&port| {
+                matches!(
+                    self.node_query(port, &redis::cmd("INFO").arg("replication").clone()),
+                    Ok(redis::Value::BulkString(b))
+                        if String::from_utf8_lossy(&b).contains("state=online")
+                ) || matches!(
+                    self.node_query(port, &redis::cmd("INFO").arg("replication").clone()),
+                    Ok(redis::Value::VerbatimString { text, .. }) if text.contains("state=online")
+                )
+            });
+            if online {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(TestkitError::Redis(format!(
+                    "replicas not online within {timeout:?}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn spawn_node(&self, options: &RedisClusterOptions) -> Result<ClusterNode, TestkitError> {
+        let mut last_err = None;
+        for _ in 0..PORT_ATTEMPTS {
+            let (port, bus_port) = (free_port()?, free_port()?);
+            if port == bus_port {
+                continue;
+            }
+            let dir = self.dir.join(port.to_string());
+            std::fs::create_dir_all(&dir)?;
+            let bin = redis_server_bin();
+            let mut cmd = Command::new(&bin);
+            cmd.arg("--port")
+                .arg(port.to_string())
+                .args(["--bind", "127.0.0.1"])
+                .args(["--cluster-enabled", "yes"])
+                .arg("--cluster-port")
+                .arg(bus_port.to_string())
+                .args(["--cluster-config-file", "nodes.conf"])
+                .arg("--cluster-node-timeout")
+                .arg(options.node_timeout.as_millis().to_string())
+                .args(["--save", ""])
+                .args(["--daemonize", "no"])
+                .arg("--dir")
+                .arg(&dir)
+                .args(["--logfile", "redis.log"]);
+            match options.appendfsync {
+                Some(policy) => cmd.args(["--appendonly", "yes", "--appendfsync", policy]),
+                None => cmd.args(["--appendonly", "no"]),
+            };
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let child = cmd
+                .spawn()
+                .map_err(|source| TestkitError::NoBinary { bin, source })?;
+            let mut node = ClusterNode {
+                port,
+                bus_port,
+                dir,
+                child: Some(child),
+            };
+            let deadline = Instant::now() + STARTUP_TIMEOUT;
+            loop {
+                if ping(port) {
+                    return Ok(node);
+                }
+                if !node.is_running() || Instant::now() > deadline {
+                    node.kill();
+                    last_err = Some(TestkitError::NotReady {
+                        port,
+                        log: log_tail(&node.log_path()),
+                    });
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        Err(last_err.unwrap_or_else(|| TestkitError::NotReady {
+            port: 0,
+            log: "no attempt made".into(),
+        }))
+    }
+
+    /// Seed URL of the cluster: `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,...`.
+    pub fn url(&self) -> String {
+        let seeds: Vec<String> = self.nodes.iter().map(ClusterNode::addr).collect();
+        format!("redis+cluster://{}", seeds.join(","))
+    }
+
+    /// The nodes, in the order they were started.
+    pub fn nodes(&mut self) -> &mut [ClusterNode] {
+        &mut self.nodes
+    }
+
+    /// Runs a command on one node (by client port) and returns its reply.
+    pub fn node_query(&self, port: u16, cmd: &redis::Cmd) -> Result<redis::Value, TestkitError> {
+        let mut conn =
+            sync_connection(&format!("redis://127.0.0.1:{port}")).map_err(TestkitError::Redis)?;
+        cmd.query(&mut conn)
+            .map_err(|e| TestkitError::Redis(format!("on port {port}: {e}")))
+    }
+
+    /// `CLUSTER INFO` field `cluster_state` of a node, if it answers.
+    fn state_ok(&self, port: u16) -> bool {
+        match self.node_query(port, &redis::cmd("CLUSTER").arg("INFO").clone()) {
+            Ok(redis::Value::BulkString(b)) => {
+                String::from_utf8_lossy(&b).contains("cluster_state:ok")
+            }
+            Ok(redis::Value::VerbatimString { text, .. }) => text.contains("cluster_state:ok"),
+            _ => false,
+        }
+    }
+
+    /// Waits until every running node reports `cluster_state:ok` and every slot is served
+    /// by a running master.
+    pub fn wait_ok(&mut self, timeout: Duration) -> Result<(), TestkitError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let running: Vec<u16> = self
+                .nodes
+                .iter_mut()
+                .filter_map(|n| n.is_running().then_some(n.port))
+                .collect();
+            let all_ok = running.iter().all(|&p| self.state_ok(p));
+            let served = all_ok
+                && running.first().is_some_and(|&p| {
+                    self.slot_owners(p).is_ok_and(|owners| {
+                        owners
+                            .iter()
+                            .map(|(_, _, port)| *port)
+                            .all(|o| running.contains(&o))
+                            && owners
+                                .iter()
+                                .map(|(s, e, _)| u32::from(e - s) + 1)
+                                .sum::<u32>()
+                                == 16384
+                    })
+                });
+            if served {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(TestkitError::Redis(format!(
+                    "cluster not ok within {timeout:?}; node logs: {}",
+                    self.nodes
+                        .iter()
+                        .map(|n| format!("[{}] {}", n.port, log_tail(&n.log_path())))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `(first slot, last slot, master port)` of every slot range, as node `port` sees it.
+    pub fn slot_owners(&self, port: u16) -> Result<Vec<(u16, u16, u16)>, TestkitError> {
+        let reply = self.node_query(port, &redis::cmd("CLUSTER").arg("SLOTS").clone())?;
+        let bad = || TestkitError::Redis(format!("bad CLUSTER SLOTS reply {reply:?}"));
+        let redis::Value::Array(ranges) = &reply else {
+            return Err(bad());
+        };
+        let mut out = Vec::new();
+        for r in ranges {
+            let redis::Value::Array(parts) = r else {
+                return Err(bad());
+            };
+            match parts.as_slice() {
+                [redis::Value::Int(s), redis::Value::Int(e), redis::Value::Array(master), ..] => {
+                    match master.as_slice() {
+                        [_, redis::Value::Int(p), ..] => {
+                            out.push((*s as u16, *e as u16, *p as u16))
+                        }
+                        _ => return Err(bad()),
+                    }
+                }
+                _ => return Err(bad()),
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Client port of the master serving `key`'s slot, asked of a running node.
+    pub fn master_of(&mut self, key: &str) -> Result<u16, TestkitError> {
+        let slot = crate::bus::redis_cluster::key_slot(key.as_bytes());
+        let asked = self
+            .nodes
+            .iter_mut()
+            .find_map(|n| n.is_running().then_some(n.port))
+            .ok_or_else(|| TestkitError::Redis("no node runs".into()))?;
+        self.slot_owners(asked)?
+            .into_iter()
+            .find(|(s, e, _)| *s <= slot && slot <= *e)
+            .map(|(_, _, p)| p)
+            .ok_or_else(|| TestkitError::Redis(format!("no master serves slot {slot}")))
+    }
+
+    /// Client ports of the masters, as a running node sees them, sorted.
+    pub fn masters(&mut self) -> Result<Vec<u16>, TestkitError> {
+        let asked = self
+            .nodes
+            .iter_mut()
+            .find_map(|n| n.is_running().then_some(n.port))
+            .ok_or_else(|| TestkitError::Redis("no node runs".into()))?;
+        let mut m: Vec<u16> = self.slot_owners(asked)?.into_iter().map(|r| r.2).collect();
+        m.sort();
+        m.dedup();
+        Ok(m)
+    }
+
+    /// SIGKILLs the node with this client port.
+    pub fn kill(&mut self, port: u16) -> Result<(), TestkitError> {
+        let node = self
+            .nodes
+            .iter_mut()
+            .find(|n| n.port == port)
+            .ok_or_else(|| TestkitError::Redis(format!("no node on port {port}")))?;
+        node.kill();
+        Ok(())
+    }
+
+    /// Deletes every key starting with `prefix` on every running master.
+    pub fn cleanup_prefix(&mut self, prefix: &str) -> Result<u64, TestkitError> {
+        let pattern = format!("{}*", glob_escape(prefix));
+        let mut deleted = 0;
+        for port in self.masters()? {
+            let mut conn = sync_connection(&format!("redis://127.0.0.1:{port}"))
+                .map_err(TestkitError::Redis)?;
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query(&mut conn)
+                    .map_err(|e| TestkitError::Redis(e.to_string()))?;
+                // One DEL per key: a node refuses a DEL of keys in different slots.
+                for key in keys {
+                    deleted += redis::cmd("DEL")
+                        .arg(key)
+                        .query::<u64>(&mut conn)
+                        .map_err(|e| TestkitError::Redis(e.to_string()))?;
+                }
+                cursor = next;
+                if cursor == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            n.kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The cluster for a test, failing it (with instructions) when one cannot be started.
+pub fn redis_cluster_for_tests() -> RedisCluster {
+    match RedisCluster::start() {
+        Ok(c) => c,
+        Err(e) => panic!("this test needs a Redis Cluster and none could be started: {e}"),
+    }
+}
+
+fn redis_cli_bin() -> String {
+    if let Ok(bin) = std::env::var(REDIS_CLI_BIN_ENV) {
+        return bin;
+    }
+    let server = redis_server_bin();
+    let beside = Path::new(&server).with_file_name("redis-cli");
+    if beside.is_file() {
+        return beside.to_string_lossy().into_owned();
+    }
+    "redis-cli".to_string()
 }
 
 /// A Redis for one test: `REDIS_URL` if set, else a [`RedisServer`] of its own that

@@ -26,7 +26,9 @@ struct Args {
     /// (the address is printed).
     #[arg(long, env = "OPS_ADDR", default_value = DEFAULT_OPS_ADDR)]
     ops_addr: SocketAddr,
-    /// Redis URL; without it (or with an empty one) the game runs embedded over the
+    /// Redis URL (one node `redis://[user:pass@]host:port`, or a Redis Cluster:
+    /// `redis+cluster://[user:pass@]host:port,host:port,...` or a comma-separated list of
+    /// seed nodes); without it (or with an empty one) the game runs embedded over the
     /// in-memory bus.
     #[arg(long, env = "REDIS_URL")]
     redis_url: Option<String>,

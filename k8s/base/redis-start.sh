@@ -5,6 +5,9 @@
 # they fit a redis:// URL unescaped: `openssl rand -hex 32`), CNIT_PREFIX (default cnit), REDIS_CONF_DIR (default: this
 # script's directory, holding redis.conf and redis-users.acl), REDIS_ACL_FILE (where the rendered file goes, default
 # /run/redis/users.acl: a writable in-memory volume). Extra arguments go to redis-server after the config file.
+# REDIS_CLUSTER=yes makes the node a Redis Cluster node (docs/deploy.md, "Redis Cluster"): cluster-enabled, its
+# nodes.conf in /data, REDIS_CLUSTER_NODE_TIMEOUT (ms, default 5000), and replicas log in to their master as admin;
+# these go to a rendered include file beside the ACL file (it holds the admin password).
 set -eu
 conf_dir="${REDIS_CONF_DIR:-$(dirname "$0")}"
 acl_file="${REDIS_ACL_FILE:-/run/redis/users.acl}"
@@ -43,4 +46,19 @@ if grep -q '\$' "$acl_file.tmp"; then
   fail "redis-users.acl has a placeholder this script does not fill"
 fi
 mv "$acl_file.tmp" "$acl_file"
+if [ "${REDIS_CLUSTER:-no}" = yes ]; then
+  timeout="${REDIS_CLUSTER_NODE_TIMEOUT:-5000}"
+  case "$timeout" in
+    "" | *[!0-9]*) fail "REDIS_CLUSTER_NODE_TIMEOUT must be a number of milliseconds (is '$timeout')" ;;
+  esac
+  cluster_conf="$(dirname "$acl_file")/cluster.conf"
+  {
+    echo "cluster-enabled yes"
+    echo "cluster-config-file /data/nodes.conf"
+    echo "cluster-node-timeout $timeout"
+    echo "masteruser admin"
+    echo "masterauth $REDIS_ADMIN_PASSWORD"
+  } >"$cluster_conf"
+  exec redis-server "$conf_dir/redis.conf" --aclfile "$acl_file" --include "$cluster_conf" "$@"
+fi
 exec redis-server "$conf_dir/redis.conf" --aclfile "$acl_file" "$@"

@@ -44,7 +44,9 @@ macro_rules! print {
     about = "Replays and desync audits from a match's event log"
 )]
 struct Cli {
-    /// Redis to read matches from or import into.
+    /// Redis to read matches from or import into: one node `redis://[user:pass@]host:port`,
+    /// or a Redis Cluster `redis+cluster://[user:pass@]host:port,host:port,...` (or a
+    /// comma-separated list of seed nodes).
     #[arg(
         long,
         env = "REDIS_URL",

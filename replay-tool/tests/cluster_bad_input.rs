@@ -125,7 +125,7 @@ async fn garbage_in_the_streams_goes_to_the_dlq_and_the_match_goes_on() {
         }
     }
     // An entry without the payload field, as another client library might write it.
-    let port = c.redis.port().to_string();
+    let port = c.redis().port().to_string();
     let key = c.keys.cmd(&m);
     let ok = Command::new("redis-cli")
         .args(["-p", &port, "XADD", &key, "*", "foo", "bar"])

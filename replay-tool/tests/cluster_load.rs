@@ -534,11 +534,11 @@ async fn engine_service_capacity_at_1000_units() {
             };
             let m0 = e.metrics().await.unwrap_or_default();
             let cpu0 = cpu_seconds(e.pid());
-            let (_, rcpu0) = redis_info(c.redis.port());
+            let (_, rcpu0) = redis_info(c.redis().port());
             tokio::time::sleep(WINDOW).await;
             let m1 = e.metrics().await.unwrap_or_default();
             let cpu = (cpu_seconds(e.pid()) - cpu0) / WINDOW.as_secs_f64() * 100.0;
-            let (mem, rcpu1) = redis_info(c.redis.port());
+            let (mem, rcpu1) = redis_info(c.redis().port());
             let rcpu = (rcpu1 - rcpu0) / WINDOW.as_secs_f64() * 100.0;
             let mut rates = Vec::new();
             for (i, m) in ms.iter().enumerate() {

@@ -114,9 +114,9 @@ async fn redis_restart_services_reconnect_and_nothing_is_lost() {
     }
 
     let t_down = now_ms();
-    tokio::task::block_in_place(|| c.redis.stop());
+    tokio::task::block_in_place(|| c.redis_mut().stop());
     tokio::time::sleep(outage).await;
-    tokio::task::block_in_place(|| c.redis.start_again()).expect("restarting redis");
+    tokio::task::block_in_place(|| c.redis_mut().start_again()).expect("restarting redis");
     let t_up = now_ms();
     // The first player command after the restart: the gateway's first call on its
     // connection fails while it reconnects; the command must still be acknowledged.

@@ -4,6 +4,7 @@
 
 mod memory;
 mod redis;
+pub mod redis_cluster;
 
 pub use self::memory::{MemoryBus, StreamFootprint};
 pub use self::redis::{RedisBus, RedisBusConfig};
@@ -198,6 +199,11 @@ pub enum BusError {
     /// The server answered something unexpected.
     #[error("bus protocol error: {0}")]
     Protocol(String),
+    /// On a Redis Cluster, the keys of one atomic batch or script are in different hash
+    /// slots (so on different nodes, maybe): the caller must split it. Keys of one match
+    /// share the `{m:ID}` tag and so a slot.
+    #[error("keys {first} and {other} of one atomic batch are in different cluster hash slots")]
+    CrossSlot { first: String, other: String },
 }
 
 impl BusError {

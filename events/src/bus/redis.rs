@@ -1,14 +1,20 @@
-//! `RedisBus`: the Bus over Redis Streams. Short commands share one multiplexed,
-//! self-reconnecting connection; every blocking read runs on a dedicated connection whose
-//! response timeout is longer than its BLOCK, so a quiet stream is not mistaken for a
-//! dead server.
+//! `RedisBus`: the Bus over Redis Streams, on one node or a Redis Cluster. Short commands
+//! share one multiplexed, self-reconnecting connection (a cluster connection on a cluster,
+//! see [`Shared`]); every blocking read runs on a dedicated connection whose response
+//! timeout is longer than its BLOCK, so a quiet stream is not mistaken for a dead server
+//! (on a cluster, to the node owning the stream's slot: `super::redis_cluster`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Client, Value};
+use redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, RedisFuture, Value};
 
+use super::redis_cluster::{self, ClusterRouter, Endpoint};
 use super::{
     Append, Bus, BusError, Entry, IdSpec, PendingEntry, RawField, StreamId, MAX_BLOCK,
     PAYLOAD_FIELD, RELEASED_IDLE,
@@ -30,6 +36,14 @@ pub struct RedisBusConfig {
     pub max_backoff: Duration,
     /// Most idle dedicated connections kept for blocking reads.
     pub max_idle_blocking: usize,
+    /// Replicas that must acknowledge a commit (an [`Bus::append_batch`] or an append
+    /// under an explicit id: the ticks and steps) before it returns, with `WAIT`; 0: none
+    /// (replication stays asynchronous, so a failover may lose the last commits; see
+    /// docs/reliability.md).
+    pub replica_acks: usize,
+    /// Longest `WAIT` for those acknowledgements; past it the commit returns anyway
+    /// (counted in `cnit_bus_replica_ack_shortfall_total`).
+    pub replica_ack_timeout: Duration,
 }
 
 impl Default for RedisBusConfig {
@@ -40,20 +54,77 @@ impl Default for RedisBusConfig {
             reconnect_retries: 2,
             max_backoff: Duration::from_millis(500),
             max_idle_blocking: 64,
+            replica_acks: 0,
+            replica_ack_timeout: Duration::from_millis(100),
         }
     }
 }
 
+/// The shared connection of short commands: one node's self-reconnecting manager, or a
+/// cluster connection that routes each command by its key's slot, follows `MOVED`/`ASK`
+/// and refreshes its slot map after a failover. Both run any `redis::Cmd` the same way.
+#[derive(Clone)]
+pub(crate) enum Shared {
+    Node(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Shared {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Shared::Node(c) => c.req_packed_command(cmd),
+            Shared::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Shared::Node(c) => c.req_packed_commands(pipeline, offset, count),
+            Shared::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Shared::Node(c) => c.get_db(),
+            Shared::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// Where blocking reads get their dedicated connections.
+#[derive(Clone)]
+enum Blocking {
+    /// One node: a pool of idle connections to it.
+    Node {
+        client: Client,
+        idle: Arc<Mutex<Vec<MultiplexedConnection>>>,
+    },
+    /// A cluster: connections to the owner of each stream's slot.
+    Cluster(Arc<ClusterRouter>),
+}
+
+/// Retries of a command on the cluster connection (redirects, a node down), waiting
+/// between [`CLUSTER_MIN_RETRY_WAIT_MS`] and [`CLUSTER_MAX_RETRY_WAIT_MS`] growing
+/// exponentially: about 2.5 s in all, a failover with a 1 s node timeout.
+const CLUSTER_RETRIES: u32 = 6;
+const CLUSTER_MIN_RETRY_WAIT_MS: u64 = 50;
+const CLUSTER_MAX_RETRY_WAIT_MS: u64 = 500;
+
 /// The Redis Streams bus. Cloning shares the connections.
 #[derive(Clone)]
 pub struct RedisBus {
-    client: Client,
-    shared: ConnectionManager,
-    blocking: Arc<Mutex<Vec<MultiplexedConnection>>>,
+    shared: Shared,
+    blocking: Blocking,
     config: RedisBusConfig,
 }
 
-fn map_err(e: redis::RedisError) -> BusError {
+pub(crate) fn map_err(e: redis::RedisError) -> BusError {
     if e.code() == Some("NOGROUP") {
         return BusError::NoGroup {
             stream: String::new(),
@@ -63,8 +134,28 @@ fn map_err(e: redis::RedisError) -> BusError {
     if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_connection_refusal() {
         return BusError::Unavailable(e.to_string());
     }
-    if matches!(e.code(), Some("LOADING") | Some("TRYAGAIN") | Some("BUSY")) {
+    // A cluster in the middle of a failover or a resharding: CLUSTERDOWN, MASTERDOWN,
+    // TRYAGAIN; READONLY and UNBLOCKED when a master was demoted under a command; MOVED
+    // and ASK left over after the cluster connection's own retries.
+    if matches!(
+        e.code(),
+        Some(
+            "LOADING"
+                | "TRYAGAIN"
+                | "BUSY"
+                | "CLUSTERDOWN"
+                | "MASTERDOWN"
+                | "READONLY"
+                | "UNBLOCKED"
+                | "MOVED"
+                | "ASK"
+        )
+    ) || e.kind() == redis::ErrorKind::ClusterConnectionNotFound
+    {
         return BusError::Unavailable(e.to_string());
+    }
+    if e.code() == Some("CROSSSLOT") {
+        return BusError::Protocol(format!("keys of one command span hash slots: {e}"));
     }
     BusError::Protocol(e.to_string())
 }
@@ -221,14 +312,16 @@ fn glob_escape(s: &str) -> String {
 }
 
 /// Keep-alive of leases: re-claims (resetting idle) only the entries `consumer` still
-/// owns, atomically, so a lease another instance took over is never stolen back.
+/// owns, atomically, so a lease another instance took over is never stolen back. KEYS[1]
+/// is the stream; ARGV is `group, consumer, ids...` (the consumer is not a key: on a
+/// cluster every key of a script must be in one slot).
 const TOUCH_SCRIPT: &str = r#"
 local owned = {}
 for i, id in ipairs(ARGV) do
-  if i > 1 then
+  if i > 2 then
     local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
-    if p[1] and p[1][2] == KEYS[2] then
-      redis.call('XCLAIM', KEYS[1], ARGV[1], KEYS[2], 0, id, 'JUSTID')
+    if p[1] and p[1][2] == ARGV[2] then
+      redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'JUSTID')
       table.insert(owned, id)
     end
   end
@@ -237,13 +330,14 @@ return owned
 "#;
 
 /// Hand-over: sets a long idle time on the entries `consumer` owns, so another
-/// instance's XAUTOCLAIM takes them immediately.
+/// instance's XAUTOCLAIM takes them immediately. KEYS[1] is the stream; ARGV is
+/// `group, consumer, idle ms, ids...`.
 const RELEASE_SCRIPT: &str = r#"
 for i, id in ipairs(ARGV) do
-  if i > 2 then
+  if i > 3 then
     local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
-    if p[1] and p[1][2] == KEYS[2] then
-      redis.call('XCLAIM', KEYS[1], ARGV[1], KEYS[2], 0, id, 'IDLE', ARGV[2], 'JUSTID')
+    if p[1] and p[1][2] == ARGV[2] then
+      redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'IDLE', ARGV[3], 'JUSTID')
     end
   end
 end
@@ -287,8 +381,51 @@ fn xadd(stream: &str, id: IdSpec, payload: &[u8], maxlen: Option<usize>) -> redi
 }
 
 impl RedisBus {
-    /// Connects to `url` (e.g. `redis://127.0.0.1:6379`).
+    /// Connects to `url`: one node (`redis://[user:pass@]host:port`), or a Redis Cluster
+    /// through seed nodes (`redis+cluster://[user:pass@]host:port,host:port` or a
+    /// comma-separated list of `redis://` URLs; see `parse_endpoint` in
+    /// `bus/redis_cluster.rs`).
     pub async fn connect(url: &str, config: RedisBusConfig) -> Result<Self, BusError> {
+        match redis_cluster::parse_endpoint(url)? {
+            Endpoint::Node(url) => Self::connect_node(&url, config).await,
+            Endpoint::Cluster(seeds) => Self::connect_cluster(&seeds, config).await,
+        }
+    }
+
+    /// True when connected to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.shared, Shared::Cluster(_))
+    }
+
+    async fn connect_cluster(seeds: &[String], config: RedisBusConfig) -> Result<Self, BusError> {
+        let first = seeds
+            .first()
+            .ok_or_else(|| BusError::Unavailable("no seed node".into()))?;
+        // Retries ride out a failover (a replica is promoted within a few node timeouts);
+        // the crate's default waits start at 1.28 s, too long for a 50 ms tick.
+        let client = ClusterClientBuilder::new(seeds.iter().map(String::as_str))
+            .connection_timeout(config.connect_timeout)
+            .response_timeout(config.response_timeout)
+            .retries(CLUSTER_RETRIES)
+            .min_retry_wait(CLUSTER_MIN_RETRY_WAIT_MS)
+            .max_retry_wait(CLUSTER_MAX_RETRY_WAIT_MS)
+            .build()
+            .map_err(|e| {
+                BusError::Unavailable(format!(
+                    "bad cluster seeds {}: {e}",
+                    redis_cluster::redact(&seeds.join(","))
+                ))
+            })?;
+        let conn = client.get_async_connection().await.map_err(map_err)?;
+        let router = ClusterRouter::new(first, config.clone())?;
+        Ok(Self {
+            shared: Shared::Cluster(conn),
+            blocking: Blocking::Cluster(Arc::new(router)),
+            config,
+        })
+    }
+
+    async fn connect_node(url: &str, config: RedisBusConfig) -> Result<Self, BusError> {
         let client = Client::open(url).map_err(|e| BusError::Unavailable(e.to_string()))?;
         let mgr_config = ConnectionManagerConfig::new()
             .set_number_of_retries(config.reconnect_retries)
@@ -299,9 +436,11 @@ impl RedisBus {
             .await
             .map_err(map_err)?;
         Ok(Self {
-            client,
-            shared,
-            blocking: Arc::new(Mutex::new(Vec::new())),
+            shared: Shared::Node(shared),
+            blocking: Blocking::Node {
+                client,
+                idle: Arc::new(Mutex::new(Vec::new())),
+            },
             config,
         })
     }
@@ -337,27 +476,30 @@ impl RedisBus {
         Ok(())
     }
 
-    async fn take_blocking(&self) -> Result<MultiplexedConnection, BusError> {
-        if let Some(c) = self
-            .blocking
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop()
-        {
+    async fn take_blocking(
+        client: &Client,
+        idle: &Mutex<Vec<MultiplexedConnection>>,
+        config: &RedisBusConfig,
+    ) -> Result<MultiplexedConnection, BusError> {
+        if let Some(c) = idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             return Ok(c);
         }
         // The BLOCK (at most MAX_BLOCK) must end before the response timeout fires.
         let cfg = AsyncConnectionConfig::new()
-            .set_response_timeout(Some(MAX_BLOCK + self.config.response_timeout))
-            .set_connection_timeout(Some(self.config.connect_timeout));
-        self.client
+            .set_response_timeout(Some(MAX_BLOCK + config.response_timeout))
+            .set_connection_timeout(Some(config.connect_timeout));
+        client
             .get_multiplexed_async_connection_with_config(&cfg)
             .await
             .map_err(map_err)
     }
 
-    fn give_back_blocking(&self, c: MultiplexedConnection) {
-        let mut pool = self.blocking.lock().unwrap_or_else(|p| p.into_inner());
+    fn give_back_blocking(
+        &self,
+        idle: &Mutex<Vec<MultiplexedConnection>>,
+        c: MultiplexedConnection,
+    ) {
+        let mut pool = idle.lock().unwrap_or_else(|p| p.into_inner());
         if pool.len() < self.config.max_idle_blocking {
             pool.push(c);
         }
@@ -369,13 +511,94 @@ impl RedisBus {
         cmd.query_async(&mut c).await.map_err(map_err)
     }
 
-    /// Runs a blocking command on a dedicated connection; a connection that failed is
-    /// dropped rather than reused.
-    async fn query_blocking(&self, cmd: &redis::Cmd) -> Result<Value, BusError> {
-        let mut c = self.take_blocking().await?;
+    /// With [`RedisBusConfig::replica_acks`], waits until that many replicas of the node
+    /// holding `stream` have every write this bus sent it (`WAIT` on the same connection,
+    /// so it covers the commit just made and everything before it).
+    ///
+    /// Never fails: the commit is written on the master whatever `WAIT` says, and an error
+    /// here would make the caller retry a commit that is already there (and be fenced by
+    /// it). A shortfall or an error is counted and logged instead.
+    async fn wait_replicas(&self, stream: &str) {
+        let want = self.config.replica_acks;
+        if want == 0 {
+            return;
+        }
+        let acked = match self.wait_replicas_reply(stream, want).await {
+            Ok(acked) => acked,
+            Err(e) => {
+                tracing::warn!(stream, error = %e, "WAIT for replicas failed");
+                0
+            }
+        };
+        if acked < want as u64 {
+            metrics::counter!("cnit_bus_replica_ack_shortfall_total").increment(1);
+            tracing::warn!(
+                stream,
+                acked,
+                want,
+                "a commit was not acknowledged by enough replicas in time"
+            );
+        }
+    }
+
+    async fn wait_replicas_reply(&self, stream: &str, want: usize) -> Result<u64, BusError> {
+        let mut cmd = redis::cmd("WAIT");
+        cmd.arg(want)
+            .arg(self.config.replica_ack_timeout.as_millis().max(1) as u64);
+        let reply = match &self.shared {
+            Shared::Node(_) => self.query(&cmd).await?,
+            // The crate would send WAIT to every master: it belongs on the slot's.
+            Shared::Cluster(c) => {
+                let mut c = c.clone();
+                let route = redis::cluster_routing::Route::with_key(
+                    stream,
+                    redis::cluster_routing::SlotAddr::Master,
+                );
+                c.route_command(
+                    cmd,
+                    redis::cluster_routing::RoutingInfo::SingleNode(
+                        redis::cluster_routing::SingleNodeRoutingInfo::SpecificNode(route),
+                    ),
+                )
+                .await
+                .map_err(map_err)?
+            }
+        };
+        as_u64(&reply)
+    }
+
+    /// On a cluster, checks that `keys` (of one script or atomic batch) share a hash slot,
+    /// as Redis Cluster requires, and fails with [`BusError::CrossSlot`] if not. On one
+    /// node any keys go together.
+    pub fn check_one_slot<'a>(
+        &self,
+        keys: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), BusError> {
+        if self.is_cluster() {
+            redis_cluster::one_slot(keys)?;
+        }
+        Ok(())
+    }
+
+    /// Runs a blocking command on `stream` on a dedicated connection (on a cluster, to the
+    /// master of the stream's slot); a connection that failed is dropped rather than
+    /// reused.
+    async fn query_blocking(&self, stream: &str, cmd: &redis::Cmd) -> Result<Value, BusError> {
+        let (client, idle) = match &self.blocking {
+            Blocking::Node { client, idle } => (client, idle),
+            Blocking::Cluster(router) => {
+                let Shared::Cluster(shared) = &self.shared else {
+                    return Err(BusError::Protocol(
+                        "cluster router without a cluster".into(),
+                    ));
+                };
+                return router.query_blocking(shared, stream, cmd).await;
+            }
+        };
+        let mut c = Self::take_blocking(client, idle, &self.config).await?;
         match cmd.query_async(&mut c).await {
             Ok(v) => {
-                self.give_back_blocking(c);
+                self.give_back_blocking(idle, c);
                 Ok(v)
             }
             Err(e) => {
@@ -383,12 +606,9 @@ impl RedisBus {
                 if e.is_transient() {
                     // The server went away or stalled: the idle connections are most
                     // likely dead too, and each would cost the next readers one error.
-                    self.blocking
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .clear();
+                    idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
                 } else {
-                    self.give_back_blocking(c);
+                    self.give_back_blocking(idle, c);
                 }
                 Err(e)
             }
@@ -445,7 +665,13 @@ impl Bus for RedisBus {
         let mut c = self.shared.clone();
         let reply: Result<Value, _> = xadd(stream, id, payload, maxlen).query_async(&mut c).await;
         match reply {
-            Ok(v) => parse_id(&v),
+            Ok(v) => {
+                let written = parse_id(&v)?;
+                if matches!(id, IdSpec::Explicit(_)) {
+                    self.wait_replicas(stream).await;
+                }
+                Ok(written)
+            }
             Err(e) if is_fencing_error(&e) => match id {
                 IdSpec::Explicit(id) => Err(self.fenced(stream, id).await),
                 IdSpec::Auto => Err(map_err(e)),
@@ -459,7 +685,9 @@ impl Bus for RedisBus {
             return Ok(Vec::new());
         }
         // One script, not a pipeline: a pipeline runs every XADD even after one was
-        // refused, so a fenced commit would still leak the entries queued behind it.
+        // refused, so a fenced commit would still leak the entries queued behind it. On a
+        // cluster the script runs on one node, so its streams must share a slot.
+        self.check_one_slot(items.iter().map(|a| a.stream.as_str()))?;
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(APPEND_BATCH_SCRIPT).arg(items.len());
         for a in &items {
@@ -493,6 +721,7 @@ impl Bus for RedisBus {
         };
         let ids = ids.iter().map(parse_id).collect::<Result<Vec<_>, _>>()?;
         let Some(err) = failure else {
+            self.wait_replicas(&items[0].stream).await;
             return Ok(ids);
         };
         // The entries before the refused one are written; report the refused one.
@@ -543,7 +772,7 @@ impl Bus for RedisBus {
                 cmd.arg("BLOCK")
                     .arg(b.min(MAX_BLOCK).as_millis().max(1) as u64);
                 cmd.arg("STREAMS").arg(stream).arg(after.to_string());
-                parse_read_reply(&self.query_blocking(&cmd).await?)
+                parse_read_reply(&self.query_blocking(stream, &cmd).await?)
             }
             None => {
                 cmd.arg("STREAMS").arg(stream).arg(after.to_string());
@@ -592,7 +821,7 @@ impl Bus for RedisBus {
                 cmd.arg("BLOCK")
                     .arg(b.min(MAX_BLOCK).as_millis().max(1) as u64);
                 cmd.arg("STREAMS").arg(stream).arg(">");
-                self.query_blocking(&cmd).await
+                self.query_blocking(stream, &cmd).await
             }
             None => {
                 cmd.arg("STREAMS").arg(stream).arg(">");
@@ -709,10 +938,10 @@ impl Bus for RedisBus {
         }
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(TOUCH_SCRIPT)
-            .arg(2)
+            .arg(1)
             .arg(stream)
-            .arg(consumer)
-            .arg(group);
+            .arg(group)
+            .arg(consumer);
         for id in ids {
             cmd.arg(id.to_string());
         }
@@ -739,10 +968,10 @@ impl Bus for RedisBus {
         }
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(RELEASE_SCRIPT)
-            .arg(2)
+            .arg(1)
             .arg(stream)
-            .arg(consumer)
             .arg(group)
+            .arg(consumer)
             .arg(RELEASED_IDLE.as_millis() as u64);
         for id in ids {
             cmd.arg(id.to_string());
@@ -778,18 +1007,45 @@ impl Bus for RedisBus {
 
     async fn keys(&self, prefix: &str) -> Result<Vec<String>, BusError> {
         let pattern = format!("{}*", glob_escape(prefix));
-        let mut cursor = 0u64;
         let mut keys = Vec::new();
+        match (&self.shared, &self.blocking) {
+            // Every master holds its own slots' keys: scan them all.
+            (Shared::Cluster(shared), Blocking::Cluster(router)) => {
+                for node in router.masters(shared).await? {
+                    self.scan(&pattern, Some((shared, &node)), &mut keys)
+                        .await?;
+                }
+            }
+            _ => self.scan(&pattern, None, &mut keys).await?,
+        }
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+}
+
+impl RedisBus {
+    /// `SCAN ... TYPE stream` to the end, on the shared connection or on one cluster node.
+    async fn scan(
+        &self,
+        pattern: &str,
+        node: Option<(&ClusterConnection, &str)>,
+        keys: &mut Vec<String>,
+    ) -> Result<(), BusError> {
+        let mut cursor = 0u64;
         loop {
             let mut cmd = redis::cmd("SCAN");
             cmd.arg(cursor)
                 .arg("MATCH")
-                .arg(&pattern)
+                .arg(pattern)
                 .arg("COUNT")
                 .arg(1000)
                 .arg("TYPE")
                 .arg("stream");
-            let reply = self.query(&cmd).await?;
+            let reply = match node {
+                Some((shared, node)) => ClusterRouter::on_node(shared, node, &cmd).await?,
+                None => self.query(&cmd).await?,
+            };
             let Value::Array(parts) = reply else {
                 return Err(BusError::Protocol("bad SCAN reply".into()));
             };
@@ -803,11 +1059,8 @@ impl Bus for RedisBus {
             }
             cursor = as_u64(next)?;
             if cursor == 0 {
-                break;
+                return Ok(());
             }
         }
-        keys.sort();
-        keys.dedup();
-        Ok(keys)
     }
 }

@@ -1,5 +1,6 @@
 //! Shared harness of the bus tests: a context per test (bus, second bus, unique prefix)
-//! for both buses, and the macro that runs one generic test body against each.
+//! for every bus, and the macro that runs one generic test body against each: the
+//! in-memory bus, one Redis node, and a Redis Cluster of three masters and three replicas.
 
 #![allow(dead_code)]
 
@@ -51,6 +52,50 @@ pub async fn redis() -> Ctx<RedisBus> {
     }
 }
 
+/// A context on a Redis Cluster: the test's keys share the hash tag of its prefix
+/// (`{t-...}:name`), as the keys of one match share `{m:ID}`, so its multi-key batches stay
+/// on one slot. The cluster itself belongs to the caller.
+pub async fn cluster(url: &str) -> Ctx<RedisBus> {
+    let bus = connect(url).await;
+    let other = connect(url).await;
+    assert!(bus.is_cluster() && other.is_cluster());
+    Ctx {
+        bus,
+        other,
+        prefix: format!("{{{}}}", unique_prefix()),
+        _guard: None,
+        _redis: None,
+    }
+}
+
+/// Runs one generic body on a fresh cluster context, catching its panic so that one
+/// cluster serves every body of the suite; returns the failure, if any.
+pub async fn run_on_cluster<F, Fut>(url: &str, name: &str, body: F) -> Option<String>
+where
+    F: FnOnce(Ctx<RedisBus>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use futures::FutureExt;
+    let cx = cluster(url).await;
+    let started = std::time::Instant::now();
+    let outcome = std::panic::AssertUnwindSafe(body(cx)).catch_unwind().await;
+    match outcome {
+        Ok(()) => {
+            eprintln!("cluster::{name} ... ok ({:?})", started.elapsed());
+            None
+        }
+        Err(p) => {
+            let why = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panicked".into());
+            eprintln!("cluster::{name} ... FAILED: {why}");
+            Some(format!("{name}: {why}"))
+        }
+    }
+}
+
 pub async fn connect(url: &str) -> RedisBus {
     RedisBus::connect(url, RedisBusConfig::default())
         .await
@@ -65,7 +110,9 @@ pub const WAKE_BOUND: Duration = Duration::from_millis(1200);
 pub const BLOCK: Duration = Duration::from_millis(1500);
 
 /// Generates, for every listed generic body `async fn name<B: Bus>(cx: &Ctx<B>)`, a
-/// `memory::name` and a `redis::name` test.
+/// `memory::name` and a `redis::name` test, and one `cluster::every_body` test that runs
+/// every body on one throwaway Redis Cluster (starting six nodes per body would cost more
+/// than the bodies) and names each body that failed.
 #[macro_export]
 macro_rules! bus_tests {
     ($($name:ident),* $(,)?) => {
@@ -86,6 +133,23 @@ macro_rules! bus_tests {
                     super::$name(&cx).await;
                 }
             )*
+        }
+        mod cluster {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn every_body() {
+                let cluster = events::testkit::redis_cluster_for_tests();
+                let url = cluster.url();
+                let mut failed = Vec::new();
+                $(
+                    failed.extend(
+                        $crate::common::run_on_cluster(&url, stringify!($name), |cx| async move {
+                            super::$name(&cx).await
+                        })
+                        .await,
+                    );
+                )*
+                assert!(failed.is_empty(), "failed on the cluster: {failed:#?}");
+            }
         }
     };
 }

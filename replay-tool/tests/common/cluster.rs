@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use events::testkit::{unique_prefix, RedisServer};
+use events::testkit::{unique_prefix, RedisCluster, RedisServer};
 use events::{
     decode, encode, Bus, Difficulty, EconomyStepCommitted, Envelope, IdSpec, Keys, MapSpec,
     MatchCreated, MatchEvent, MatchId, PlayerId, PlayerKind, PlayerSlot, RedisBus, RedisBusConfig,
@@ -423,6 +423,11 @@ pub struct ClusterConfig {
     /// Redis persists every write to its append-only file (`appendfsync always`), so a
     /// restart keeps everything; off: no persistence (for throughput measurements).
     pub persistent: bool,
+    /// Run on a Redis Cluster (three masters, three replicas, `cluster-node-timeout`
+    /// 1 s) instead of one Redis node.
+    pub redis_cluster: bool,
+    /// `--redis-wait-replicas` of engines and economies (0: asynchronous replication).
+    pub wait_replicas: usize,
 }
 
 impl Default for ClusterConfig {
@@ -433,16 +438,24 @@ impl Default for ClusterConfig {
             engine_capacity: 64,
             economy_capacity: 64,
             persistent: true,
+            redis_cluster: false,
+            wait_replicas: 0,
         }
     }
+}
+
+/// The Redis of a [`Cluster`]: one node or a Redis Cluster.
+pub enum Store {
+    Node(RedisServer),
+    Cluster(RedisCluster),
 }
 
 /// Secret the gateways of a cluster share, so tokens work on every instance.
 pub const TOKEN_SECRET: &str = "cluster-test-secret";
 
-/// A Redis (append-only persistence) and the service processes over it.
+/// A Redis (append-only persistence) or a Redis Cluster, and the service processes over it.
 pub struct Cluster {
-    pub redis: RedisServer,
+    pub store: Store,
     pub url: String,
     pub keys: Keys,
     pub bus: RedisBus,
@@ -460,13 +473,24 @@ impl Cluster {
     pub async fn new(config: ClusterConfig) -> Cluster {
         let bins = bins();
         let _ = bins;
-        let redis = if config.persistent {
-            RedisServer::start_persistent()
+        let (store, url) = if config.redis_cluster {
+            let options = events::testkit::RedisClusterOptions {
+                appendfsync: config.persistent.then_some("always"),
+                ..Default::default()
+            };
+            let rc = RedisCluster::start_with(options).expect("a test Redis Cluster");
+            let url = rc.url();
+            (Store::Cluster(rc), url)
         } else {
-            RedisServer::start()
-        }
-        .expect("a test redis-server");
-        let url = redis.url();
+            let redis = if config.persistent {
+                RedisServer::start_persistent()
+            } else {
+                RedisServer::start()
+            }
+            .expect("a test redis-server");
+            let url = redis.url();
+            (Store::Node(redis), url)
+        };
         let prefix = unique_prefix();
         let dir = std::env::temp_dir().join(format!("cnit-cluster-{prefix}"));
         std::fs::create_dir_all(&dir).expect("creating the log dir");
@@ -474,7 +498,7 @@ impl Cluster {
             .await
             .expect("connecting to the test redis");
         Cluster {
-            redis,
+            store,
             url,
             keys: Keys::new(prefix),
             bus,
@@ -509,8 +533,34 @@ impl Cluster {
         c
     }
 
+    /// The one Redis node (tests of a single node only).
+    pub fn redis(&self) -> &RedisServer {
+        match &self.store {
+            Store::Node(r) => r,
+            Store::Cluster(_) => panic!("this test needs one Redis node, not a cluster"),
+        }
+    }
+
+    /// The one Redis node, to stop or restart it.
+    pub fn redis_mut(&mut self) -> &mut RedisServer {
+        match &mut self.store {
+            Store::Node(r) => r,
+            Store::Cluster(_) => panic!("this test needs one Redis node, not a cluster"),
+        }
+    }
+
+    /// The Redis Cluster (tests on a cluster only).
+    pub fn redis_cluster(&mut self) -> &mut RedisCluster {
+        match &mut self.store {
+            Store::Cluster(r) => r,
+            Store::Node(_) => panic!("this test needs a Redis Cluster"),
+        }
+    }
+
     fn common_args(&self, name: &str, capacity: usize) -> Vec<String> {
         vec![
+            "--redis-wait-replicas".into(),
+            self.config.wait_replicas.to_string(),
             "--redis-url".into(),
             self.url.clone(),
             "--prefix".into(),
