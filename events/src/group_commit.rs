@@ -8,8 +8,11 @@
 //! commit is. A batch refused at its commit is checked the way [`commit_explicit`]
 //! checks it (same bytes already there: an earlier attempt landed), so a stale owner's
 //! match learns [`Commit::Fenced`] while the other matches of the same round commit.
-//! A round is sent as soon as the previous one is answered, with whatever commits
-//! arrived meanwhile: the more matches wait on a slow fsync, the more the next one covers.
+//! A round holds every commit waiting when it is sent; up to [`ROUNDS_IN_FLIGHT`] rounds
+//! await their answers at once, and the commits submitted while they do form the next:
+//! the slower the fsync, the more matches one round covers. A match has at most one
+//! commit in flight (it waits for the answer before its next), so its commits stay in
+//! order.
 //!
 //! [`commit_explicit`]: crate::commit::commit_explicit
 
@@ -23,6 +26,8 @@ use crate::commit::{Commit, BACKOFF_MAX, BACKOFF_START};
 
 /// Most commits sent in one round; the rest go in the next.
 pub const MAX_ROUND: usize = 256;
+/// Most rounds awaiting their answer at once; commits submitted meanwhile form the next.
+pub const ROUNDS_IN_FLIGHT: usize = 4;
 
 /// The answer to one submitted commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +106,15 @@ impl GroupCommitter {
 }
 
 async fn run<B: Bus>(bus: B, mut rx: mpsc::UnboundedReceiver<Request>) {
+    // Rounds overlap (up to ROUNDS_IN_FLIGHT): a round does not wait for the previous
+    // one's answer, so the server always has the next commits queued. Each match has at
+    // most one commit in flight (it waits for the answer before its next), so rounds
+    // never reorder one match's commits.
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(ROUNDS_IN_FLIGHT));
     while let Some(first) = rx.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let mut round = vec![first];
         while round.len() < MAX_ROUND {
             match rx.try_recv() {
@@ -109,7 +122,11 @@ async fn run<B: Bus>(bus: B, mut rx: mpsc::UnboundedReceiver<Request>) {
                 Err(_) => break,
             }
         }
-        commit_round(&bus, round).await;
+        let bus = bus.clone();
+        tokio::spawn(async move {
+            commit_round(&bus, round).await;
+            drop(slot);
+        });
     }
 }
 
