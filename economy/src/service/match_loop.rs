@@ -287,6 +287,8 @@ fn fogged(frame: &ViewFrame, player: events::PlayerId) -> ViewFrame {
 }
 
 /// Runs one match to its end and says how, for its lease.
+// The service's shared parts (bus, keys, rules, config, progress, group committer).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<B: Bus>(
     bus: B,
     keys: Keys,
@@ -306,6 +308,7 @@ pub(crate) async fn run<B: Bus>(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_match<B: Bus>(
     bus: B,
     keys: Keys,

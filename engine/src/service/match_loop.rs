@@ -47,6 +47,8 @@ pub enum MatchLoopError {
 }
 
 /// Runs one match to its end and says how, for its lease.
+// The service's shared parts (bus, keys, rules, config, progress, group committer).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<B: Bus>(
     bus: B,
     keys: Keys,
@@ -67,6 +69,7 @@ pub(crate) async fn run<B: Bus>(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_match<B: Bus>(
     bus: B,
     keys: Keys,
