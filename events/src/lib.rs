@@ -12,6 +12,7 @@ pub mod commit;
 pub mod dlq;
 pub mod envelope;
 pub mod event;
+pub mod group_commit;
 pub mod ids;
 pub mod keys;
 pub mod kinds;

@@ -6,6 +6,11 @@
 //! - Engine capacity at 1,000 units per match (ignored in CI; run in release): matches
 //!   stepped round-robin on one thread, each with the service's per-tick encoding work,
 //!   ramped until a round of ticks breaks the 20 Hz budget (50 ms).
+//! - Engine service capacity at 1,000 units per match (ignored in CI; release binaries):
+//!   one real engine process per step, *k* matches restored from a 1,000-unit battle
+//!   snapshot, 10 s of real-time play measured; ramped until a match falls under 19
+//!   ticks/s; once per Redis persistence mode in `CNIT_CAPACITY_MODES` (default
+//!   `off,everysec,always`).
 //! - Soak (ignored in CI): engines unpaced, AI-vs-AI matches replaced as they end, until
 //!   every match slot has played `CNIT_SOAK_SIM_MINUTES` (30) simulated minutes and at
 //!   least `CNIT_SOAK_MIN_SECS` (300) seconds have passed; RSS of every service process
@@ -14,6 +19,7 @@
 //!
 //! ```text
 //! cargo test --release -p replay-tool --test cluster_load -- --ignored --nocapture engine_capacity
+//! CNIT_CLUSTER_PROFILE=release cargo test --release -p replay-tool --test cluster_load -- --ignored --nocapture engine_service_capacity
 //! CNIT_CLUSTER_PROFILE=release cargo test --release -p replay-tool --test cluster_load -- --ignored --nocapture soak
 //! ```
 
@@ -486,10 +492,18 @@ async fn engine_service_capacity_at_1000_units() {
     };
     const WINDOW: Duration = Duration::from_secs(10);
     let mut summary = Vec::new();
-    for persistent in [false, true] {
+    // Redis persistence modes measured, in order (`CNIT_CAPACITY_MODES`, e.g. "always").
+    let modes =
+        std::env::var("CNIT_CAPACITY_MODES").unwrap_or_else(|_| "off,everysec,always".into());
+    for mode in modes.split(',').map(str::trim) {
+        let persistent = match mode {
+            "off" => false,
+            "everysec" | "always" => true,
+            other => panic!("CNIT_CAPACITY_MODES: unknown mode {other:?} (off, everysec, always)"),
+        };
         let mut rows = Vec::new();
         let mut capacity = 0;
-        for k in [1usize, 4, 8, 16, 24, 32, 48, 64] {
+        for k in [1usize, 8, 16, 24, 32, 40, 48, 56, 64] {
             // A fresh Redis and engine per step; the matches start from a snapshot of the
             // battle (the engine's recovery restores it), so each runs 1,000 units at once.
             let config = ClusterConfig {
@@ -498,6 +512,15 @@ async fn engine_service_capacity_at_1000_units() {
                 ..ClusterConfig::default()
             };
             let mut c = Cluster::new(config).await;
+            if persistent {
+                // The harness's persistent Redis fsyncs every write; set the mode measured.
+                let set = std::process::Command::new("redis-cli")
+                    .args(["-p", &c.redis.port().to_string()])
+                    .args(["CONFIG", "SET", "appendfsync", mode])
+                    .output()
+                    .expect("redis-cli");
+                assert!(String::from_utf8_lossy(&set.stdout).contains("OK"));
+            }
             c.add_engine("engine-a");
             c.wait_healthy().await;
             let mut ms = Vec::new();
@@ -568,9 +591,9 @@ async fn engine_service_capacity_at_1000_units() {
         summary.push(format!(
             "Redis {}: {capacity} matches held 20 Hz\n    {}",
             if persistent {
-                "appendfsync always"
+                format!("appendfsync {mode}")
             } else {
-                "without persistence"
+                "without persistence".to_string()
             },
             rows.join("\n    ")
         ));

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use engine::Rules;
-use events::commit::{commit_explicit, with_retry, Commit};
+use events::commit::{with_retry, Commit};
 use events::dlq::dead_letter;
+use events::group_commit::GroupCommitter;
 use events::{
     decode, encode, Bus, BusError, Command, EconomyStepCommitted, Envelope, IdSpec, Keys,
     MatchCreated, PlayerKind, Snapshot, SnapshotOwner, Source, StreamId, TickCommitted, ViewFrame,
@@ -298,6 +299,8 @@ fn fogged(frame: &ViewFrame, player: events::PlayerId) -> ViewFrame {
 }
 
 /// Runs one match to its end and says how, for its lease.
+// The service's shared parts (bus, keys, rules, config, progress, group committer).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<B: Bus>(
     bus: B,
     keys: Keys,
@@ -305,10 +308,11 @@ pub(crate) async fn run<B: Bus>(
     config: Arc<EconomyConfig>,
     setup: MatchCreated,
     progress: Arc<Progress>,
+    committer: GroupCommitter,
     cancel: CancellationToken,
 ) -> events::lease::MatchOutcome {
     use events::lease::MatchOutcome;
-    match run_match(bus, keys, rules, config, setup, progress, cancel).await {
+    match run_match(bus, keys, rules, config, setup, progress, committer, cancel).await {
         Ok(EconomyExit::Finished { .. }) => MatchOutcome::Finished,
         Ok(EconomyExit::Fenced) => MatchOutcome::Fenced,
         Ok(EconomyExit::Cancelled) => MatchOutcome::Cancelled,
@@ -316,6 +320,7 @@ pub(crate) async fn run<B: Bus>(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_match<B: Bus>(
     bus: B,
     keys: Keys,
@@ -323,6 +328,7 @@ async fn run_match<B: Bus>(
     config: Arc<EconomyConfig>,
     setup: MatchCreated,
     progress: Arc<Progress>,
+    committer: GroupCommitter,
     cancel: CancellationToken,
 ) -> Result<EconomyExit, EconomyLoopError> {
     let m = setup.match_id.clone();
@@ -440,29 +446,29 @@ async fn run_match<B: Bus>(
             let started = Instant::now();
             let out = eco.step(&tick, &te.id.to_string(), &inputs);
             let bytes = encode(&Envelope::new(m.clone(), Source::Economy, out.committed))?;
-            match commit_explicit(
-                &bus,
-                &cancel,
-                &eco_key,
-                StreamId::for_tick(tick.tick),
-                &bytes,
-            )
-            .await?
-            {
+            // The step under its explicit id and the commands it decided, in one batch of
+            // the instance's group commit: the commands are written only with the step.
+            let mut batch = vec![events::Append {
+                stream: eco_key.clone(),
+                id: IdSpec::Explicit(StreamId::for_tick(tick.tick)),
+                payload: bytes,
+                maxlen: None,
+            }];
+            for env in command_envelopes(&setup, tick.tick, out.commands) {
+                batch.push(events::Append {
+                    stream: cmd_key.clone(),
+                    id: IdSpec::Auto,
+                    payload: encode(&env)?,
+                    maxlen: None,
+                });
+            }
+            match committer.commit(batch, &cancel).await?.commit {
                 Commit::Cancelled => return Ok(EconomyExit::Cancelled),
                 Commit::Fenced => return Ok(EconomyExit::Fenced),
                 Commit::Written => {}
             }
             cur.tick = te.id;
             cur.cmd = cmd_cursor;
-            append_commands(
-                &bus,
-                &keys,
-                &setup,
-                &command_envelopes(&setup, tick.tick, out.commands),
-                false,
-            )
-            .await?;
             metrics::histogram!(metric::STEP_TIME).record(started.elapsed().as_secs_f64() * 1000.0);
             metrics::counter!(metric::STEPS).increment(1);
             progress.advanced();

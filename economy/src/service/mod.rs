@@ -106,6 +106,8 @@ pub async fn run<B: Bus>(
         capacity: config.capacity,
         idle_timeout: config.lease_idle,
     };
+    // One group committer per instance: the steps of all its matches share rounds.
+    let committer = events::group_commit::GroupCommitter::start(bus.clone());
     serve_matches(
         bus.clone(),
         keys.clone(),
@@ -121,6 +123,7 @@ pub async fn run<B: Bus>(
                 config.clone(),
                 a.setup,
                 progress.clone(),
+                committer.clone(),
                 cancel,
             )
         },

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use events::commit::{commit_explicit, with_retry, Commit};
+use events::commit::{with_retry, Commit};
+use events::group_commit::{GroupCommitter, MatchCommits, Settled};
 
 use events::dlq::dead_letter;
 use events::{
@@ -46,6 +47,8 @@ pub enum MatchLoopError {
 }
 
 /// Runs one match to its end and says how, for its lease.
+// The service's shared parts (bus, keys, rules, config, progress, group committer).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<B: Bus>(
     bus: B,
     keys: Keys,
@@ -53,10 +56,12 @@ pub(crate) async fn run<B: Bus>(
     config: Arc<EngineConfig>,
     setup: MatchCreated,
     progress: Arc<Progress>,
+    committer: GroupCommitter,
     cancel: CancellationToken,
 ) -> events::lease::MatchOutcome {
     use events::lease::MatchOutcome;
-    match run_match(bus, keys, rules, config, setup, progress, cancel).await {
+    let commits = MatchCommits::new(committer, cancel.clone());
+    match run_match(bus, keys, rules, config, setup, progress, commits, cancel).await {
         Ok(MatchExit::Finished { .. }) => MatchOutcome::Finished,
         Ok(MatchExit::Fenced) => MatchOutcome::Fenced,
         Ok(MatchExit::Cancelled) => MatchOutcome::Cancelled,
@@ -64,6 +69,7 @@ pub(crate) async fn run<B: Bus>(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_match<B: Bus>(
     bus: B,
     keys: Keys,
@@ -71,6 +77,7 @@ async fn run_match<B: Bus>(
     config: Arc<EngineConfig>,
     setup: MatchCreated,
     progress: Arc<Progress>,
+    mut commits: MatchCommits,
     cancel: CancellationToken,
 ) -> Result<MatchExit, MatchLoopError> {
     let m = setup.match_id.clone();
@@ -164,18 +171,10 @@ async fn run_match<B: Bus>(
         }
         let winner = sim.winner();
         let committed = encode(&Envelope::new(m.clone(), Source::System, out.committed))?;
-        match commit_explicit(
-            &bus,
-            &cancel,
-            &tick_key,
-            StreamId::for_tick(tick),
-            &committed,
-        )
-        .await?
-        {
-            Commit::Cancelled => return Ok(MatchExit::Cancelled),
-            Commit::Fenced => return Ok(MatchExit::Fenced),
-            Commit::Written => {}
+        // The previous tick's commit went to the instance's group commit while this tick
+        // stepped; a refused one stops the match before anything of this tick is written.
+        if let Some(exit) = settled(commits.settle().await?, &mut force_keyframe, &progress) {
+            return Ok(exit);
         }
         let keyframe = force_keyframe || tick.is_multiple_of(config.keyframe_every.max(1));
         let frame = if keyframe { sim.keyframe() } else { out.view };
@@ -184,27 +183,29 @@ async fn run_match<B: Bus>(
                 .set(frame.entities.len() as f64);
         }
         let view = encode(&Envelope::new(m.clone(), Source::System, frame))?;
-        // The view is a projection: a frame already written for this tick (by a previous
-        // owner) is fine to keep.
-        match bus
-            .append(
-                &view_key,
-                IdSpec::Explicit(StreamId::for_tick(tick)),
-                &view,
-                Some(config.view_maxlen),
-            )
-            .await
-        {
-            Ok(_) => force_keyframe = false,
-            Err(BusError::Fenced { .. }) => {}
-            Err(e) if e.is_transient() => {
-                tracing::warn!(match_id = %m, error = %e, "view frame dropped");
-                force_keyframe = true;
-            }
-            Err(e) => return Err(e.into()),
-        }
+        // The tick under its explicit id, then its view frame, written only with it (a
+        // frame a previous owner already wrote for this tick is kept).
+        let at = |key: &str, payload, maxlen| events::Append {
+            stream: key.to_string(),
+            id: IdSpec::Explicit(StreamId::for_tick(tick)),
+            payload,
+            maxlen,
+        };
+        commits.submit(
+            started,
+            vec![
+                at(&tick_key, committed, None),
+                at(&view_key, view, Some(config.view_maxlen)),
+            ],
+        );
         let snapshot_due = tick > 0 && tick.is_multiple_of(config.snapshot_every.max(1));
         let seek_due = tick > 0 && tick.is_multiple_of(events::keys::SEEK_STATE_EVERY);
+        if snapshot_due || seek_due || winner.is_some() {
+            // Snapshots and the match's end follow a commit known to be written.
+            if let Some(exit) = settled(commits.settle().await?, &mut force_keyframe, &progress) {
+                return Ok(exit);
+            }
+        }
         if snapshot_due || seek_due {
             let snap = Snapshot {
                 owner: SnapshotOwner::Engine,
@@ -241,9 +242,6 @@ async fn run_match<B: Bus>(
                 }
             }
         }
-        metrics::histogram!(metric::FRAME_TIME).record(started.elapsed().as_secs_f64() * 1000.0);
-        metrics::counter!(metric::TICKS).increment(1);
-        progress.advanced();
         if let Some(winner) = winner {
             let ended = MatchEvent::MatchEnded(MatchEnded {
                 match_id: m.clone(),
@@ -254,6 +252,29 @@ async fn run_match<B: Bus>(
             let matches = keys.matches();
             with_retry(&cancel, || bus.append(&matches, IdSpec::Auto, &bytes, None)).await?;
             return Ok(MatchExit::Finished { tick, winner });
+        }
+    }
+}
+
+/// Accounts for a settled commit; the match's exit when it was not written.
+fn settled(
+    done: Option<Settled>,
+    force_keyframe: &mut bool,
+    progress: &Progress,
+) -> Option<MatchExit> {
+    let done = done?;
+    match done.commit {
+        Commit::Cancelled => Some(MatchExit::Cancelled),
+        Commit::Fenced => Some(MatchExit::Fenced),
+        Commit::Written => {
+            // A view frame of ours is in the stream: deltas may follow it.
+            if done.complete {
+                *force_keyframe = false;
+            }
+            metrics::histogram!(metric::FRAME_TIME).record(done.elapsed.as_secs_f64() * 1000.0);
+            metrics::counter!(metric::TICKS).increment(1);
+            progress.advanced();
+            None
         }
     }
 }

@@ -163,6 +163,8 @@ pub async fn run<B: Bus>(
         capacity: config.capacity,
         idle_timeout: config.lease_idle,
     };
+    // One group committer per instance: the ticks of all its matches share rounds.
+    let committer = events::group_commit::GroupCommitter::start(bus.clone());
     serve_matches(
         bus.clone(),
         keys.clone(),
@@ -178,6 +180,7 @@ pub async fn run<B: Bus>(
                 config.clone(),
                 a.setup,
                 progress.clone(),
+                committer.clone(),
                 cancel,
             )
         },

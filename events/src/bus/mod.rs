@@ -233,6 +233,18 @@ pub trait Bus: Clone + Send + Sync + 'static {
         items: Vec<Append>,
     ) -> impl Future<Output = Result<Vec<StreamId>, BusError>> + Send;
 
+    /// Appends several independent batches, each with [`Bus::append_batch`]'s semantics
+    /// (in order, stopping at its first failure), and returns one result per batch, in
+    /// order. A failure in one batch does not stop the others. The Redis bus sends them
+    /// all in one pipeline, so one round trip (and, with `appendfsync always`, one fsync)
+    /// serves them all: the group commit of [`crate::group_commit`].
+    fn append_batches(
+        &self,
+        batches: &[Vec<Append>],
+    ) -> impl Future<Output = Vec<Result<Vec<StreamId>, BusError>>> + Send {
+        futures::future::join_all(batches.iter().map(|b| self.append_batch(b.clone())))
+    }
+
     /// Entries with `from <= id <= to`, oldest first, at most `count`.
     fn range(
         &self,

@@ -380,6 +380,27 @@ fn xadd(stream: &str, id: IdSpec, payload: &[u8], maxlen: Option<usize>) -> redi
     cmd
 }
 
+/// The `EVAL` of [`APPEND_BATCH_SCRIPT`] for one non-empty batch.
+fn append_batch_cmd(items: &[Append]) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(APPEND_BATCH_SCRIPT).arg(items.len());
+    for a in items {
+        cmd.arg(&a.stream);
+    }
+    for a in items {
+        match a.id {
+            IdSpec::Auto => cmd.arg("*"),
+            IdSpec::Explicit(id) => cmd.arg(id.to_string()),
+        };
+        match a.maxlen {
+            Some(n) => cmd.arg(n),
+            None => cmd.arg(""),
+        };
+        cmd.arg(a.payload.as_slice());
+    }
+    cmd
+}
+
 impl RedisBus {
     /// Connects to `url`: one node (`redis://[user:pass@]host:port`), or a Redis Cluster
     /// through seed nodes (`redis+cluster://[user:pass@]host:port,host:port` or a
@@ -634,6 +655,42 @@ impl RedisBus {
         }
     }
 
+    /// What one [`APPEND_BATCH_SCRIPT`] reply means for its batch: the ids, or the
+    /// refusal of the entry it stopped at.
+    async fn append_batch_outcome(
+        &self,
+        items: &[Append],
+        reply: Value,
+    ) -> Result<Vec<StreamId>, BusError> {
+        let Value::Array(parts) = reply else {
+            return Err(BusError::Protocol(format!(
+                "bad append batch reply {reply:?}"
+            )));
+        };
+        let (ids, failure) = match parts.as_slice() {
+            [Value::Array(ids)] => (ids, None),
+            [Value::Array(ids), err] => (ids, Some(as_string(err)?)),
+            _ => {
+                return Err(BusError::Protocol(format!(
+                    "bad append batch reply {parts:?}"
+                )))
+            }
+        };
+        let ids = ids.iter().map(parse_id).collect::<Result<Vec<_>, _>>()?;
+        let Some(err) = failure else {
+            return Ok(ids);
+        };
+        let failed = items.get(ids.len()).ok_or_else(|| {
+            BusError::Protocol(format!("append batch failed past its end: {err}"))
+        })?;
+        match failed.id {
+            IdSpec::Explicit(id) if is_fencing_text(&err) => {
+                Err(self.fenced(&failed.stream, id).await)
+            }
+            _ => Err(BusError::Protocol(err)),
+        }
+    }
+
     /// `last-generated-id` of `XINFO STREAM` (flat pairs in RESP2, a map in RESP3).
     async fn last_generated_id(&self, stream: &str) -> Option<StreamId> {
         let mut cmd = redis::cmd("XINFO");
@@ -734,6 +791,55 @@ impl Bus for RedisBus {
             }
             _ => Err(BusError::Protocol(err)),
         }
+    }
+
+    async fn append_batches(
+        &self,
+        batches: &[Vec<Append>],
+    ) -> Vec<Result<Vec<StreamId>, BusError>> {
+        // One pipeline of one script per batch: each batch stays atomic and stops at its
+        // own refusal, and the server runs them back to back, so with `appendfsync
+        // always` a single fsync covers them.
+        if self.is_cluster() || self.config.replica_acks > 0 {
+            // A cluster runs each batch on the node that owns its slot (checked per batch),
+            // and replica acknowledgements are waited for per batch: send them at once.
+            return futures::future::join_all(batches.iter().map(|b| self.append_batch(b.clone())))
+                .await;
+        }
+        let mut out: Vec<Result<Vec<StreamId>, BusError>> =
+            batches.iter().map(|_| Ok(Vec::new())).collect();
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        let sent: Vec<usize> = (0..batches.len())
+            .filter(|&i| !batches[i].is_empty())
+            .collect();
+        if sent.is_empty() {
+            return out;
+        }
+        for &i in &sent {
+            pipe.add_command(append_batch_cmd(&batches[i]));
+        }
+        let mut c = self.shared.clone();
+        let replies: Result<Vec<redis::RedisResult<Value>>, _> = pipe.query_async(&mut c).await;
+        match replies {
+            Err(e) => {
+                let e = map_err(e);
+                for &i in &sent {
+                    out[i] = Err(e.clone());
+                }
+            }
+            Ok(replies) => {
+                let mut replies = replies.into_iter();
+                for &i in &sent {
+                    out[i] = match replies.next() {
+                        Some(Ok(v)) => self.append_batch_outcome(&batches[i], v).await,
+                        Some(Err(e)) => Err(map_err(e)),
+                        None => Err(BusError::Protocol("pipeline reply too short".into())),
+                    };
+                }
+            }
+        }
+        out
     }
 
     async fn range(
