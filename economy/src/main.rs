@@ -26,7 +26,7 @@ const DEFAULT_OPS_ADDR: &str = "0.0.0.0:9102";
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let rules = engine::service::load_rules(args.service.rules.as_deref())?;
+    let rules = rules::load(args.service.rules.as_deref())?;
     let ServiceSetup {
         bus,
         keys,

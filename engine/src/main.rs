@@ -25,7 +25,7 @@ const DEFAULT_OPS_ADDR: &str = "0.0.0.0:9101";
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let rules = service::load_rules(args.service.rules.as_deref())?;
+    let rules = rules::load(args.service.rules.as_deref())?;
     let ServiceSetup {
         bus,
         keys,

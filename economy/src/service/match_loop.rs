@@ -6,13 +6,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use engine::Rules;
 use events::commit::{commit_explicit, with_retry, Commit};
 use events::dlq::dead_letter;
 use events::{
     decode, encode, Bus, BusError, Command, EconomyStepCommitted, Envelope, IdSpec, Keys,
     MatchCreated, PlayerKind, Snapshot, SnapshotOwner, Source, StreamId, TickCommitted, ViewFrame,
 };
+use rules::Rules;
 use tokio_util::sync::CancellationToken;
 
 use super::{metric, EconomyConfig, Progress};
@@ -333,7 +333,7 @@ async fn run_match<B: Bus>(
     }
     let mut ais: Vec<(events::PlayerId, Ai)> = if config.run_ai {
         // AIs count build times in ticks at the match's rate and know the map's terrain,
-        // like the stepper's (`economy::stepper`).
+        // like the in-process stepper's (`replay_tool::stepper`).
         let ai_rules = crate::state::rules_for_rate(rules.clone(), setup.tick_hz);
         let map = Arc::new(crate::map_view::generate(&ai_rules, &setup));
         setup

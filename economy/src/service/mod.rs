@@ -10,10 +10,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use engine::Rules;
 pub use events::lease::Progress;
 use events::lease::{serve_matches, LeaseConfig};
 use events::{Bus, BusError, Keys, MatchId};
+use rules::Rules;
 
 pub use match_loop::{EconomyExit, EconomyLoopError};
 

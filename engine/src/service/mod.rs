@@ -14,7 +14,7 @@ pub use events::lease::Progress;
 use events::lease::{serve_matches, LeaseConfig};
 use events::{Bus, BusError, Keys};
 
-use crate::rules::Rules;
+use rules::Rules;
 
 pub use match_loop::{MatchExit, MatchLoopError};
 
@@ -77,37 +77,6 @@ impl Default for EngineConfig {
 
 fn uuid_simple() -> String {
     events::MatchId::generate().as_str()[20..].to_string()
-}
-
-/// Why a rules file could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadRulesError {
-    #[error("reading {path}: {source}")]
-    Read {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: {source}")]
-    Rules {
-        path: std::path::PathBuf,
-        source: crate::rules::RulesError,
-    },
-}
-
-/// The rules from a file, or the shipped ones without one (the service binaries'
-/// `--rules`).
-pub fn load_rules(path: Option<&std::path::Path>) -> Result<Rules, LoadRulesError> {
-    let Some(path) = path else {
-        return Ok(Rules::standard());
-    };
-    let text = std::fs::read_to_string(path).map_err(|source| LoadRulesError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Rules::from_toml(&text).map_err(|source| LoadRulesError::Rules {
-        path: path.to_path_buf(),
-        source,
-    })
 }
 
 /// Metric names of the engine service.
