@@ -57,6 +57,9 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `/ready` fails when no economy loop has made progress for this long (ms).
+const MAX_READY_STALL_MS: u64 = 5_000;
+
 /// Ticks the economy may lag behind the engine and still report ready.
 const MAX_READY_LAG: u64 = 200;
 
@@ -70,7 +73,7 @@ fn economy_loop_check(progress: Arc<Progress>) -> Check {
             let lag = progress.lag.load(Ordering::Relaxed);
             CheckResult {
                 name: "economy_loop",
-                ok: last > 0 && age < 5_000 && lag < MAX_READY_LAG,
+                ok: last > 0 && age < MAX_READY_STALL_MS && lag < MAX_READY_LAG,
                 detail: format!(
                     "last progress {age} ms ago, {} matches, {lag} ticks behind",
                     progress.matches.load(Ordering::Relaxed)

@@ -65,6 +65,9 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `/ready` fails when no tick loop has made progress for this long (ms).
+const MAX_READY_STALL_MS: u64 = 5_000;
+
 /// `/ready`: the tick loops are making progress.
 fn tick_loop_check(progress: Arc<Progress>) -> Check {
     Arc::new(move || {
@@ -74,7 +77,7 @@ fn tick_loop_check(progress: Arc<Progress>) -> Check {
             let age = events::now_ms().saturating_sub(last);
             CheckResult {
                 name: "tick_loop",
-                ok: last > 0 && age < 5_000,
+                ok: last > 0 && age < MAX_READY_STALL_MS,
                 detail: format!(
                     "last progress {age} ms ago, {} matches",
                     progress.matches.load(Ordering::Relaxed)

@@ -487,6 +487,12 @@ pub mod metric {
 /// How often the pending-entries gauge is sampled.
 const PENDING_SAMPLE_EVERY: Duration = Duration::from_secs(5);
 
+/// How long a service waits to join its consumer group again when the bus is down.
+const JOIN_RETRY_AFTER: Duration = Duration::from_millis(500);
+
+/// Most pending entries one sample of the group's pending list reads.
+const PENDING_SAMPLE_MAX: usize = 100_000;
+
 /// Runs a leased service until `shutdown`: polls for matches (takeovers first), starts
 /// each with `start` on its own task with a cancellation token, keeps the leases alive,
 /// cancels a match whose lease was lost, settles each lease by its outcome, and on
@@ -515,7 +521,7 @@ where
                 tracing::warn!(error = %e, "bus unavailable, retrying");
                 tokio::select! {
                     _ = &mut shutdown => return Ok(()),
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = tokio::time::sleep(JOIN_RETRY_AFTER) => {}
                 }
             }
             Err(e) => return Err(e),
@@ -591,7 +597,7 @@ where
                 progress.owned(running.len());
                 if sampled.elapsed() >= PENDING_SAMPLE_EVERY {
                     sampled = tokio::time::Instant::now();
-                    if let Ok(p) = bus.pending(&keys.matches(), &config.group, 100_000).await {
+                    if let Ok(p) = bus.pending(&keys.matches(), &config.group, PENDING_SAMPLE_MAX).await {
                         metrics::gauge!(metric::PENDING, "group" => service.clone()).set(p.len() as f64);
                     }
                 }

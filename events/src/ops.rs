@@ -188,60 +188,41 @@ pub fn router_sampling(
 }
 
 async fn health(State(s): State<OpsState>) -> Response {
-    (
-        [("content-type", "application/json")],
-        format!(r#"{{"service":"{}","status":"alive"}}"#, s.service),
-    )
-        .into_response()
+    axum::Json(serde_json::json!({"service": s.service, "status": "alive"})).into_response()
 }
 
-fn json_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// How long one readiness check may take before it counts as failing.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 async fn ready(State(s): State<OpsState>) -> Response {
-    let mut parts = Vec::new();
+    let mut checks = Vec::new();
     let mut all_ok = true;
     for check in s.checks.iter() {
         let started = Instant::now();
-        let r = match tokio::time::timeout(Duration::from_secs(2), check()).await {
+        let r = match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
             Ok(r) => r,
             Err(_) => CheckResult {
                 name: "timeout",
                 ok: false,
-                detail: "check took longer than 2 s".into(),
+                detail: format!("check took longer than {} s", CHECK_TIMEOUT.as_secs()),
             },
         };
         all_ok &= r.ok;
-        parts.push(format!(
-            r#"{{"name":"{}","status":"{}","latency_ms":{:.3},"detail":"{}"}}"#,
-            r.name,
-            if r.ok { "ok" } else { "failing" },
-            started.elapsed().as_secs_f64() * 1000.0,
-            json_escape(&r.detail)
-        ));
+        let latency_ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
+        checks.push(serde_json::json!({
+            "name": r.name,
+            "status": if r.ok { "ok" } else { "failing" },
+            "latency_ms": latency_ms,
+            "detail": r.detail,
+        }));
     }
-    let body = format!(
-        r#"{{"service":"{}","ready":{},"checks":[{}]}}"#,
-        s.service,
-        all_ok,
-        parts.join(",")
-    );
+    let body = serde_json::json!({"service": s.service, "ready": all_ok, "checks": checks});
     let code = if all_ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, [("content-type", "application/json")], body).into_response()
+    (code, axum::Json(body)).into_response()
 }
 
 async fn render_metrics(State(s): State<OpsState>) -> Response {

@@ -11,11 +11,7 @@ use events::{
 use replay_tool::stepper::Stepper;
 
 fn difficulty(s: Option<String>) -> Difficulty {
-    match s.as_deref() {
-        Some("easy") => Difficulty::Easy,
-        Some("normal") => Difficulty::Normal,
-        _ => Difficulty::Hard,
-    }
+    s.and_then(|s| s.parse().ok()).unwrap_or(Difficulty::Hard)
 }
 
 fn main() {

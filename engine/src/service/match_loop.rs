@@ -33,14 +33,8 @@ pub enum MatchExit {
 pub enum MatchLoopError {
     #[error("bus: {0}")]
     Bus(#[from] BusError),
-    #[error("cannot start the match: {0}")]
-    Setup(String),
-    #[error("recovery diverged at tick {tick}: recorded hash {recorded:#x}, re-run {rerun:#x}")]
-    Desync {
-        tick: u64,
-        recorded: u64,
-        rerun: u64,
-    },
+    #[error(transparent)]
+    Recover(#[from] recover::RecoverError),
     #[error("encode: {0}")]
     Encode(#[from] events::EncodeError),
 }

@@ -17,6 +17,7 @@ use events::{Bus, BusError, Keys};
 use rules::Rules;
 
 pub use match_loop::{MatchExit, MatchLoopError};
+pub use recover::RecoverError;
 
 /// Consumer group of engine instances on the matches stream.
 pub const ENGINE_GROUP: &str = "engine";
