@@ -294,8 +294,8 @@ pub(crate) async fn run<B: Bus>(
     setup: MatchCreated,
     progress: Arc<Progress>,
     cancel: CancellationToken,
-) -> events::lease::MatchOutcome {
-    use events::lease::MatchOutcome;
+) -> ::service::MatchOutcome {
+    use ::service::MatchOutcome;
     match run_match(bus, keys, rules, config, setup, progress, cancel).await {
         Ok(EconomyExit::Finished { .. }) => MatchOutcome::Finished,
         Ok(EconomyExit::Fenced) => MatchOutcome::Fenced,

@@ -48,8 +48,8 @@ pub(crate) async fn run<B: Bus>(
     setup: MatchCreated,
     progress: Arc<Progress>,
     cancel: CancellationToken,
-) -> events::lease::MatchOutcome {
-    use events::lease::MatchOutcome;
+) -> ::service::MatchOutcome {
+    use ::service::MatchOutcome;
     match run_match(bus, keys, rules, config, setup, progress, cancel).await {
         Ok(MatchExit::Finished { .. }) => MatchOutcome::Finished,
         Ok(MatchExit::Fenced) => MatchOutcome::Fenced,

@@ -10,8 +10,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use events::lease::Progress;
-use events::lease::{serve_matches, LeaseConfig};
+pub use ::service::Progress;
+use ::service::RunnerConfig;
 use events::{Bus, BusError, Keys};
 
 use rules::Rules;
@@ -127,26 +127,26 @@ pub async fn run<B: Bus>(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), BusError> {
     let config = Arc::new(config);
-    let lease_config = LeaseConfig {
+    let runner = RunnerConfig {
         group: ENGINE_GROUP.into(),
         consumer: config.consumer.clone(),
         capacity: config.capacity,
-        idle_timeout: config.lease_idle,
+        lease_idle: config.lease_idle,
+        poll: config.poll,
     };
-    serve_matches(
+    ::service::run(
         bus.clone(),
         keys.clone(),
-        lease_config,
-        config.poll,
-        shutdown,
+        runner,
         progress.clone(),
-        |a, cancel| {
+        shutdown,
+        |setup, cancel| {
             match_loop::run(
                 bus.clone(),
                 keys.clone(),
                 rules.clone(),
                 config.clone(),
-                a.setup,
+                setup,
                 progress.clone(),
                 cancel,
             )
