@@ -6,15 +6,14 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use economy::map_view::MapView;
-use economy::stepper::Stepper;
 use economy::{Ai, Economy, Input};
-use engine::Rules;
 use events::cmd::QueueProduction;
 use events::{
     BuildingKind, Cell, Command, Difficulty, EntityKind, EntityView, Envelope, GameEvent, Item,
     MapSpec, MatchCreated, MatchId, PlayerId, PlayerKind, PlayerSlot, Pos, Source, TickCommitted,
     UnitId, UnitKind, ViewFrame, ViewKind,
 };
+use rules::Rules;
 
 const PLAYERS: u8 = 8;
 const HARVESTERS: u32 = 50;
@@ -218,41 +217,5 @@ fn ai_decide(c: &mut Criterion) {
     });
 }
 
-/// Simulated minutes of a hard-vs-hard match per wall-clock second, whole stack in
-/// process: five simulated minutes per iteration (from a fresh match, setup included).
-fn ai_vs_ai(c: &mut Criterion) {
-    let rules = Arc::new(Rules::standard());
-    let setup = MatchCreated {
-        match_id: MatchId::new("bench-aivai").expect("valid"),
-        seed: 3,
-        map: MapSpec { size: 64, seed: 3 },
-        players: vec![
-            PlayerSlot {
-                id: PlayerId(0),
-                name: "a".into(),
-                kind: PlayerKind::Ai(Difficulty::Hard),
-            },
-            PlayerSlot {
-                id: PlayerId(1),
-                name: "b".into(),
-                kind: PlayerKind::Ai(Difficulty::Hard),
-            },
-        ],
-        tick_hz: 20,
-    };
-    let ticks = 5 * 60 * u64::from(rules.tick_hz);
-    let mut g = c.benchmark_group("stack");
-    g.sample_size(10);
-    g.bench_function("ai_vs_ai_5_sim_minutes_64x64", |b| {
-        b.iter(|| {
-            let mut s = Stepper::new(rules.clone(), &setup).expect("setup");
-            for _ in 0..ticks {
-                black_box(s.step());
-            }
-        })
-    });
-    g.finish();
-}
-
-criterion_group!(benches, economy_step, ai_decide, ai_vs_ai);
+criterion_group!(benches, economy_step, ai_decide);
 criterion_main!(benches);

@@ -4,8 +4,8 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
-use engine::Rules;
 use events::Cell;
+use rules::Rules;
 use serde::{Deserialize, Serialize};
 
 /// Field ids; the generator's ids first, fields discovered later after them.

@@ -8,9 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use engine::Rules;
 use events::cmd::{Harvest, MoveUnits, ReturnToRefinery};
 use events::{BuildingKind, Cell, Command, PlayerId, UnitId};
+use rules::Rules;
 use serde::{Deserialize, Serialize};
 
 use crate::fields::{FieldId, Geo, Tiberium};

@@ -14,7 +14,6 @@ pub mod power;
 pub mod production;
 pub mod service;
 pub mod state;
-pub mod stepper;
 pub mod tech;
 pub mod testing;
 

@@ -1,12 +1,12 @@
 //! The economy service binary: parse config, connect to Redis, serve ops endpoints, run.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use ::service::ops;
+use ::service::{progress_check, ServiceArgs, ServiceSetup};
 use anyhow::Context;
 use clap::Parser;
 use economy::service::{self, EconomyConfig, Progress};
-use events::ops::{self, Check, CheckResult, ServiceArgs, ServiceSetup};
 
 /// Runs the economy (ledger, production, harvester AI, AI opponents) of the matches this
 /// instance claims.
@@ -26,7 +26,7 @@ const DEFAULT_OPS_ADDR: &str = "0.0.0.0:9102";
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let rules = engine::service::load_rules(args.service.rules.as_deref())?;
+    let rules = rules::load(args.service.rules.as_deref())?;
     let ServiceSetup {
         bus,
         keys,
@@ -46,7 +46,12 @@ async fn main() -> anyhow::Result<()> {
     let progress = Arc::new(Progress::default());
     let checks = vec![
         ops::redis_check(bus.clone()),
-        economy_loop_check(progress.clone()),
+        progress_check(
+            "economy_loop",
+            progress.clone(),
+            MAX_READY_STALL_MS,
+            Some(MAX_READY_LAG),
+        ),
     ];
     ops::run_with_ops("economy", listener, metrics, checks, |shutdown| {
         service::run(bus, keys, Arc::new(rules), config, progress, shutdown)
@@ -57,25 +62,8 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `/ready` fails when no economy loop has made progress for this long (ms).
+const MAX_READY_STALL_MS: u64 = 5_000;
+
 /// Ticks the economy may lag behind the engine and still report ready.
 const MAX_READY_LAG: u64 = 200;
-
-/// `/ready`: the economy keeps up with the engine and its loops progress.
-fn economy_loop_check(progress: Arc<Progress>) -> Check {
-    Arc::new(move || {
-        let progress = progress.clone();
-        Box::pin(async move {
-            let last = progress.last_progress_ms.load(Ordering::Relaxed);
-            let age = events::now_ms().saturating_sub(last);
-            let lag = progress.lag.load(Ordering::Relaxed);
-            CheckResult {
-                name: "economy_loop",
-                ok: last > 0 && age < 5_000 && lag < MAX_READY_LAG,
-                detail: format!(
-                    "last progress {age} ms ago, {} matches, {lag} ticks behind",
-                    progress.matches.load(Ordering::Relaxed)
-                ),
-            }
-        })
-    })
-}

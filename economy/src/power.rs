@@ -1,8 +1,8 @@
 //! Power: output and consumption of a player's buildings, and what low power does to
 //! production speed.
 
-use engine::Rules;
 use events::BuildingKind;
+use rules::Rules;
 use serde::{Deserialize, Serialize};
 
 /// A player's power balance.

@@ -9,8 +9,8 @@
 //! wait behind it, unpaid, and each starts when the one before it is done. A held job
 //! makes no progress and pays nothing until it is resumed.
 
-use engine::Rules;
 use events::{Item, ProductionState};
+use rules::Rules;
 use serde::{Deserialize, Serialize};
 
 /// Where a job is.

@@ -11,13 +11,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use engine::Rules;
 use events::cmd::{ConstructBuilding, HealBuilding, SetLowPower, SpawnUnit};
 use events::{
     BuildingKind, Cell, Command, EconomyStepCommitted, EntityKind, Envelope, GameEvent, Item,
     LedgerEvent, MatchCreated, PlayerId, QueueKind, RejectReason, Source, TickCommitted, UnitId,
     UnitKind,
 };
+use rules::Rules;
 use serde::{Deserialize, Serialize};
 
 use crate::fields::{FieldId, Geo, Tiberium};

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use engine::Rules;
 use events::{BuildingKind, Item, QueueKind};
+use rules::Rules;
 
 /// The building kind that makes a queue produce. The rules file names producers with
 /// `produces`; the Construction Yard is the builder of buildings even though the sheet

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use engine::Rules;
 use events::{
     BuildingKind, Cell, Command, Envelope, GameEvent, LedgerEvent, MapSpec, MatchCreated, MatchId,
     PlayerId, PlayerKind, PlayerSlot, RejectReason, Source, TickCommitted, UnitId,
 };
+use rules::Rules;
 
 use crate::ledger::PlayerLedger;
 use crate::map_view::MapView;

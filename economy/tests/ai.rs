@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use economy::testing::Harness;
 use economy::Ai;
-use engine::Rules;
 use events::{
     BuildingKind, Cell, Command, Difficulty, EntityKind, EntityView, Item, PlayerId, UnitId,
     UnitKind, ViewFrame, ViewKind,
 };
+use rules::Rules;
 
 const ME: PlayerId = PlayerId(0);
 

@@ -1,6 +1,7 @@
 //! Given/when/then tests of C&C production and base management in the economy: stacked
 //! queues, hold and resume, cancel of stacked and held items, the production speed in
-//! the ledger, and paid repair steps answered by the engine.
+//! the ledger, and paid repair steps (the whole stack's repair is in
+//! replay-tool/tests/income.rs).
 
 use economy::state::repair_cost;
 use economy::testing::{Harness, Then};
@@ -317,41 +318,4 @@ fn only_own_buildings_are_repaired() {
         h.when(P0, repair(UnitId(999), true)).rejected(),
         vec![RejectReason::NoSuchUnit(UnitId(999))]
     );
-}
-
-#[test]
-fn the_whole_stack_repairs_a_damaged_yard_for_credits() {
-    use economy::stepper::Stepper;
-    let rules = std::sync::Arc::new(engine::Rules::standard());
-    let setup = economy::testing::match_created(2, 48);
-    let mut s = Stepper::new(rules.clone(), &setup).expect("setup");
-    s.step();
-    let yard = s
-        .sim
-        .entities()
-        .into_iter()
-        .find(|e| {
-            e.owner == PlayerId(0) && e.kind == events::EntityKind::Building(ConstructionYard)
-        })
-        .expect("a yard");
-    {
-        let st = s.sim.state_mut();
-        let e = st.entity(yard.id).unwrap();
-        st.world
-            .get::<&mut engine::sim::state::Health>(e)
-            .unwrap()
-            .hp = yard.max_hp - 100;
-    }
-    let credits = s.eco.player(PlayerId(0)).unwrap().credits;
-    s.push(P0, repair(yard.id, true));
-    for _ in 0..200 {
-        s.step();
-    }
-    assert_eq!(s.sim.entity(yard.id).unwrap().hp, yard.max_hp);
-    let spent = credits - s.eco.player(PlayerId(0)).unwrap().credits;
-    assert_eq!(
-        spent,
-        repair_cost(rules.economy.repair_credits_per_100_hp, 100)
-    );
-    assert!(s.eco.player(PlayerId(0)).unwrap().repairing.is_empty());
 }

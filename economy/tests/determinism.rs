@@ -7,13 +7,13 @@ use std::sync::Arc;
 use economy::map_view::{MapField, MapView};
 use economy::testing::match_created;
 use economy::{Economy, Input, RestoreError};
-use engine::Rules;
 use events::cmd::{CancelProduction, PlaceBuilding, QueueProduction, Sell};
 use events::{
     BuildingKind, Cell, Command, EntityKind, Envelope, GameEvent, Item, MatchId, PlayerId, Pos,
     QueueKind, RejectReason, Source, TickCommitted, UnitId, UnitKind,
 };
 use proptest::prelude::*;
+use rules::Rules;
 
 fn map() -> MapView {
     let mut m = MapView::open(32);

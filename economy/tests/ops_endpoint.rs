@@ -87,7 +87,7 @@ async fn the_economy_metrics_lint_clean_with_a_match_claimed() {
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .collect();
-    let problems = events::ops::lint_exposition(&text, &kept);
+    let problems = service::ops::lint_exposition(&text, &kept);
     assert!(problems.is_empty(), "{}\n\n{text}", problems.join("\n"));
 }
 

@@ -8,17 +8,15 @@
 
 #[cfg(feature = "fault-injection")]
 pub mod fault;
-pub mod fixed;
-pub mod map;
 pub mod path;
-pub mod rng;
-pub mod rules;
 pub mod scenario;
 pub mod sim;
 pub mod systems;
 
-pub use map::{generate, Field, Map, MapError, Terrain};
-pub use rules::Rules;
+// The shared data (balance rules, maps, fixed-point helpers, the match RNG) lives in the
+// `rules` crate, below both the engine and the economy; re-exported under the old paths.
+pub use rules::{self, fixed, map, rng};
+pub use rules::{generate, Field, Map, MapError, Rules, Terrain};
 
 /// Version of the simulation logic, announced in `MatchStarted`. Bump it with every change
 /// that makes the same log play out differently (so `replay-tool verify` can tell a logic

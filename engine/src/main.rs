@@ -1,12 +1,12 @@
 //! The engine service binary: parse config, connect to Redis, serve ops endpoints, run.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use ::service::ops;
+use ::service::{progress_check, ServiceArgs, ServiceSetup};
 use anyhow::Context;
 use clap::Parser;
 use engine::service::{self, EngineConfig, Pace, Progress};
-use events::ops::{self, Check, CheckResult, ServiceArgs, ServiceSetup};
 
 /// Runs the deterministic simulation of the matches this instance claims.
 #[derive(Parser, Debug)]
@@ -25,7 +25,7 @@ const DEFAULT_OPS_ADDR: &str = "0.0.0.0:9101";
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let rules = service::load_rules(args.service.rules.as_deref())?;
+    let rules = rules::load(args.service.rules.as_deref())?;
     let ServiceSetup {
         bus,
         keys,
@@ -54,7 +54,7 @@ async fn main() -> anyhow::Result<()> {
     let progress = Arc::new(Progress::default());
     let checks = vec![
         ops::redis_check(bus.clone()),
-        tick_loop_check(progress.clone()),
+        progress_check("tick_loop", progress.clone(), MAX_READY_STALL_MS, None),
     ];
     ops::run_with_ops("engine", listener, metrics, checks, |shutdown| {
         service::run(bus, keys, Arc::new(rules), config, progress, shutdown)
@@ -65,21 +65,5 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `/ready`: the tick loops are making progress.
-fn tick_loop_check(progress: Arc<Progress>) -> Check {
-    Arc::new(move || {
-        let progress = progress.clone();
-        Box::pin(async move {
-            let last = progress.last_progress_ms.load(Ordering::Relaxed);
-            let age = events::now_ms().saturating_sub(last);
-            CheckResult {
-                name: "tick_loop",
-                ok: last > 0 && age < 5_000,
-                detail: format!(
-                    "last progress {age} ms ago, {} matches",
-                    progress.matches.load(Ordering::Relaxed)
-                ),
-            }
-        })
-    })
-}
+/// `/ready` fails when no tick loop has made progress for this long (ms).
+const MAX_READY_STALL_MS: u64 = 5_000;

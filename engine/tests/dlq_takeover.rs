@@ -46,7 +46,7 @@ fn dlq_counted(text: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_takeover_does_not_dead_letter_the_same_entries_again() {
-    let metrics = events::ops::install_metrics().expect("recorder");
+    let metrics = ::service::ops::install_metrics().expect("recorder");
     let rules = Arc::new(Rules::standard());
     let bus = MemoryBus::new();
     let keys = Keys::new("t");

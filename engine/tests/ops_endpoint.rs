@@ -83,7 +83,7 @@ async fn the_engine_metrics_lint_clean_with_a_match_running() {
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .collect();
-    let problems = events::ops::lint_exposition(&text, &kept);
+    let problems = ::service::ops::lint_exposition(&text, &kept);
     assert!(problems.is_empty(), "{}\n\n{text}", problems.join("\n"));
 }
 

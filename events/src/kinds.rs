@@ -121,6 +121,37 @@ pub enum QueueKind {
     Vehicles,
 }
 
+impl QueueKind {
+    pub const ALL: [QueueKind; 3] = [
+        QueueKind::Buildings,
+        QueueKind::Infantry,
+        QueueKind::Vehicles,
+    ];
+
+    /// The name on the wire and in tools (as serialized).
+    pub fn name(self) -> &'static str {
+        match self {
+            QueueKind::Buildings => "buildings",
+            QueueKind::Infantry => "infantry",
+            QueueKind::Vehicles => "vehicles",
+        }
+    }
+}
+
+impl std::fmt::Display for QueueKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for QueueKind {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        from_name(&QueueKind::ALL, QueueKind::name, "queue", s)
+    }
+}
+
 /// Something a production queue can make.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -147,4 +178,80 @@ pub enum Difficulty {
     Easy,
     Normal,
     Hard,
+}
+
+impl Difficulty {
+    pub const ALL: [Difficulty; 3] = [Difficulty::Easy, Difficulty::Normal, Difficulty::Hard];
+
+    /// The name on the wire and in tools (as serialized).
+    pub fn name(self) -> &'static str {
+        match self {
+            Difficulty::Easy => "easy",
+            Difficulty::Normal => "normal",
+            Difficulty::Hard => "hard",
+        }
+    }
+}
+
+impl std::fmt::Display for Difficulty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Difficulty {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        from_name(&Difficulty::ALL, Difficulty::name, "difficulty", s)
+    }
+}
+
+/// A name that is none of a kind's names.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {given:?} (one of: {known})")]
+pub struct UnknownName {
+    pub what: &'static str,
+    pub given: String,
+    pub known: String,
+}
+
+fn from_name<T: Copy>(
+    all: &[T],
+    name: fn(T) -> &'static str,
+    what: &'static str,
+    s: &str,
+) -> Result<T, UnknownName> {
+    all.iter()
+        .copied()
+        .find(|k| name(*k) == s)
+        .ok_or_else(|| UnknownName {
+            what,
+            given: s.to_string(),
+            known: all.iter().map(|k| name(*k)).collect::<Vec<_>>().join(", "),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_back_and_match_serde() {
+        for d in Difficulty::ALL {
+            assert_eq!(d.name().parse::<Difficulty>(), Ok(d));
+            let named = rmp_serde::to_vec(d.name()).expect("encodes");
+            assert_eq!(rmp_serde::from_slice::<Difficulty>(&named).ok(), Some(d));
+        }
+        for q in QueueKind::ALL {
+            assert_eq!(q.name().parse::<QueueKind>(), Ok(q));
+            let named = rmp_serde::to_vec(q.name()).expect("encodes");
+            assert_eq!(rmp_serde::from_slice::<QueueKind>(&named).ok(), Some(q));
+        }
+        let e = "brutal".parse::<Difficulty>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown difficulty \"brutal\" (one of: easy, normal, hard)"
+        );
+    }
 }

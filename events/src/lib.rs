@@ -17,8 +17,6 @@ pub mod ids;
 pub mod keys;
 pub mod kinds;
 pub mod lease;
-#[cfg(feature = "ops")]
-pub mod ops;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

@@ -9,9 +9,8 @@ use events::cmd::{
     Surrender,
 };
 use events::{
-    BuildingKind, Cell, Command, DeathView, Difficulty, EntityKind, EntityView, Item, PlayerKind,
-    PlayerSlot, ProductionState, QueueKind, RejectReason, ShotView, TiberiumChange, UnitId,
-    UnitKind, Warhead,
+    BuildingKind, Cell, Command, DeathView, EntityKind, EntityView, Item, PlayerKind, PlayerSlot,
+    ProductionState, QueueKind, RejectReason, ShotView, TiberiumChange, UnitId, UnitKind, Warhead,
 };
 
 use crate::limits::MAX_UNITS_PER_COMMAND;
@@ -87,23 +86,6 @@ pub fn tiberium(t: &TiberiumChange) -> WireTiberium {
     [t.cell.x, t.cell.y, u16::from(t.bails), u16::from(t.blue)]
 }
 
-pub fn difficulty_name(d: Difficulty) -> &'static str {
-    match d {
-        Difficulty::Easy => "easy",
-        Difficulty::Normal => "normal",
-        Difficulty::Hard => "hard",
-    }
-}
-
-pub fn parse_difficulty(s: &str) -> Option<Difficulty> {
-    match s {
-        "easy" => Some(Difficulty::Easy),
-        "normal" => Some(Difficulty::Normal),
-        "hard" => Some(Difficulty::Hard),
-        _ => None,
-    }
-}
-
 /// A player slot for the lobby and the welcome frame.
 pub fn player(p: &PlayerSlot) -> WirePlayer {
     WirePlayer {
@@ -111,25 +93,8 @@ pub fn player(p: &PlayerSlot) -> WirePlayer {
         name: p.name.clone(),
         kind: match p.kind {
             PlayerKind::Human => "human".to_string(),
-            PlayerKind::Ai(d) => format!("ai_{}", difficulty_name(d)),
+            PlayerKind::Ai(d) => format!("ai_{}", d.name()),
         },
-    }
-}
-
-pub fn queue_name(q: QueueKind) -> &'static str {
-    match q {
-        QueueKind::Buildings => "buildings",
-        QueueKind::Infantry => "infantry",
-        QueueKind::Vehicles => "vehicles",
-    }
-}
-
-pub fn parse_queue(s: &str) -> Option<QueueKind> {
-    match s {
-        "buildings" => Some(QueueKind::Buildings),
-        "infantry" => Some(QueueKind::Infantry),
-        "vehicles" => Some(QueueKind::Vehicles),
-        _ => None,
     }
 }
 
@@ -216,7 +181,7 @@ pub fn rules(r: &Rules) -> WireRules {
                     build_ms: b.build_ms,
                     sight: b.sight,
                     requires: b.requires.map(|x| x.name().to_string()),
-                    produces: b.produces.map(|q| queue_name(q).to_string()),
+                    produces: b.produces.map(|q| q.name().to_string()),
                     buildable: *k != BuildingKind::ConstructionYard,
                 },
             )
@@ -308,8 +273,9 @@ pub fn command(c: &WireCommand) -> Result<Command, BadCommand> {
             Command::QueueProduction(QueueProduction { item })
         }
         WireCommand::Cancel { queue } => Command::CancelProduction(CancelProduction {
-            queue: parse_queue(queue)
-                .ok_or_else(|| bad("unknown_queue", format!("no queue named {queue:?}")))?,
+            queue: queue
+                .parse::<QueueKind>()
+                .map_err(|_| bad("unknown_queue", format!("no queue named {queue:?}")))?,
         }),
         WireCommand::Place { building, at } => Command::PlaceBuilding(PlaceBuilding {
             building: parse_building(building)
@@ -318,8 +284,9 @@ pub fn command(c: &WireCommand) -> Result<Command, BadCommand> {
         }),
         WireCommand::Surrender {} => Command::Surrender(Surrender {}),
         WireCommand::HoldQueue { queue, hold } => Command::HoldProduction(HoldProduction {
-            queue: parse_queue(queue)
-                .ok_or_else(|| bad("unknown_queue", format!("no queue named {queue:?}")))?,
+            queue: queue
+                .parse::<QueueKind>()
+                .map_err(|_| bad("unknown_queue", format!("no queue named {queue:?}")))?,
             hold: *hold,
         }),
         WireCommand::Repair { building, on } => Command::RepairBuilding(RepairBuilding {
@@ -366,13 +333,6 @@ mod tests {
         }
         for b in BuildingKind::ALL {
             assert_eq!(parse_building(b.name()), Some(b));
-        }
-        for q in [
-            QueueKind::Buildings,
-            QueueKind::Infantry,
-            QueueKind::Vehicles,
-        ] {
-            assert_eq!(parse_queue(queue_name(q)), Some(q));
         }
     }
 

@@ -72,8 +72,8 @@ pub struct EmbeddedConfig {
 pub fn register_metrics() {
     engine::service::metric::register();
     economy::service::metric::register();
-    events::ops::register_common_metrics("engine");
-    events::ops::register_common_metrics("economy");
+    service::ops::register_common_metrics("engine");
+    service::ops::register_common_metrics("economy");
 }
 
 /// The running in-process services.

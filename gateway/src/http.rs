@@ -114,7 +114,7 @@ async fn health() -> &'static str {
 /// once more, on the fresh connection that replaces one a Redis restart broke.
 async fn ready<B: Bus>(State(gw): State<Arc<Gateway<B>>>) -> Response {
     let matches = gw.keys.matches();
-    match events::ops::retry_transient_once(|| gw.bus.len(&matches)).await {
+    match service::ops::retry_transient_once(|| gw.bus.len(&matches)).await {
         Ok(_) => Json(json!({
             "ready": true,
             "embedded": gw.embedded,

@@ -821,7 +821,7 @@ impl<B: Bus> Hubs<B> {
                 Err(e) => {
                     metrics::counter!(m::BUS_ERRORS).increment(1);
                     tracing::warn!(match_id = %hub.match_id, error = %e, "hub backfill failed; retrying");
-                    if sleep_or_shutdown(&mut shutdown, Duration::from_millis(500)).await {
+                    if sleep_or_shutdown(&mut shutdown, crate::limits::HUB_RETRY_AFTER).await {
                         self.remove(&hub);
                         return;
                     }
@@ -895,7 +895,7 @@ impl<B: Bus> Hubs<B> {
             if let Err(e) = res {
                 metrics::counter!(m::BUS_ERRORS).increment(1);
                 tracing::warn!(match_id = %hub.match_id, error = %e, "hub read failed; retrying");
-                if sleep_or_shutdown(&mut shutdown, Duration::from_millis(500)).await {
+                if sleep_or_shutdown(&mut shutdown, crate::limits::HUB_RETRY_AFTER).await {
                     break;
                 }
                 continue;
@@ -948,7 +948,10 @@ impl<B: Bus> Hubs<B> {
         let mut eco_at = StreamId::ZERO;
         let mut folded = 0usize;
         loop {
-            let batch = self.bus.read_after(&eco_key, eco_at, 1000, None).await?;
+            let batch = self
+                .bus
+                .read_after(&eco_key, eco_at, crate::limits::HUB_BACKFILL_PAGE, None)
+                .await?;
             if batch.is_empty() {
                 break;
             }

@@ -201,7 +201,7 @@ pub async fn run_with_ops<B: Bus>(
     served
 }
 
-/// The gateway's ops endpoint until `stop`: `events::ops`' router with the gateway's
+/// The gateway's ops endpoint until `stop`: `service::ops`' router with the gateway's
 /// sampled gauges and a bus readiness check. Holds the gateway weakly, so it never keeps
 /// it (and its sessions' shutdown signal) alive.
 async fn serve_ops<B: Bus>(
@@ -211,15 +211,15 @@ async fn serve_ops<B: Bus>(
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let check = match gw.upgrade() {
-        Some(g) => events::ops::bus_check(g.bus.clone(), g.keys.matches()),
+        Some(g) => service::ops::bus_check(g.bus.clone(), g.keys.matches()),
         None => return Ok(()),
     };
-    let sample: events::ops::Sampler = Arc::new(move || {
+    let sample: service::ops::Sampler = Arc::new(move || {
         if let Some(g) = gw.upgrade() {
             g.sample_gauges();
         }
     });
-    let app = events::ops::router_sampling("gateway", handle, vec![check], sample);
+    let app = service::ops::router_sampling("gateway", handle, vec![check], sample);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = stop.wait_for(|s| *s).await;

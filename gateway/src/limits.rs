@@ -123,3 +123,14 @@ pub const ABANDONED_CHECK_EVERY: Duration = Duration::from_secs(5);
 /// `place` commands a session remembers while it waits for the engine's answer (placed or
 /// failed); the answer to an older one arrives with `seq: null`.
 pub const PENDING_PLACEMENTS: usize = 8;
+
+/// How long a match hub waits after a failed bus read (backfill or live) before it tries
+/// again.
+pub const HUB_RETRY_AFTER: Duration = Duration::from_millis(500);
+
+/// Entries of the economy stream a hub reads per round trip while it backfills.
+pub const HUB_BACKFILL_PAGE: usize = 1000;
+
+/// How long a joining session waits for its match's hub to have read the streams before
+/// it answers `unavailable`.
+pub const HUB_READY_WAIT: Duration = Duration::from_secs(10);

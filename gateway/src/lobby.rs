@@ -334,8 +334,9 @@ impl<B: Bus> Lobby<B> {
     pub async fn create(&self, req: &CreateMatch) -> Result<Created, LobbyError> {
         let difficulty = match req.difficulty.as_deref() {
             None => Difficulty::Normal,
-            Some(d) => convert::parse_difficulty(d)
-                .ok_or_else(|| LobbyError::BadRequest(format!("unknown difficulty {d:?}")))?,
+            Some(d) => d
+                .parse::<Difficulty>()
+                .map_err(|e| LobbyError::BadRequest(e.to_string()))?,
         };
         let size = req.map_size.unwrap_or(self.rules.map.default_size);
         if !(self.rules.map.min_size..=self.rules.map.max_size).contains(&size) {
@@ -353,7 +354,7 @@ impl<B: Bus> Lobby<B> {
             .unwrap_or_else(|| "Commander".to_string());
         let ai = |id: u8, label: &str| PlayerSlot {
             id: PlayerId(id),
-            name: format!("{label} ({})", convert::difficulty_name(difficulty)),
+            name: format!("{label} ({})", difficulty.name()),
             kind: PlayerKind::Ai(difficulty),
         };
         let human = |id: u8, name: String| PlayerSlot {

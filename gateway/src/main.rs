@@ -139,7 +139,7 @@ async fn serve<B: Bus>(
     bus: B,
     config: GatewayConfig,
 ) -> anyhow::Result<()> {
-    use events::ops;
+    use service::ops;
     // RSS and its growth trend, like every service (the memory alerts read them).
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let watch = tokio::spawn(ops::memory_watch(

@@ -1,5 +1,5 @@
 //! Metric names of the gateway and their descriptions; the Prometheus recorder is the
-//! process-wide one of `events::ops` (its buckets, and gauges dropped when idle).
+//! process-wide one of `service::ops` (its buckets, and gauges dropped when idle).
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -33,12 +33,12 @@ pub const SELECTION_LATENCY_MS: &str = "selection_latency_ms";
 pub const CLIENT_FRAME_MS: &str = "client_frame_time_ms";
 
 /// Installs the process-wide Prometheus recorder (shared with the engine and the economy
-/// when they run in this process, see [`events::ops::install_metrics`]) and describes the
+/// when they run in this process, see [`service::ops::install_metrics`]) and describes the
 /// gateway's metrics; returns its handle, or `None` when another recorder was installed
 /// first.
 pub fn install() -> Option<PrometheusHandle> {
     static REGISTERED: std::sync::Once = std::sync::Once::new();
-    match events::ops::install_metrics() {
+    match service::ops::install_metrics() {
         Ok(h) => {
             REGISTERED.call_once(register);
             Some(h)
@@ -102,5 +102,5 @@ pub fn register() {
         "Client-measured frame time"
     );
     let _ = metrics::histogram!(CLIENT_FRAME_MS);
-    events::ops::register_memory_metrics();
+    service::ops::register_memory_metrics();
 }

@@ -577,7 +577,7 @@ impl<B: Bus> Session<B> {
                 return Ok(None);
             }
         }
-        if !hub.wait_ready(Duration::from_secs(10)).await {
+        if !hub.wait_ready(crate::limits::HUB_READY_WAIT).await {
             self.error(
                 "unavailable",
                 "the match's streams cannot be read right now",

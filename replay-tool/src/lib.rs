@@ -24,6 +24,7 @@ pub mod recording;
 pub mod rerun;
 pub mod seek;
 pub mod stats;
+pub mod stepper;
 pub mod verify;
 
 pub use error::{Error, Result, Service};

@@ -870,12 +870,7 @@ fn cmd_record(
     compress: bool,
     seek_index: u64,
 ) -> Result<()> {
-    let d = match difficulty {
-        "easy" => events::Difficulty::Easy,
-        "normal" => events::Difficulty::Normal,
-        "hard" => events::Difficulty::Hard,
-        other => bail!("unknown difficulty {other:?} (easy, normal, hard)"),
-    };
+    let d: events::Difficulty = difficulty.parse()?;
     let setup = ai_vs_ai(&format!("aivai-{seed}"), seed, map_size, d)?;
     let config = RecordConfig {
         snap_maxlen: if all_snapshots { None } else { Some(16) },

@@ -10,19 +10,17 @@
 
 use std::sync::Arc;
 
-use economy::map_view::MapView;
-use economy::{Ai, Economy};
 use engine::sim::{Input as SimInput, Sim};
 use engine::Rules;
 use events::{
-    encode, Command, EconomyStepCommitted, Envelope, GameEvent, MatchCreated, MatchEnded,
-    MatchEvent, PlayerId, PlayerKind, Snapshot, SnapshotOwner, Source, StreamId, TickCommitted,
-    SCHEMA_VERSION,
+    encode, Command, EconomyStepCommitted, Envelope, MatchCreated, MatchEnded, MatchEvent,
+    PlayerId, PlayerKind, Snapshot, SnapshotOwner, Source, StreamId, TickCommitted, SCHEMA_VERSION,
 };
 
 use crate::error::{Error, Result};
 use crate::progress::{Progress, REPORT_EVERY};
 use crate::recording::{RawEntry, Recording, Streams};
+use crate::stepper::{winner, Stack};
 
 /// How the recorder writes.
 #[derive(Clone, Debug)]
@@ -45,13 +43,9 @@ impl Default for RecordConfig {
     }
 }
 
-/// Runs a match in process and records its streams.
+/// Runs a match in process (a [`Stack`]) and records its streams.
 pub struct Recorder {
-    pub rules: Arc<Rules>,
-    pub setup: MatchCreated,
-    pub sim: Sim,
-    pub eco: Economy,
-    pub ais: Vec<Ai>,
+    pub stack: Stack,
     config: RecordConfig,
     /// Commands appended since the last tick, in stream order.
     pending: Vec<SimInput>,
@@ -65,32 +59,8 @@ pub struct Recorder {
 impl Recorder {
     /// A match with an AI for every `PlayerKind::Ai` slot.
     pub fn new(rules: Arc<Rules>, setup: &MatchCreated, config: RecordConfig) -> Result<Self> {
-        let sim = Sim::new(rules.clone(), setup)?;
-        let eco = Economy::new(rules.clone(), setup);
-        let ai_rules = economy::state::rules_for_rate(rules.clone(), setup.tick_hz);
-        let map = Arc::new(MapView::from_engine(sim.map()));
-        let ais = setup
-            .players
-            .iter()
-            .filter_map(|p| match p.kind {
-                PlayerKind::Ai(d) => Some(
-                    Ai::new(
-                        p.id,
-                        d,
-                        ai_rules.clone(),
-                        setup.seed ^ (u64::from(p.id.0) << 32),
-                    )
-                    .with_map(map.clone()),
-                ),
-                PlayerKind::Human => None,
-            })
-            .collect();
         let mut r = Self {
-            rules,
-            setup: setup.clone(),
-            sim,
-            eco,
-            ais,
+            stack: Stack::new(rules, setup)?,
             pending: Vec::new(),
             streams: Streams::default(),
             last_cmd: StreamId::ZERO,
@@ -118,16 +88,16 @@ impl Recorder {
         let Some(tick) = sim.next_tick().checked_sub(1) else {
             return Err(Error::Log("a base state has run at least one tick".into()));
         };
-        self.sim = sim;
+        self.stack.sim = sim;
         self.snapshot(SnapshotOwner::Engine, tick)?;
         let env = self.envelope(
             Source::System,
             Snapshot {
                 owner: SnapshotOwner::Engine,
                 tick,
-                hash: self.sim.hash(),
+                hash: self.stack.sim.hash(),
                 log_id: StreamId::for_tick(tick).to_string(),
-                state: self.sim.snapshot(),
+                state: self.stack.sim.snapshot(),
             },
         );
         self.streams.seek.push(RawEntry {
@@ -139,7 +109,7 @@ impl Recorder {
 
     /// The tick the next [`Recorder::step`] runs.
     pub fn next_tick(&self) -> u64 {
-        self.sim.next_tick()
+        self.stack.sim.next_tick()
     }
 
     /// `Some(winner)` once the match is over.
@@ -149,8 +119,8 @@ impl Recorder {
 
     /// The virtual wall clock now.
     fn now_ms(&self) -> u64 {
-        let hz = u64::from(self.setup.tick_hz.max(1));
-        self.config.origin_ms + self.sim.next_tick() * 1000 / hz
+        let hz = u64::from(self.stack.setup.tick_hz.max(1));
+        self.config.origin_ms + self.stack.sim.next_tick() * 1000 / hz
     }
 
     /// A time-ordered (v7-layout) event id from the virtual clock and a counter.
@@ -165,7 +135,7 @@ impl Recorder {
         Envelope {
             v: SCHEMA_VERSION,
             id: self.uuid(),
-            match_id: self.setup.match_id.clone(),
+            match_id: self.stack.setup.match_id.clone(),
             source,
             sent_ms: self.now_ms(),
             body,
@@ -216,46 +186,24 @@ impl Recorder {
     /// Runs one tick of the whole stack; returns the committed tick.
     pub fn step(&mut self) -> Result<TickCommitted> {
         let inputs = std::mem::take(&mut self.pending);
-        let out = self.sim.step(&inputs);
-        let t = out.committed.tick;
+        let out = self
+            .stack
+            .step(&inputs, |t| StreamId::for_tick(t).to_string());
+        let committed = out.engine.committed;
+        let t = committed.tick;
         let tick_id = StreamId::for_tick(t);
-        let env = self.envelope(Source::System, out.committed.clone());
+        let env = self.envelope(Source::System, committed.clone());
         self.streams.tick.push(RawEntry {
             id: tick_id,
             payload: encode(&env)?,
         });
-
-        let production: Vec<economy::Input> = inputs
-            .iter()
-            .filter(|i| i.envelope.body.is_production())
-            .map(|i| economy::Input {
-                stream_id: i.stream_id.clone(),
-                envelope: i.envelope.clone(),
-            })
-            .collect();
-        let r = self
-            .eco
-            .step(&out.committed, &tick_id.to_string(), &production);
-        let env: Envelope<EconomyStepCommitted> = self.envelope(Source::Economy, r.committed);
+        let env: Envelope<EconomyStepCommitted> = self.envelope(Source::Economy, out.economy);
         self.streams.eco.push(RawEntry {
             id: tick_id,
             payload: encode(&env)?,
         });
-        for (source, cmd) in r.commands {
+        for (source, cmd) in out.commands {
             self.push(source, cmd)?;
-        }
-
-        let mut ai_cmds = Vec::new();
-        for ai in &mut self.ais {
-            ai.observe(&out.view);
-            if let Some(ledger) = self.eco.player(ai.player()) {
-                for c in ai.decide(t, ledger) {
-                    ai_cmds.push((Source::Bot(ai.player()), c));
-                }
-            }
-        }
-        for (s, c) in ai_cmds {
-            self.push(s, c)?;
         }
 
         if t > 0 && t.is_multiple_of(self.config.snapshot_every.max(1)) {
@@ -269,9 +217,9 @@ impl Recorder {
                 Snapshot {
                     owner: SnapshotOwner::Engine,
                     tick: t,
-                    hash: self.sim.hash(),
+                    hash: self.stack.sim.hash(),
                     log_id: StreamId::for_tick(t).to_string(),
-                    state: self.sim.snapshot(),
+                    state: self.stack.sim.snapshot(),
                 },
             );
             self.streams.seek.push(RawEntry {
@@ -279,15 +227,12 @@ impl Recorder {
                 payload: encode(&env)?,
             });
         }
-        if let Some(w) = out.committed.events.iter().find_map(|e| match e {
-            GameEvent::MatchWon { winner } => Some(*winner),
-            _ => None,
-        }) {
+        if let Some(w) = winner(&committed) {
             self.winner = Some(w);
             let ended = self.envelope(
                 Source::System,
                 MatchEvent::MatchEnded(MatchEnded {
-                    match_id: self.setup.match_id.clone(),
+                    match_id: self.stack.setup.match_id.clone(),
                     tick: t,
                     winner: w,
                 }),
@@ -298,13 +243,13 @@ impl Recorder {
                 payload: encode(&ended)?,
             });
         }
-        Ok(out.committed)
+        Ok(committed)
     }
 
     fn snapshot(&mut self, owner: SnapshotOwner, tick: u64) -> Result<()> {
         let (hash, state) = match owner {
-            SnapshotOwner::Engine => (self.sim.hash(), self.sim.snapshot()),
-            SnapshotOwner::Economy => (self.eco.hash(), self.eco.snapshot()),
+            SnapshotOwner::Engine => (self.stack.sim.hash(), self.stack.sim.snapshot()),
+            SnapshotOwner::Economy => (self.stack.eco.hash(), self.stack.eco.snapshot()),
         };
         let source = match owner {
             SnapshotOwner::Engine => Source::System,

@@ -320,40 +320,6 @@ impl Recording {
         })
     }
 
-    /// Re-runs the engine once and keeps its state every `every` ticks in
-    /// [`Streams::seek_index`] (replacing any index held), for files whose seeks must be
-    /// fast without a first pass. Returns the number of states kept.
-    pub fn build_seek_index(
-        &mut self,
-        rules: &Arc<engine::Rules>,
-        every: u64,
-        progress: &dyn crate::progress::Progress,
-    ) -> Result<usize> {
-        self.streams.seek_index.clear();
-        if every == 0 {
-            return Ok(0);
-        }
-        let recorded: std::collections::BTreeSet<u64> = self
-            .log
-            .snaps_of(Service::Engine)
-            .chain(&self.log.seek)
-            .map(|s| s.tick)
-            .collect();
-        let mut seeker = crate::seek::EngineSeeker::new(Arc::new(self.clone()), rules.clone())
-            .with_interval(every);
-        seeker.index_all(progress)?;
-        self.streams.seek_index = seeker
-            .snapshots()
-            .into_iter()
-            .filter(|(t, _)| t.is_multiple_of(every) && !recorded.contains(t))
-            .map(|(tick, state)| SeekPoint {
-                tick,
-                state: state.to_vec(),
-            })
-            .collect();
-        Ok(self.streams.seek_index.len())
-    }
-
     /// Ticks recorded (0 when the match never started).
     pub fn tick_count(&self) -> u64 {
         self.log.ticks.len() as u64

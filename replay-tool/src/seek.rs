@@ -473,3 +473,39 @@ impl<M: Machine> Seeker<M> {
         self.index.changed.notify_all();
     }
 }
+
+impl Recording {
+    /// Re-runs the engine once and keeps its state every `every` ticks in
+    /// [`Streams::seek_index`] (replacing any index held), for files whose seeks must be
+    /// fast without a first pass. Returns the number of states kept.
+    pub fn build_seek_index(
+        &mut self,
+        rules: &Arc<Rules>,
+        every: u64,
+        progress: &dyn Progress,
+    ) -> Result<usize> {
+        self.streams.seek_index.clear();
+        if every == 0 {
+            return Ok(0);
+        }
+        let recorded: std::collections::BTreeSet<u64> = self
+            .log
+            .snaps_of(crate::Service::Engine)
+            .chain(&self.log.seek)
+            .map(|s| s.tick)
+            .collect();
+        let mut seeker =
+            EngineSeeker::new(Arc::new(self.clone()), rules.clone()).with_interval(every);
+        seeker.index_all(progress)?;
+        self.streams.seek_index = seeker
+            .snapshots()
+            .into_iter()
+            .filter(|(t, _)| t.is_multiple_of(every) && !recorded.contains(t))
+            .map(|(tick, state)| crate::recording::SeekPoint {
+                tick,
+                state: state.to_vec(),
+            })
+            .collect();
+        Ok(self.streams.seek_index.len())
+    }
+}

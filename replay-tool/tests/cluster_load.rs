@@ -515,7 +515,7 @@ async fn engine_service_capacity_at_1000_units() {
             if persistent {
                 // The harness's persistent Redis fsyncs every write; set the mode measured.
                 let set = std::process::Command::new("redis-cli")
-                    .args(["-p", &c.redis.port().to_string()])
+                    .args(["-p", &c.redis().port().to_string()])
                     .args(["CONFIG", "SET", "appendfsync", mode])
                     .output()
                     .expect("redis-cli");

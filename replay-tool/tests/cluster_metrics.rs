@@ -60,7 +60,7 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
         all.extend(names);
         let kept = metrics_used();
         let kept: Vec<&str> = kept.iter().map(String::as_str).collect();
-        let problems = events::ops::lint_exposition(&text, &kept);
+        let problems = service::ops::lint_exposition(&text, &kept);
         assert!(
             problems.is_empty(),
             "{}'s /metrics fails the lint:\n{}",

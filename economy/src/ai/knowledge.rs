@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use engine::Rules;
 use events::{
     BuildingKind, EntityKind, EntityView, PlayerId, Pos, UnitId, UnitKind, ViewFrame, ViewKind,
 };
+use rules::Rules;
 
 /// One entity as last seen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -84,10 +84,10 @@ impl Ai {
 mod tests {
     use std::sync::Arc;
 
-    use engine::Rules;
     use events::{
         Difficulty, EntityKind, EntityView, PlayerId, Pos, UnitId, UnitKind, ViewFrame, ViewKind,
     };
+    use rules::Rules;
 
     use super::*;
 

@@ -18,8 +18,8 @@ pub mod upkeep;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use engine::Rules;
 use events::{BuildingKind, Cell, Command, Difficulty, PlayerId, UnitId, ViewFrame};
+use rules::Rules;
 
 use crate::ledger::PlayerLedger;
 use crate::map_view::MapView;

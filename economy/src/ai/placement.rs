@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use engine::Rules;
 use events::{BuildingKind, Cell};
+use rules::Rules;
 
 use crate::map_view::MapView;
 

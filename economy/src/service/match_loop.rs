@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use engine::Rules;
 use events::commit::{with_retry, Commit};
 use events::dlq::dead_letter;
 use events::group_commit::GroupCommitter;
@@ -14,6 +13,7 @@ use events::{
     decode, encode, Bus, BusError, Command, EconomyStepCommitted, Envelope, IdSpec, Keys,
     MatchCreated, PlayerKind, Snapshot, SnapshotOwner, Source, StreamId, TickCommitted, ViewFrame,
 };
+use rules::Rules;
 use tokio_util::sync::CancellationToken;
 
 use super::{metric, EconomyConfig, Progress};
@@ -310,8 +310,8 @@ pub(crate) async fn run<B: Bus>(
     progress: Arc<Progress>,
     committer: GroupCommitter,
     cancel: CancellationToken,
-) -> events::lease::MatchOutcome {
-    use events::lease::MatchOutcome;
+) -> ::service::MatchOutcome {
+    use ::service::MatchOutcome;
     match run_match(bus, keys, rules, config, setup, progress, committer, cancel).await {
         Ok(EconomyExit::Finished { .. }) => MatchOutcome::Finished,
         Ok(EconomyExit::Fenced) => MatchOutcome::Fenced,
@@ -351,7 +351,7 @@ async fn run_match<B: Bus>(
     }
     let mut ais: Vec<(events::PlayerId, Ai)> = if config.run_ai {
         // AIs count build times in ticks at the match's rate and know the map's terrain,
-        // like the stepper's (`economy::stepper`).
+        // like the in-process stepper's (`replay_tool::stepper`).
         let ai_rules = crate::state::rules_for_rate(rules.clone(), setup.tick_hz);
         let map = Arc::new(crate::map_view::generate(&ai_rules, &setup));
         setup

@@ -10,10 +10,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use engine::Rules;
-pub use events::lease::Progress;
-use events::lease::{serve_matches, LeaseConfig};
+pub use ::service::Progress;
+use ::service::RunnerConfig;
 use events::{Bus, BusError, Keys, MatchId};
+use rules::Rules;
 
 pub use match_loop::{EconomyExit, EconomyLoopError};
 
@@ -100,28 +100,28 @@ pub async fn run<B: Bus>(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), BusError> {
     let config = Arc::new(config);
-    let lease_config = LeaseConfig {
+    let runner = RunnerConfig {
         group: ECONOMY_GROUP.into(),
         consumer: config.consumer.clone(),
         capacity: config.capacity,
-        idle_timeout: config.lease_idle,
+        lease_idle: config.lease_idle,
+        poll: config.poll,
     };
     // One group committer per instance: the steps of all its matches share rounds.
     let committer = events::group_commit::GroupCommitter::start(bus.clone());
-    serve_matches(
+    ::service::run(
         bus.clone(),
         keys.clone(),
-        lease_config,
-        config.poll,
-        shutdown,
+        runner,
         progress.clone(),
-        |a, cancel| {
+        shutdown,
+        |setup, cancel| {
             match_loop::run(
                 bus.clone(),
                 keys.clone(),
                 rules.clone(),
                 config.clone(),
-                a.setup,
+                setup,
                 progress.clone(),
                 committer.clone(),
                 cancel,

@@ -34,14 +34,8 @@ pub enum MatchExit {
 pub enum MatchLoopError {
     #[error("bus: {0}")]
     Bus(#[from] BusError),
-    #[error("cannot start the match: {0}")]
-    Setup(String),
-    #[error("recovery diverged at tick {tick}: recorded hash {recorded:#x}, re-run {rerun:#x}")]
-    Desync {
-        tick: u64,
-        recorded: u64,
-        rerun: u64,
-    },
+    #[error(transparent)]
+    Recover(#[from] recover::RecoverError),
     #[error("encode: {0}")]
     Encode(#[from] events::EncodeError),
 }
@@ -58,8 +52,8 @@ pub(crate) async fn run<B: Bus>(
     progress: Arc<Progress>,
     committer: GroupCommitter,
     cancel: CancellationToken,
-) -> events::lease::MatchOutcome {
-    use events::lease::MatchOutcome;
+) -> ::service::MatchOutcome {
+    use ::service::MatchOutcome;
     let commits = MatchCommits::new(committer, cancel.clone());
     match run_match(bus, keys, rules, config, setup, progress, commits, cancel).await {
         Ok(MatchExit::Finished { .. }) => MatchOutcome::Finished,

@@ -10,13 +10,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use events::lease::Progress;
-use events::lease::{serve_matches, LeaseConfig};
+pub use ::service::Progress;
+use ::service::RunnerConfig;
 use events::{Bus, BusError, Keys};
 
-use crate::rules::Rules;
+use rules::Rules;
 
 pub use match_loop::{MatchExit, MatchLoopError};
+pub use recover::RecoverError;
 
 /// Consumer group of engine instances on the matches stream.
 pub const ENGINE_GROUP: &str = "engine";
@@ -79,37 +80,6 @@ fn uuid_simple() -> String {
     events::MatchId::generate().as_str()[20..].to_string()
 }
 
-/// Why a rules file could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadRulesError {
-    #[error("reading {path}: {source}")]
-    Read {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: {source}")]
-    Rules {
-        path: std::path::PathBuf,
-        source: crate::rules::RulesError,
-    },
-}
-
-/// The rules from a file, or the shipped ones without one (the service binaries'
-/// `--rules`).
-pub fn load_rules(path: Option<&std::path::Path>) -> Result<Rules, LoadRulesError> {
-    let Some(path) = path else {
-        return Ok(Rules::standard());
-    };
-    let text = std::fs::read_to_string(path).map_err(|source| LoadRulesError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Rules::from_toml(&text).map_err(|source| LoadRulesError::Rules {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 /// Metric names of the engine service.
 pub mod metric {
     /// Histogram: one tick's simulation + commit time.
@@ -157,28 +127,28 @@ pub async fn run<B: Bus>(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), BusError> {
     let config = Arc::new(config);
-    let lease_config = LeaseConfig {
+    let runner = RunnerConfig {
         group: ENGINE_GROUP.into(),
         consumer: config.consumer.clone(),
         capacity: config.capacity,
-        idle_timeout: config.lease_idle,
+        lease_idle: config.lease_idle,
+        poll: config.poll,
     };
     // One group committer per instance: the ticks of all its matches share rounds.
     let committer = events::group_commit::GroupCommitter::start(bus.clone());
-    serve_matches(
+    ::service::run(
         bus.clone(),
         keys.clone(),
-        lease_config,
-        config.poll,
-        shutdown,
+        runner,
         progress.clone(),
-        |a, cancel| {
+        shutdown,
+        |setup, cancel| {
             match_loop::run(
                 bus.clone(),
                 keys.clone(),
                 rules.clone(),
                 config.clone(),
-                a.setup,
+                setup,
                 progress.clone(),
                 committer.clone(),
                 cancel,

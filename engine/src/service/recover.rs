@@ -10,11 +10,25 @@ use events::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::match_loop::MatchLoopError;
 use super::metric;
 use crate::rules::Rules;
 use crate::sim::{Input, Sim};
 use events::commit::with_retry;
+
+/// Why a match's simulation could not be rebuilt.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoverError {
+    #[error("bus: {0}")]
+    Bus(#[from] events::BusError),
+    #[error("cannot start the match: {0}")]
+    Setup(String),
+    #[error("recovery diverged at tick {tick}: recorded hash {recorded:#x}, re-run {rerun:#x}")]
+    Desync {
+        tick: u64,
+        recorded: u64,
+        rerun: u64,
+    },
+}
 
 /// Snapshots looked at (newest first) when recovering.
 const SNAPSHOTS_SCANNED: usize = 16;
@@ -76,7 +90,7 @@ pub(crate) async fn recover<B: Bus>(
     rules: &Arc<Rules>,
     setup: &MatchCreated,
     cancel: &CancellationToken,
-) -> Result<Option<Recovered>, MatchLoopError> {
+) -> Result<Option<Recovered>, RecoverError> {
     let m = &setup.match_id;
     let Some(found) = with_retry(cancel, || latest_snapshot(bus, keys, rules, m, None)).await?
     else {
@@ -84,7 +98,7 @@ pub(crate) async fn recover<B: Bus>(
     };
     let mut sim = match found {
         Some((_, sim)) => sim,
-        None => Sim::new(rules.clone(), setup).map_err(|e| MatchLoopError::Setup(e.to_string()))?,
+        None => Sim::new(rules.clone(), setup).map_err(|e| RecoverError::Setup(e.to_string()))?,
     };
     let mut cmd_cursor = StreamId::ZERO;
     let mut replayed = 0;
@@ -127,7 +141,7 @@ pub(crate) async fn recover<B: Bus>(
         for e in &page {
             let Ok(env) = decode::<TickCommitted>(&e.payload) else {
                 // Only this engine writes ticks; an undecodable one means the log is damaged.
-                return Err(MatchLoopError::Setup(format!(
+                return Err(RecoverError::Setup(format!(
                     "tick entry {} does not decode",
                     e.id
                 )));
@@ -165,7 +179,7 @@ pub(crate) async fn recover<B: Bus>(
             replayed += 1;
             if out.committed.hash != recorded.hash {
                 metrics::counter!(metric::DESYNCS).increment(1);
-                return Err(MatchLoopError::Desync {
+                return Err(RecoverError::Desync {
                     tick: recorded.tick,
                     recorded: recorded.hash,
                     rerun: out.committed.hash,

@@ -14,7 +14,7 @@ use super::state::{
 use super::Input;
 use crate::fixed::{cell_dist2, chebyshev};
 use crate::path::{nearest_reachable, reachable};
-use crate::systems::visibility::mask_of;
+use crate::sim::vision::mask_of;
 use crate::systems::{
     despawn, harvest, movement, nearest_free, nearest_refinery, release_harvester, set_dest,
     FREE_CELL_SEARCH, GROUP_RADIUS,

@@ -8,8 +8,10 @@
 pub mod commands;
 pub mod hash;
 pub mod snapshot;
+pub mod spatial;
 pub mod state;
 pub mod view;
+pub mod vision;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -22,12 +24,9 @@ use state::{PathQueue, PlayerState, State};
 use crate::map::{generate, Map, MapError};
 use crate::rng::Rng;
 use crate::rules::Rules;
-use crate::systems::{
-    combat, harvest, movement,
-    spatial::Spatial,
-    spawn, targeting, tiberium, victory,
-    visibility::{self, Vision},
-};
+use crate::systems::{combat, harvest, movement, spawn, targeting, tiberium, victory, visibility};
+use spatial::Spatial;
+use vision::Vision;
 
 /// One command to apply, with its id in the `cmd` stream.
 #[derive(Clone, Debug, PartialEq)]

@@ -11,8 +11,9 @@ use super::state::{path_digest, EntityRecord, LastView, PathQueue, PlayerState, 
 use crate::map::Map;
 use crate::rng::Rng;
 use crate::rules::Rules;
-use crate::systems::spatial::Spatial;
-use crate::systems::visibility::{self, Vision};
+use crate::sim::spatial::Spatial;
+use crate::sim::vision::Vision;
+use crate::systems::visibility;
 
 /// Bumped whenever the snapshot layout changes.
 const FORMAT: u32 = 1;

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::map::Map;
 use crate::rng::Rng;
 use crate::rules::Rules;
-use crate::systems::spatial::Spatial;
-use crate::systems::visibility::Vision;
+use crate::sim::spatial::Spatial;
+use crate::sim::vision::Vision;
 
 /// What an entity is and who owns it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

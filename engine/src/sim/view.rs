@@ -4,7 +4,7 @@
 use events::{EntityView, TiberiumChange, ViewFrame, ViewKind};
 
 use super::state::{Body, Footprint, Harvester, Health, Ident, LastView, State};
-use crate::systems::visibility::mask_of;
+use crate::sim::vision::mask_of;
 
 /// How clients see an entity now.
 pub fn view_of(state: &State, e: hecs::Entity) -> Option<EntityView> {

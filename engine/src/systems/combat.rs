@@ -6,9 +6,10 @@ use events::{
     Armor, DeathView, EntityKind, GameEvent, PlayerId, Pos, ShotView, UnitId, UnitKind, Warhead,
 };
 
-use super::{despawn, targeting::aim_point, visibility::mask_of, weapon_rules};
+use super::{despawn, targeting::aim_point, weapon_rules};
 use crate::fixed::{dist2, facing};
 use crate::sim::state::{Body, Footprint, Health, Ident, State, Weapon};
+use crate::sim::vision::mask_of;
 
 /// One shot's effect, collected before any damage lands so that every shooter of a tick
 /// sees the same world.

@@ -17,7 +17,6 @@
 pub mod combat;
 pub mod harvest;
 pub mod movement;
-pub mod spatial;
 pub mod spawn;
 pub mod targeting;
 pub mod tiberium;

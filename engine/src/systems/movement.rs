@@ -5,11 +5,12 @@
 use events::{Cell, PlayerId, Pos, UnitId};
 
 use super::{
-    harvest, nearest_free, set_dest, spatial, ARRIVE_RADIUS, FREE_CELL_SEARCH, GIVE_UP_AFTER,
-    MAX_PUSH, PATH_NODES_PER_TICK, PATH_REQUESTS_PER_TICK, REPATH_AFTER, SEPARATION, SETTLE_AFTER,
+    harvest, nearest_free, set_dest, ARRIVE_RADIUS, FREE_CELL_SEARCH, GIVE_UP_AFTER, MAX_PUSH,
+    PATH_NODES_PER_TICK, PATH_REQUESTS_PER_TICK, REPATH_AFTER, SEPARATION, SETTLE_AFTER,
 };
 use crate::fixed::{chebyshev, facing, isqrt};
 use crate::path::{can_step, search};
+use crate::sim::spatial;
 use crate::sim::state::{Body, Harvester, Ident, Job, Mobile, Order, PathRequest, State};
 
 pub fn run(state: &mut State) {

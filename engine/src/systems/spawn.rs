@@ -31,7 +31,7 @@ pub fn start(state: &mut State) {
 
 /// Runs the spawns and placements staged by this tick's commands.
 pub fn run(state: &mut State) {
-    super::spatial::rebuild(state);
+    crate::sim::spatial::rebuild(state);
     let pending = std::mem::take(&mut state.pending);
     let mut claimed: Vec<Cell> = Vec::new();
     for p in pending {

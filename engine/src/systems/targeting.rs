@@ -5,10 +5,11 @@
 use events::{Cell, EntityKind, Pos, UnitId, CELL};
 
 use super::{
-    nearest_free, set_dest, spatial, weapon_rules, ACQUIRE_PERIOD, CHASE_SLACK, FREE_CELL_SEARCH,
+    nearest_free, set_dest, weapon_rules, ACQUIRE_PERIOD, CHASE_SLACK, FREE_CELL_SEARCH,
     LEASH_CELLS,
 };
 use crate::fixed::{chebyshev, dist2};
+use crate::sim::spatial;
 use crate::sim::state::{Body, Footprint, Ident, Mobile, Order, State, Weapon};
 
 /// Where a target can be hit from `from`: its position, or the nearest point of its

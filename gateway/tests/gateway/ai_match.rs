@@ -1,17 +1,17 @@
 //! Fog over a whole AI match: the engine, the economy and two AIs play a match in process
-//! (economy's stepper); every view frame goes through a match hub, and each player's
+//! (replay-tool's stepper); every view frame goes through a match hub, and each player's
 //! frames must never hold an entity whose engine mask lacks that player's bit, while the
 //! picture a client builds from them always equals the engine's.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use economy::stepper::Stepper;
 use engine::Rules;
 use events::{
     Difficulty, GameEvent, MapSpec, MatchCreated, MatchId, PlayerId, PlayerKind, PlayerSlot,
 };
 use gateway::hub::{Audience, HubMsg};
+use replay_tool::stepper::Stepper;
 use serde_json::Value;
 
 /// Ticks the match may run at most (15 game minutes at 20 Hz).

@@ -107,7 +107,7 @@ fn sample(text: &str, prefix: &str) -> Option<f64> {
 }
 
 fn assert_lint_clean(service: &str, text: &str) {
-    let problems = events::ops::lint_exposition(text, &kept_names());
+    let problems = service::ops::lint_exposition(text, &kept_names());
     assert!(
         problems.is_empty(),
         "{service}'s /metrics fails the lint:\n{}\n\n{text}",

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use economy::stepper::Stepper;
 use engine::map::Map;
 use engine::Rules;
 use events::cmd::{PlaceBuilding, QueueProduction};
@@ -12,6 +11,7 @@ use events::{
     BuildingKind, Cell, Command, GameEvent, Item, MapSpec, MatchCreated, MatchId, PlayerId,
     PlayerKind, PlayerSlot, Source, UnitKind,
 };
+use replay_tool::stepper::Stepper;
 
 const N: u16 = 10;
 const P0: PlayerId = PlayerId(0);
@@ -25,7 +25,7 @@ fn build(s: &mut Stepper, kind: BuildingKind, at: Cell) {
     );
     for _ in 0..2000 {
         s.step();
-        if s.eco.player(P0).and_then(|l| l.ready_building()) == Some((kind, false)) {
+        if s.stack.eco.player(P0).and_then(|l| l.ready_building()) == Some((kind, false)) {
             break;
         }
     }
@@ -37,7 +37,7 @@ fn build(s: &mut Stepper, kind: BuildingKind, at: Cell) {
         s.step();
     }
     assert!(
-        s.eco.player(P0).is_some_and(|l| l.owns(kind)),
+        s.stack.eco.player(P0).is_some_and(|l| l.owns(kind)),
         "{kind:?} was not placed"
     );
 }

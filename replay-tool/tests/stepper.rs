@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use economy::stepper::Stepper;
 use engine::Rules;
 use events::{Difficulty, MapSpec, MatchCreated, MatchId, PlayerId, PlayerKind, PlayerSlot};
+use replay_tool::stepper::Stepper;
 
 /// Thirty simulated minutes.
 fn limit(rules: &Rules) -> u64 {

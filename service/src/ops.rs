@@ -105,7 +105,7 @@ pub fn install_metrics() -> Result<PrometheusHandle, String> {
 /// Registers the metrics every leased service exports (lease, DLQ, memory), so they are
 /// scraped from the start rather than after their first event.
 pub fn register_common_metrics(service: &'static str) {
-    use crate::lease::metric as lease;
+    use crate::runner::metric as lease;
     metrics::describe_gauge!(lease::MATCHES_OWNED, "Matches owned by this instance");
     metrics::gauge!(lease::MATCHES_OWNED, "service" => service).set(0.0);
     metrics::describe_counter!(lease::TAKEOVERS, "Matches taken over from another instance");
@@ -121,10 +121,10 @@ pub fn register_common_metrics(service: &'static str) {
     );
     metrics::gauge!(lease::PENDING, "group" => service).set(0.0);
     metrics::describe_counter!(
-        crate::dlq::DLQ_METRIC,
+        events::dlq::DLQ_METRIC,
         "Entries sent to the dead-letter stream"
     );
-    metrics::counter!(crate::dlq::DLQ_METRIC, "stream_kind" => "cmd").increment(0);
+    metrics::counter!(events::dlq::DLQ_METRIC, "stream_kind" => "cmd").increment(0);
     register_memory_metrics();
 }
 
@@ -188,60 +188,41 @@ pub fn router_sampling(
 }
 
 async fn health(State(s): State<OpsState>) -> Response {
-    (
-        [("content-type", "application/json")],
-        format!(r#"{{"service":"{}","status":"alive"}}"#, s.service),
-    )
-        .into_response()
+    axum::Json(serde_json::json!({"service": s.service, "status": "alive"})).into_response()
 }
 
-fn json_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// How long one readiness check may take before it counts as failing.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 async fn ready(State(s): State<OpsState>) -> Response {
-    let mut parts = Vec::new();
+    let mut checks = Vec::new();
     let mut all_ok = true;
     for check in s.checks.iter() {
         let started = Instant::now();
-        let r = match tokio::time::timeout(Duration::from_secs(2), check()).await {
+        let r = match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
             Ok(r) => r,
             Err(_) => CheckResult {
                 name: "timeout",
                 ok: false,
-                detail: "check took longer than 2 s".into(),
+                detail: format!("check took longer than {} s", CHECK_TIMEOUT.as_secs()),
             },
         };
         all_ok &= r.ok;
-        parts.push(format!(
-            r#"{{"name":"{}","status":"{}","latency_ms":{:.3},"detail":"{}"}}"#,
-            r.name,
-            if r.ok { "ok" } else { "failing" },
-            started.elapsed().as_secs_f64() * 1000.0,
-            json_escape(&r.detail)
-        ));
+        let latency_ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
+        checks.push(serde_json::json!({
+            "name": r.name,
+            "status": if r.ok { "ok" } else { "failing" },
+            "latency_ms": latency_ms,
+            "detail": r.detail,
+        }));
     }
-    let body = format!(
-        r#"{{"service":"{}","ready":{},"checks":[{}]}}"#,
-        s.service,
-        all_ok,
-        parts.join(",")
-    );
+    let body = serde_json::json!({"service": s.service, "ready": all_ok, "checks": checks});
     let code = if all_ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, [("content-type", "application/json")], body).into_response()
+    (code, axum::Json(body)).into_response()
 }
 
 async fn render_metrics(State(s): State<OpsState>) -> Response {
@@ -437,10 +418,10 @@ pub const MEMORY_WARN_BYTES_PER_MINUTE: f64 = 5.0 * 1024.0 * 1024.0;
 /// closed (a Redis restart) fails its next command ("broken pipe") and is replaced by a
 /// fresh one: a readiness probe must not report that stale connection as the bus being
 /// down when the bus is back.
-pub async fn retry_transient_once<T, F, Fut>(mut op: F) -> Result<T, crate::BusError>
+pub async fn retry_transient_once<T, F, Fut>(mut op: F) -> Result<T, events::BusError>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, crate::BusError>>,
+    Fut: Future<Output = Result<T, events::BusError>>,
 {
     match op().await {
         Err(e) if e.is_transient() => {
@@ -452,7 +433,7 @@ where
 }
 
 /// `/ready` check: Redis answers PING (retried once on a fresh connection).
-pub fn redis_check(bus: crate::RedisBus) -> Check {
+pub fn redis_check(bus: events::RedisBus) -> Check {
     Arc::new(move || {
         let bus = bus.clone();
         Box::pin(async move {
@@ -474,7 +455,7 @@ pub fn redis_check(bus: crate::RedisBus) -> Check {
 
 /// `/ready` check over any bus: `stream` can be read (its length; retried once on a
 /// transient error like [`redis_check`]).
-pub fn bus_check<B: crate::Bus>(bus: B, stream: String) -> Check {
+pub fn bus_check<B: events::Bus>(bus: B, stream: String) -> Check {
     Arc::new(move || {
         let (bus, stream) = (bus.clone(), stream.clone());
         Box::pin(async move {
@@ -536,121 +517,6 @@ where
     let _ = ops_server.await;
     let _ = watch.await;
     out
-}
-
-/// Command-line settings every leased service binary shares (flattened into its own).
-#[derive(clap::Args, Debug, Clone)]
-pub struct ServiceArgs {
-    /// Redis URL: one node, `redis://[user:pass@]host:port`; or a Redis Cluster through
-    /// seed nodes, `redis+cluster://[user:pass@]host:port,host:port,...` or a
-    /// comma-separated list `redis://[user:pass@]host:port,host:port,...` (bare
-    /// `host:port` items take the first one's credentials).
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: String,
-    /// Replicas that must acknowledge each tick or step commit (Redis `WAIT`) before the
-    /// next one; 0 keeps replication asynchronous (a failover may lose the last commits).
-    #[arg(long, env = "CNIT_REDIS_WAIT_REPLICAS", default_value_t = 0)]
-    pub redis_wait_replicas: usize,
-    /// Longest wait, in milliseconds, for those acknowledgements.
-    #[arg(long, env = "CNIT_REDIS_WAIT_MS", default_value_t = 100)]
-    pub redis_wait_ms: u64,
-    /// Stream key prefix.
-    #[arg(long, env = "CNIT_PREFIX", default_value = crate::keys::DEFAULT_PREFIX)]
-    pub prefix: String,
-    /// Address of the ops endpoint (/health, /ready, /metrics); each service has its own
-    /// default port.
-    #[arg(long, env = "CNIT_OPS_ADDR")]
-    pub ops_addr: Option<String>,
-    /// Most matches this instance runs.
-    #[arg(long, env = "CNIT_CAPACITY", default_value_t = 64)]
-    pub capacity: usize,
-    /// Lease idle timeout in milliseconds before another instance takes a match over.
-    #[arg(long, env = "CNIT_LEASE_IDLE_MS", default_value_t = 3000)]
-    pub lease_idle_ms: u64,
-    /// Consumer name (defaults to a random one).
-    #[arg(long, env = "CNIT_CONSUMER")]
-    pub consumer: Option<String>,
-    /// Rules file (defaults to the built-in rules).
-    #[arg(long, env = "CNIT_RULES")]
-    pub rules: Option<std::path::PathBuf>,
-}
-
-/// What a service binary has once its shared settings are applied.
-pub struct ServiceSetup {
-    pub bus: crate::RedisBus,
-    pub keys: crate::Keys,
-    pub listener: tokio::net::TcpListener,
-    pub metrics: PrometheusHandle,
-}
-
-/// Why a service binary could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    #[error(
-        "REDIS_URL (or --redis-url) is set but empty: give a Redis URL such as \
-         redis://127.0.0.1:6379, or unset REDIS_URL to use that default"
-    )]
-    EmptyRedisUrl,
-    #[error("metrics: {0}")]
-    Metrics(String),
-    #[error("connecting to {url}: {source}")]
-    Redis {
-        url: String,
-        source: crate::BusError,
-    },
-    #[error("binding {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
-}
-
-impl ServiceArgs {
-    /// Logs to stderr (filter from `RUST_LOG`, default `info`), installs the metrics
-    /// recorder, connects to Redis and binds the ops endpoint (`default_ops_addr` unless
-    /// given).
-    pub async fn setup(&self, default_ops_addr: &str) -> Result<ServiceSetup, SetupError> {
-        // `REDIS_URL=` (exported but empty) reaches here as "", which the Redis client
-        // would only call unparsable.
-        if self.redis_url.trim().is_empty() {
-            return Err(SetupError::EmptyRedisUrl);
-        }
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "info".into()),
-            )
-            .try_init();
-        let metrics = install_metrics().map_err(SetupError::Metrics)?;
-        let config = crate::RedisBusConfig {
-            replica_acks: self.redis_wait_replicas,
-            replica_ack_timeout: Duration::from_millis(self.redis_wait_ms),
-            ..crate::RedisBusConfig::default()
-        };
-        let bus = crate::RedisBus::connect(&self.redis_url, config)
-            .await
-            .map_err(|source| SetupError::Redis {
-                url: crate::bus::redis_cluster::redact(&self.redis_url),
-                source,
-            })?;
-        let addr = self.ops_addr.as_deref().unwrap_or(default_ops_addr);
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| SetupError::Bind {
-                addr: addr.to_string(),
-                source,
-            })?;
-        Ok(ServiceSetup {
-            bus,
-            keys: crate::Keys::new(self.prefix.clone()),
-            listener,
-            metrics,
-        })
-    }
-
-    pub fn lease_idle(&self) -> Duration {
-        Duration::from_millis(self.lease_idle_ms)
-    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -745,30 +611,6 @@ mod tests {
             .iter()
             .all(|p| !p.starts_with("b_ms") && !p.starts_with("c_count")));
         assert!(kept.contains(&"a_total: no help text".to_string()));
-    }
-
-    #[test]
-    fn an_empty_redis_url_is_named_as_such() {
-        let args = ServiceArgs {
-            redis_url: String::new(),
-            redis_wait_replicas: 0,
-            redis_wait_ms: 100,
-            prefix: "t".into(),
-            ops_addr: None,
-            capacity: 1,
-            lease_idle_ms: 1,
-            consumer: None,
-            rules: None,
-        };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let err = match rt.block_on(args.setup("127.0.0.1:0")) {
-            Ok(_) => panic!("an empty REDIS_URL was accepted"),
-            Err(e) => e.to_string(),
-        };
-        assert!(err.contains("REDIS_URL") && err.contains("empty"), "{err}");
     }
 
     #[test]

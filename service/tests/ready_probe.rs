@@ -3,9 +3,9 @@
 //! by a fresh one and the probe retried), for the Redis PING check and the generic bus
 //! check alike. These tests restart their own server, so they never use `REDIS_URL`.
 
-use events::ops::{bus_check, redis_check, Check};
 use events::testkit::{unique_prefix, RedisServer};
 use events::{Bus, IdSpec, RedisBus, RedisBusConfig};
+use service::ops::{bus_check, redis_check, Check};
 
 async fn restart(mut server: RedisServer) -> RedisServer {
     tokio::task::spawn_blocking(move || {

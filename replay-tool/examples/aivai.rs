@@ -1,21 +1,17 @@
 //! Runs one headless AI-vs-AI match in process and prints a line a minute (a
-//! development aid): `cargo run --release -p economy --example aivai -- SEED hard easy`.
+//! development aid): `cargo run --release -p replay-tool --example aivai -- SEED hard easy`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use economy::stepper::Stepper;
 use engine::Rules;
 use events::{
     Difficulty, GameEvent, MapSpec, MatchCreated, MatchId, PlayerId, PlayerKind, PlayerSlot,
 };
+use replay_tool::stepper::Stepper;
 
 fn difficulty(s: Option<String>) -> Difficulty {
-    match s.as_deref() {
-        Some("easy") => Difficulty::Easy,
-        Some("normal") => Difficulty::Normal,
-        _ => Difficulty::Hard,
-    }
+    s.and_then(|s| s.parse().ok()).unwrap_or(Difficulty::Hard)
 }
 
 fn main() {
@@ -61,15 +57,15 @@ fn main() {
         }
         if t % (60 * hz) == 0 {
             let mut line = format!("t={}s", t / hz);
-            for p in s.eco.players() {
+            for p in s.stack.eco.players() {
                 let i = usize::from(p.id.0 % 2);
                 line += &format!(
                     " | P{} credits={} buildings={} army={} harvesters={} queues={:?} lost={} income/min={}",
                     p.id.0,
                     p.credits,
                     p.buildings.len(),
-                    s.ais.get(i).map_or(0, |ai| ai.knowledge().army().count()),
-                    s.eco.harvesters().count(p.id),
+                    s.stack.ais.get(i).map_or(0, |ai| ai.knowledge().army().count()),
+                    s.stack.eco.harvesters().count(p.id),
                     p.queues.values().map(|j| j.item).collect::<Vec<_>>(),
                     lost[i],
                     income[i],
@@ -77,7 +73,7 @@ fn main() {
             }
             income = [0, 0];
             println!("{line}");
-            for ai in &s.ais {
+            for ai in &s.stack.ais {
                 println!("    P{} {}", ai.player().0, ai.status());
             }
         }

@@ -7,7 +7,7 @@ use events::{BuildingKind, Cell, MapSpec, MAX_PLAYERS};
 use super::{Field, Map, MapError, Terrain, NO_COMPONENT, NO_FIELD};
 use crate::fixed::{chebyshev, cos_deg, facing, sin_deg};
 use crate::rng::Rng;
-use crate::rules::Rules;
+use crate::Rules;
 
 /// Attempts before giving up; the last one places no obstacles, so a bad seed still
 /// yields a (plainer) valid map instead of an error.

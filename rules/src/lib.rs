@@ -1,5 +1,15 @@
-//! The balance rules: one data file (`engine/rules.toml`) loaded by the engine and the
-//! economy, validated, and hashed (the hash goes into `MatchStarted`).
+//! The game's shared data, below both the engine and the economy: the balance rules (one
+//! data file, `rules/rules.toml`, loaded by both, validated, and hashed: the hash goes
+//! into `MatchStarted`), the map model, file format and seeded generator (`map`), and the
+//! fixed-point helpers and match RNG the generator and the simulation share.
+//!
+//! Nothing here does I/O but [`load`], which reads a rules file for a service binary.
+
+pub mod fixed;
+pub mod map;
+pub mod rng;
+
+pub use map::{generate, Field, Map, MapError, Terrain};
 
 use std::collections::BTreeMap;
 
@@ -242,6 +252,37 @@ impl Rules {
             i64::from(speed_milli) * i64::from(CELL) / 1000 / i64::from(self.tick_hz.max(1));
         per_tick.max(1) as i32
     }
+}
+
+/// Why a rules file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadRulesError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Rules {
+        path: std::path::PathBuf,
+        source: RulesError,
+    },
+}
+
+/// The rules from a file, or the shipped ones without one (the service binaries'
+/// `--rules`).
+pub fn load(path: Option<&std::path::Path>) -> Result<Rules, LoadRulesError> {
+    let Some(path) = path else {
+        return Ok(Rules::standard());
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| LoadRulesError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Rules::from_toml(&text).map_err(|source| LoadRulesError::Rules {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Units bucketed by cell (intrusive linked lists over a flat grid), rebuilt in id order
-//! so every query visits units in a stable order. Used by target acquisition, local
-//! separation and placement checks.
+//! so every query visits units in a stable order: derived state owned by [`State`], used
+//! by target acquisition, local separation and placement checks.
 
 use events::{Cell, PlayerId, Pos, UnitId};
 

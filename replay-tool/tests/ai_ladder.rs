@@ -4,17 +4,17 @@
 //! without the bus), capped at thirty game minutes; a match that reaches the cap counts
 //! as no win for either side.
 //!
-//! The thirty matches run on two threads; `cargo test --release -p economy --test
+//! The thirty matches run on two threads; `cargo test --release -p replay-tool --test
 //! ai_ladder -- --nocapture` prints the tables recorded in docs/ai.md.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use economy::stepper::Stepper;
 use engine::Rules;
 use events::{
     Difficulty, GameEvent, MapSpec, MatchCreated, MatchId, PlayerId, PlayerKind, PlayerSlot,
 };
+use replay_tool::stepper::Stepper;
 
 /// Seeds per pairing.
 const SEEDS: u64 = 10;
@@ -72,7 +72,7 @@ fn play(seed: u64, stronger: Difficulty, weaker: Difficulty) -> Outcome {
     let rules = Arc::new(Rules::standard());
     let (m, strong) = setup(seed, PlayerKind::Ai(stronger), PlayerKind::Ai(weaker));
     let mut s = Stepper::new(rules.clone(), &m).expect("setup");
-    let hz = u64::from(s.rules.tick_hz);
+    let hz = u64::from(s.stack.rules.tick_hz);
     let (winner, ticks) = s.run(CAP_MINUTES * 60 * hz);
     match winner {
         Some(Some(w)) if w == strong => Outcome::Won(ticks / hz),
@@ -89,13 +89,13 @@ fn first_contact(seed: u64) -> (Option<u64>, Option<u64>) {
     let (m, ai) = setup(seed, PlayerKind::Ai(Difficulty::Hard), PlayerKind::Human);
     let human = PlayerId(1 - ai.0);
     let mut s = Stepper::new(rules, &m).expect("setup");
-    let hz = u64::from(s.rules.tick_hz);
+    let hz = u64::from(s.stack.rules.tick_hz);
     let bit = 1u8 << ai.0;
     let limit = CONTACT_BY_S * hz;
     let (mut contact, mut raid) = (None, None);
     while s.tick() < limit && (contact.is_none() || raid.is_none()) {
         let r = s.step();
-        if raid.is_none() && s.ais.iter().any(|a| a.scouting().1 > 0) {
+        if raid.is_none() && s.stack.ais.iter().any(|a| a.scouting().1 > 0) {
             raid = Some(r.tick / hz);
         }
         let hit = r.committed.events.iter().any(|e| match e {
@@ -107,6 +107,7 @@ fn first_contact(seed: u64) -> (Option<u64>, Option<u64>) {
         // The human never moves, so anything of theirs the AI sees, one of the AI's
         // units went to see.
         let seen = s
+            .stack
             .sim
             .entities()
             .iter()
