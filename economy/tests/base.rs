@@ -310,9 +310,11 @@ fn repair_stops_when_the_credits_run_out_and_when_the_building_goes() {
 fn only_own_buildings_are_repaired() {
     let mut h = Harness::new(2).with_yards();
     let theirs = h.owns(PlayerId(1), PowerPlant);
+    // Another player's building gets the same answer as a missing one: the economy
+    // cannot tell whether the player sees it, so it gives nothing away.
     assert_eq!(
         h.when(P0, repair(theirs, true)).rejected(),
-        vec![RejectReason::NotYourUnit(theirs)]
+        vec![RejectReason::NoSuchUnit(theirs)]
     );
     assert_eq!(
         h.when(P0, repair(UnitId(999), true)).rejected(),

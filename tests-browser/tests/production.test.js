@@ -180,7 +180,11 @@ test('leaving a game removes its key handlers: one report per key press in the n
     let n = await reports();
     await setGroup();
     assert.equal(await reports() - n, 1, 'first game: one report');
+    // Leave against the AI asks first; surrender, then back to the lobby from the end screen.
     await page.click('#leave');
+    await page.click('#leave-surrender');
+    await page.waitForSelector('#endscreen:not([hidden])');
+    await page.click('#end-lobby');
     await until(page, () => !document.getElementById('lobby').hidden, null, { what: 'the lobby' });
     await startVsAi(page, '32');
     n = await reports();
