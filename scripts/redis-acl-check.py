@@ -46,6 +46,16 @@ passed = 0
 failed = 0
 
 
+
+def protocol_version():
+    """The browser protocol version the gateway speaks (gateway/src/limits.rs)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "gateway", "src", "limits.rs"), encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("pub const PROTOCOL_VERSION: u32 = "):
+                return int(line.rsplit("=", 1)[1].strip().rstrip(";"))
+    raise SystemExit("PROTOCOL_VERSION not found in gateway/src/limits.rs")
+
 def report(ok, name, detail=""):
     global passed, failed
     if ok:
@@ -181,7 +191,7 @@ def play(gateway_url, token):
     """Joins as the token's player and queues a rifleman; returns the ack or rejection."""
     ws_url = gateway_url.replace("http://", "ws://") + "/ws"
     with ws_connect(ws_url, open_timeout=10) as ws:
-        ws.send(json.dumps({"t": "hello", "protocol": 1}))
+        ws.send(json.dumps({"t": "hello", "protocol": protocol_version()}))
         ws.send(json.dumps({"t": "join", "token": token, "last_tick": None}))
         seen = set()
         deadline = time.monotonic() + WAIT_LIMIT
