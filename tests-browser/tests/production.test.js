@@ -269,7 +269,10 @@ test('base under attack: enemy riflemen shoot the yard, the alert pings it, repa
     await until(page, () => !!document.getElementById('repair-btn'), null, { what: 'the repair button' });
     const c0 = await page.evaluate(() => window.__game.ledger.credits);
     await page.click('#repair-btn');
-    await until(page, (id) => (window.__game.ledger.repairing || []).includes(id), yard.id, { what: 'the repair to start' });
+    // The repair starts (a small wound can be healed within one economy step, so the
+    // ledger may show it repairing only briefly, or never: the heal is what counts).
+    await until(page, ({ id, low }) => (window.__game.ledger.repairing || []).includes(id)
+      || window.__game.state.entities.get(id).hp > low, { id: yard.id, low }, { what: 'the repair to start', timeout: 30000 });
     await shot(page, 'repairing');
     // Repair outpaces the riflemen: health climbs past where it was (up to full).
     await until(page, ({ id, low }) => window.__game.state.entities.get(id).hp > low, { id: yard.id, low }, { what: 'the yard to heal', timeout: 30000 });
