@@ -745,52 +745,12 @@ impl Bus for RedisBus {
         // refused, so a fenced commit would still leak the entries queued behind it. On a
         // cluster the script runs on one node, so its streams must share a slot.
         self.check_one_slot(items.iter().map(|a| a.stream.as_str()))?;
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(APPEND_BATCH_SCRIPT).arg(items.len());
-        for a in &items {
-            cmd.arg(&a.stream);
-        }
-        for a in &items {
-            match a.id {
-                IdSpec::Auto => cmd.arg("*"),
-                IdSpec::Explicit(id) => cmd.arg(id.to_string()),
-            };
-            match a.maxlen {
-                Some(n) => cmd.arg(n),
-                None => cmd.arg(""),
-            };
-            cmd.arg(a.payload.as_slice());
-        }
-        let reply = self.query(&cmd).await?;
-        let Value::Array(parts) = reply else {
-            return Err(BusError::Protocol(format!(
-                "bad append batch reply {reply:?}"
-            )));
-        };
-        let (ids, failure) = match parts.as_slice() {
-            [Value::Array(ids)] => (ids, None),
-            [Value::Array(ids), err] => (ids, Some(as_string(err)?)),
-            _ => {
-                return Err(BusError::Protocol(format!(
-                    "bad append batch reply {parts:?}"
-                )))
-            }
-        };
-        let ids = ids.iter().map(parse_id).collect::<Result<Vec<_>, _>>()?;
-        let Some(err) = failure else {
-            self.wait_replicas(&items[0].stream).await;
-            return Ok(ids);
-        };
-        // The entries before the refused one are written; report the refused one.
-        let failed = items.get(ids.len()).ok_or_else(|| {
-            BusError::Protocol(format!("append batch failed past its end: {err}"))
-        })?;
-        match failed.id {
-            IdSpec::Explicit(id) if is_fencing_text(&err) => {
-                Err(self.fenced(&failed.stream, id).await)
-            }
-            _ => Err(BusError::Protocol(err)),
-        }
+        let reply = self.query(&append_batch_cmd(&items)).await?;
+        // On a refusal the entries before the refused one are written; the outcome
+        // reports the refused one.
+        let ids = self.append_batch_outcome(&items, reply).await?;
+        self.wait_replicas(&items[0].stream).await;
+        Ok(ids)
     }
 
     async fn append_batches(

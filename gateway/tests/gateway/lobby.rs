@@ -109,24 +109,7 @@ async fn ended_matches_are_listed_as_recorded() {
     .await;
     recv_until(&mut ws, |v| v["t"] == "game_over").await;
     // The engine records the end on the matches stream; the lobby lists it as recorded.
-    let ended = events::Envelope::new(
-        m.clone(),
-        events::Source::System,
-        events::MatchEvent::MatchEnded(events::MatchEnded {
-            match_id: m.clone(),
-            tick: 1,
-            winner: Some(events::PlayerId(1)),
-        }),
-    );
-    events::Bus::append(
-        &gw.bus,
-        &gw.keys.matches(),
-        events::IdSpec::Auto,
-        &events::encode(&ended).unwrap(),
-        None,
-    )
-    .await
-    .unwrap();
+    end_match(&gw, &m).await;
     let mut recorded = Value::Null;
     for _ in 0..50 {
         let (_, body) = gw.http("GET", "/api/matches", None).await;
