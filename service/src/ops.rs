@@ -115,6 +115,11 @@ pub fn register_common_metrics(service: &'static str) {
         "Commits refused by fencing (stale owner stopped)"
     );
     metrics::counter!(lease::FENCED, "service" => service).increment(0);
+    metrics::describe_counter!(
+        lease::LEASES_LOST,
+        "Matches stopped because their lease was taken over (stale owner stopped)"
+    );
+    metrics::counter!(lease::LEASES_LOST, "service" => service).increment(0);
     metrics::describe_gauge!(
         lease::PENDING,
         "Pending entries of the service's lease group"

@@ -142,6 +142,9 @@ pub mod metric {
     pub const TAKEOVERS: &str = "cnit_match_takeovers_total";
     /// Counter: commits refused by fencing (a stale owner stopped).
     pub const FENCED: &str = "cnit_fenced_commits_total";
+    /// Counter: matches stopped because the keep-alive found their lease taken (a stale
+    /// owner that noticed before its next commit was refused).
+    pub const LEASES_LOST: &str = "cnit_leases_lost_total";
     /// Gauge: entries pending in the service's group on the matches stream (label
     /// `group`): one per running match; growth without matches means stuck leases.
     pub const PENDING: &str = "cnit_pending_entries";
@@ -230,6 +233,7 @@ where
                     Ok(lost) => {
                         for m in lost {
                             if let Some(c) = running.remove(&m) {
+                                metrics::counter!(metric::LEASES_LOST, "service" => service.clone()).increment(1);
                                 tracing::warn!(service, match_id = %m, "lease lost; stopping the match");
                                 c.cancel();
                             }
