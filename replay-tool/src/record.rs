@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use engine::sim::Input as SimInput;
+use engine::sim::{Input as SimInput, Sim};
 use engine::Rules;
 use events::{
     encode, Command, EconomyStepCommitted, Envelope, MatchCreated, MatchEnded, MatchEvent,
@@ -81,6 +81,37 @@ impl Recorder {
             r.seek_state(base)?;
         }
         Ok(r)
+    }
+
+    /// Starts the match from a prepared engine state instead of its setup, before the
+    /// first step: the layout of a battle created before `MatchCreated` carried its
+    /// scenario (its lobby built it and wrote the state to the `snap` stream and, under its
+    /// tick's id, to the `seek` stream: the base the log starts after, the first tick
+    /// committed being the next one). For tests that such logs still replay.
+    pub fn start_from(&mut self, sim: Sim) -> Result<()> {
+        if !self.streams.tick.is_empty() {
+            return Err(Error::Log("start_from after the first step".into()));
+        }
+        let Some(tick) = sim.next_tick().checked_sub(1) else {
+            return Err(Error::Log("a base state has run at least one tick".into()));
+        };
+        self.stack.sim = sim;
+        self.snapshot(SnapshotOwner::Engine, tick)?;
+        let env = self.envelope(
+            Source::System,
+            Snapshot {
+                owner: SnapshotOwner::Engine,
+                tick,
+                hash: self.stack.sim.hash(),
+                log_id: StreamId::for_tick(tick).to_string(),
+                state: self.stack.sim.snapshot(),
+            },
+        );
+        self.streams.seek.push(RawEntry {
+            id: StreamId::for_tick(tick),
+            payload: encode(&env)?,
+        });
+        Ok(())
     }
 
     /// The tick the next [`Recorder::step`] runs.

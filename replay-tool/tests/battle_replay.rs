@@ -199,21 +199,32 @@ fn a_battle_log_without_its_base_state_replays_from_its_match_created() {
 }
 
 /// A battle created before `MatchCreated` carried its scenario: its `MatchCreated` has no
-/// scenario (a skirmish, to this build) and its log starts after the base state the lobby
-/// wrote to `seek`; it replays from that state. Without it, the log is refused as one
-/// missing its start.
+/// scenario (a skirmish, to this build) and its log starts after the base state its lobby
+/// wrote to `snap` and `seek`; it replays from that state. Without it, the log is refused
+/// as one missing its start.
 #[test]
 fn a_battle_created_before_the_scenario_field_replays_from_its_base_state() {
-    let (rec, base) = short_battle(60);
-    let old = with_setup(&rec, |c| c.scenario = Scenario::Skirmish);
-    let created = decode::<MatchEvent>(&old.matches[0].payload).expect("decodes");
+    let battle = battle_setup(5);
+    let old_setup = MatchCreated {
+        scenario: Scenario::Skirmish,
+        ..battle.clone()
+    };
+    let mut r = Recorder::new(rules(), &old_setup, RecordConfig::default()).expect("recorder");
+    let base_state = engine::scenario::initial(rules(), &battle).expect("battle");
+    let base = base_state.next_tick() - 1;
+    r.start_from(base_state).expect("base state");
+    while r.next_tick() <= base + 60 {
+        r.step().expect("step");
+    }
+    let rec = r.finish().expect("recording");
+    let created = decode::<MatchEvent>(&rec.streams.matches[0].payload).expect("decodes");
     assert!(
         matches!(&created.body, MatchEvent::MatchCreated(c) if c.scenario.is_skirmish()),
         "no scenario field"
     );
-    let legacy = replay_tool::Recording::from_streams(old.clone()).expect("an older battle");
-    assert_eq!(legacy.log.first_tick, base + 1);
-    replays(legacy, base);
+    assert_eq!(rec.log.first_tick, base + 1);
+    let old = rec.streams.clone();
+    replays(rec, base);
 
     let mut lost = old;
     lost.seek.clear();
@@ -222,48 +233,6 @@ fn a_battle_created_before_the_scenario_field_replays_from_its_base_state() {
         .expect_err("no base state to start from")
         .to_string();
     assert!(err.contains("where tick 0 was expected"), "{err}");
-}
-
-/// An index build whose only interval boundaries before the log's end fall before the
-/// base state has nothing to build (and does not count the ticks backwards).
-#[test]
-fn an_index_build_with_every_boundary_before_the_base_state_is_empty() {
-    let (rec, base) = short_battle(4);
-    let last = rec.log.last_tick().expect("ticks");
-    assert_eq!(last, base + 4);
-    // An interval with a boundary below the base state (which is not one) and none from
-    // the log's first tick to its last: a short battle seeked with `--interval 10`.
-    let every = (2..=base)
-        .find(|e| base % e != 0 && (base + 1..=last).all(|t| t % e != 0))
-        .expect("such an interval");
-    let rec = Arc::new(rec);
-    let mut s = EngineSeeker::new(rec.clone(), rules()).with_interval(every);
-    let held = s.indexed();
-    s.index_all(&NoProgress).expect("index");
-    assert_eq!(s.indexed(), held, "no boundary to index");
-    assert_eq!(s.widest_gap(), last - base);
-    let m = s.at(last).expect("seek");
-    assert_eq!(Some(m.hash()), EngineRun::recorded_hash(&rec.log, last));
-
-    let path = temp_path("short-battle.cnitreplay");
-    rec.to_file(&path, true).expect("write");
-    let interval = every.to_string();
-    let o = Process::new(env!("CARGO_BIN_EXE_replay-tool"))
-        .args([
-            "seek",
-            path.to_str().expect("utf-8 path"),
-            "--interval",
-            &interval,
-        ])
-        .output()
-        .expect("runs");
-    std::fs::remove_file(path).ok();
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
 }
 
 /// A tick stream that starts elsewhere than its scenario's first tick (e.g. one entry at
