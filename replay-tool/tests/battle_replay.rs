@@ -179,7 +179,9 @@ fn a_battle_log_without_its_base_state_replays_from_its_match_created() {
     let (rec, base) = short_battle(60);
     let mut streams = rec.streams.clone();
     let held = streams.seek.len();
-    streams.seek.retain(|e| e.id != events::StreamId::for_tick(base));
+    streams
+        .seek
+        .retain(|e| e.id != events::StreamId::for_tick(base));
     assert_eq!(streams.seek.len(), held - 1, "the base state was held");
     streams.snap.clear();
     let rec = replay_tool::Recording::from_streams(streams).expect("a battle log");
@@ -189,7 +191,10 @@ fn a_battle_log_without_its_base_state_replays_from_its_match_created() {
     let mut s = EngineSeeker::new(shared.clone(), rules());
     assert_eq!(s.indexed(), 0);
     let m = s.at(base + 3).expect("seek");
-    assert_eq!(Some(m.hash()), EngineRun::recorded_hash(&shared.log, base + 3));
+    assert_eq!(
+        Some(m.hash()),
+        EngineRun::recorded_hash(&shared.log, base + 3)
+    );
     assert_eq!(
         s.snapshots().iter().map(|(t, _)| *t).collect::<Vec<_>>(),
         [base],

@@ -59,9 +59,7 @@ async fn the_engine_builds_a_battle_from_its_match_created_with_both_armies_on_s
         .await
         .unwrap();
     assert_eq!(entries.len(), 1);
-    let MatchEvent::MatchCreated(created) = decode::<MatchEvent>(&entries[0].payload)
-        .unwrap()
-        .body
+    let MatchEvent::MatchCreated(created) = decode::<MatchEvent>(&entries[0].payload).unwrap().body
     else {
         panic!("not a MatchCreated");
     };
