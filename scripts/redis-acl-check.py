@@ -7,7 +7,7 @@ file as Kubernetes and compose, with random passwords), then:
 2. a cluster runs with each service as its own Redis user: engine, economy and gateway binaries,
    a vs-AI match created over the lobby API, a player joining over the WebSocket and queueing
    production (gateway -> cmd), the AI's commands (economy -> cmd), ticks and economy steps,
-   a battle set up by the gateway (snap, seek), an undecodable command dead-lettered by the engine,
+   a battle built by the engine from its MatchCreated (seek), an undecodable command dead-lettered by the engine,
    a second engine taking the match over after the first hands it back on SIGTERM, and the
    replay tool listing and exporting as the read-only `replay` user. Redis' ACL LOG must stay
    empty: no command any of them sent was refused;
@@ -248,8 +248,9 @@ def scenario(bins, redis, tmp):
 
         status, body = http("POST", f"{gw}/api/matches", {"mode": "battle", "map_size": 32, "units": 2})
         battle = json.loads(body)["match"] if status == 201 else None
-        report(status == 201 and xlen(redis, f"{PREFIX}:{{m:{battle}}}:seek") >= 1,
-               "gateway sets up a battle (snap, seek)", body)
+        report(status == 201, "gateway creates a battle (matches stream)", body)
+        wait_for("the battle's built state", lambda: xlen(redis, f"{PREFIX}:{{m:{battle}}}:seek") >= 1)
+        report(True, "engine builds the battle and keeps its first state (seek)")
 
         redis.admin("xadd", key("cmd"), "*", "d", "not a command")
         wait_for("the dead letter", lambda: xlen(redis, f"{PREFIX}:dlq") >= 1)
@@ -333,7 +334,7 @@ def negatives(redis):
     cross = {
         "engine": [mk("cmd"), mk("eco")],
         "economy": [mk("tick"), mk("view"), mk("seek"), f"{PREFIX}:matches"],
-        "gateway": [mk("tick"), mk("eco"), mk("view"), f"{PREFIX}:dlq"],
+        "gateway": [mk("tick"), mk("eco"), mk("view"), mk("snap"), mk("seek"), f"{PREFIX}:dlq"],
         "replay": [mk("cmd"), mk("tick"), f"{PREFIX}:matches"],
         "exporter": [mk("cmd")],
     }

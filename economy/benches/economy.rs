@@ -35,6 +35,7 @@ fn setup() -> MatchCreated {
             })
             .collect(),
         tick_hz: 20,
+        scenario: events::Scenario::Skirmish,
     }
 }
 

@@ -28,6 +28,7 @@ pub fn match_created(n: u8, size: u16) -> MatchCreated {
             })
             .collect(),
         tick_hz: 20,
+        scenario: events::Scenario::Skirmish,
     }
 }
 

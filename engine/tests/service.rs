@@ -314,3 +314,95 @@ async fn seek_states_are_kept_for_the_whole_match_under_their_tick_ids() {
         assert_eq!(restored.hash(), snap.hash);
     }
 }
+
+/// A battle's `MatchCreated` names its scenario and nothing else is written before it:
+/// the engine builds the battle, keeps the built state in the seek stream, commits from
+/// the tick after it, and an instance taking the match over before any snapshot builds
+/// the same state again and continues without a desync (its seek write refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_battle_is_built_from_its_match_created_and_rebuilt_on_a_takeover() {
+    let rules = Arc::new(Rules::standard());
+    let bus = MemoryBus::new();
+    let keys = Keys::new("t");
+    let m = MatchId::new("battle").unwrap();
+    let s = MatchCreated {
+        scenario: events::Scenario::Battle { units_per_side: 30 },
+        ..setup(&m)
+    };
+    let first = engine::scenario::first_tick(&s);
+    let built = engine::scenario::initial(rules.clone(), &s).unwrap();
+    assert_eq!(built.next_tick(), first);
+    let created = Envelope::new(
+        m.clone(),
+        Source::System,
+        MatchEvent::MatchCreated(s.clone()),
+    );
+    bus.append(
+        &keys.matches(),
+        IdSpec::Auto,
+        &encode(&created).unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    // No snapshot before the crash: the takeover must build the battle again.
+    let no_snapshots = |name: &str| EngineConfig {
+        snapshot_every: 100_000,
+        ..config(name)
+    };
+    let (stop1, stopped1) = tokio::sync::oneshot::channel::<()>();
+    let one = tokio::spawn(service::run(
+        bus.clone(),
+        keys.clone(),
+        rules.clone(),
+        no_snapshots("one"),
+        Arc::new(Progress::default()),
+        async move {
+            let _ = stopped1.await;
+        },
+    ));
+    wait_ticks(&bus, &keys, &m, 30).await;
+    one.abort();
+    let _ = stop1;
+    let after_crash = bus.len(&keys.tick(&m)).await.unwrap();
+    assert_eq!(bus.len(&keys.snap(&m)).await.unwrap(), 0);
+
+    let (stop2, stopped2) = tokio::sync::oneshot::channel::<()>();
+    let two = tokio::spawn(service::run(
+        bus.clone(),
+        keys.clone(),
+        rules.clone(),
+        no_snapshots("two"),
+        Arc::new(Progress::default()),
+        async move {
+            let _ = stopped2.await;
+        },
+    ));
+    wait_ticks(&bus, &keys, &m, after_crash + 30).await;
+    let _ = stop2.send(());
+    two.await.unwrap().unwrap();
+
+    // The built state, once, under its tick's id.
+    let seek = bus
+        .range(&keys.seek(&m), StreamId::ZERO, StreamId::MAX, 100)
+        .await
+        .unwrap();
+    assert_eq!(seek.len(), 1);
+    assert_eq!(seek[0].id, StreamId::for_tick(first - 1));
+    let state = decode::<events::Snapshot>(&seek[0].payload).unwrap().body;
+    assert_eq!((state.tick, state.hash), (first - 1, built.hash()));
+
+    // Every tick from the battle's first, once, in order, equal to a pure run from the
+    // built state.
+    let entries = bus
+        .range(&keys.tick(&m), StreamId::ZERO, StreamId::MAX, usize::MAX)
+        .await
+        .unwrap();
+    let mut sim = built;
+    for (n, e) in entries.iter().enumerate() {
+        let tick = first + n as u64;
+        assert_eq!(e.id, StreamId::for_tick(tick));
+        let recorded = decode::<TickCommitted>(&e.payload).unwrap().body;
+        assert_eq!(sim.step(&[]).committed.hash, recorded.hash, "tick {tick}");
+    }
+}

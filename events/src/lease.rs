@@ -281,6 +281,7 @@ mod tests {
             map: MapSpec { size: 32, seed: 1 },
             players: vec![],
             tick_hz: 20,
+            scenario: crate::Scenario::Skirmish,
         };
         encode(&Envelope::new(
             setup.match_id.clone(),

@@ -240,6 +240,7 @@ fn main() {
                 })
                 .collect(),
             tick_hz: 20,
+            scenario: events::Scenario::Skirmish,
         };
         let env = Envelope::new(m.clone(), Source::System, MatchEvent::MatchCreated(created));
         clients_rt

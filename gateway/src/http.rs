@@ -74,7 +74,6 @@ impl IntoResponse for LobbyError {
             LobbyError::NotFound(_) => StatusCode::NOT_FOUND,
             LobbyError::Conflict(_) => StatusCode::CONFLICT,
             LobbyError::Bus(_) => StatusCode::SERVICE_UNAVAILABLE,
-            LobbyError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             LobbyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         api_error(status, self)

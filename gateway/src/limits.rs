@@ -78,18 +78,13 @@ pub const MAX_LISTED_MATCHES: usize = 100;
 /// Most matches the lobby index keeps in memory; the oldest ended ones go first.
 pub const MAX_INDEXED_MATCHES: usize = 10_000;
 
-/// Most units per side of a lobby `battle` (two sides: twice this many in the match).
-pub const MAX_BATTLE_UNITS_PER_SIDE: u32 = 500;
+/// Most units per side of a lobby `battle` (two sides: twice this many in the match): the
+/// engine's bound, since it builds the battle (and a quarter of the map's cells at most:
+/// `engine::scenario::battle_room`).
+pub const MAX_BATTLE_UNITS_PER_SIDE: u32 = engine::scenario::MAX_BATTLE_UNITS_PER_SIDE;
 
 /// Default units per side of a lobby `battle` when the request names none.
 pub const DEFAULT_BATTLE_UNITS_PER_SIDE: u32 = 250;
-
-/// Battles being set up at once per instance (each keeps a blocking thread busy building
-/// up to 1,000 units and stepping them to their first tick).
-pub const BATTLE_SETUPS_AT_ONCE: usize = 1;
-
-/// How long a battle request waits for a set-up slot before it gets 429.
-pub const BATTLE_SETUP_WAIT: Duration = Duration::from_secs(5);
 
 /// Most replays one gateway instance loads at once: reading and decoding a match's whole
 /// log, and for a log without the engine's seek states the seek index build that follows

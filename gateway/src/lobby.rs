@@ -8,16 +8,15 @@ use std::time::Duration;
 use engine::Rules;
 use events::{
     decode, encode, Bus, BusError, Command, Difficulty, Envelope, IdSpec, Keys, MapSpec,
-    MatchCreated, MatchEnded, MatchEvent, MatchId, PlayerId, PlayerKind, PlayerSlot, Snapshot,
-    SnapshotOwner, Source, StreamId,
+    MatchCreated, MatchEnded, MatchEvent, MatchId, PlayerId, PlayerKind, PlayerSlot, Scenario,
+    Source, StreamId,
 };
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::convert;
 use crate::limits::{
-    ABANDONED_CHECK_EVERY, BATTLE_SETUPS_AT_ONCE, BATTLE_SETUP_WAIT, DEFAULT_BATTLE_UNITS_PER_SIDE,
-    MAX_BATTLE_UNITS_PER_SIDE, MAX_INDEXED_MATCHES, MAX_LISTED_MATCHES,
+    ABANDONED_CHECK_EVERY, DEFAULT_BATTLE_UNITS_PER_SIDE, MAX_INDEXED_MATCHES, MAX_LISTED_MATCHES,
 };
 use crate::token::TokenSigner;
 use crate::wire::{CreateMatch, Created, JoinMatch, MatchList, MatchSummary, TokenGrant};
@@ -37,9 +36,6 @@ pub enum LobbyError {
     /// The bus failed (503).
     #[error("bus: {0}")]
     Bus(#[from] BusError),
-    /// A bounded resource is in use; try again shortly (429).
-    #[error("{0}")]
-    Busy(String),
     /// Something on our side broke (500).
     #[error("{0}")]
     Internal(String),
@@ -69,8 +65,6 @@ pub struct Lobby<B: Bus> {
     rules: Arc<Rules>,
     signer: TokenSigner,
     index: Mutex<Index>,
-    /// Battle set-ups are CPU work on the blocking pool; at most this many at once.
-    battle_setups: tokio::sync::Semaphore,
     /// Player sessions on this instance, by match and slot.
     seats: Arc<Mutex<HashMap<(MatchId, u8), Seat>>>,
     /// Recorded matches listed and replayed: the last this many to end (all if `None`).
@@ -112,7 +106,6 @@ impl<B: Bus> Lobby<B> {
             rules,
             signer,
             index: Mutex::new(Index::default()),
-            battle_setups: tokio::sync::Semaphore::new(BATTLE_SETUPS_AT_ONCE),
             seats: Arc::new(Mutex::new(HashMap::new())),
             kept_recordings: None,
         }
@@ -345,7 +338,7 @@ impl<B: Bus> Lobby<B> {
                 self.rules.map.min_size, self.rules.map.max_size
             )));
         }
-        let battle_units = battle_units(req, size)?;
+        let battle_units = battle_units(req)?;
         let name = req
             .name
             .as_deref()
@@ -384,10 +377,15 @@ impl<B: Bus> Lobby<B> {
             map: MapSpec { size, seed },
             players,
             tick_hz: self.rules.tick_hz,
+            // The engine builds a battle from this when it picks the match up.
+            scenario: match battle_units {
+                Some(units_per_side) => Scenario::Battle { units_per_side },
+                None => Scenario::Skirmish,
+            },
         };
-        if let Some(units) = battle_units {
-            self.write_battle(&created, units).await?;
-        }
+        // What the engine checks before it builds the match (a battle's size for its map):
+        // refused here, it is a 400 rather than a match that never starts.
+        engine::scenario::check(&created).map_err(|e| LobbyError::BadRequest(e.to_string()))?;
         let env = Envelope::new(
             match_id.clone(),
             Source::System,
@@ -410,59 +408,6 @@ impl<B: Bus> Lobby<B> {
             summary,
             grant,
         })
-    }
-
-    /// Writes the engine snapshot a battle starts from (before its `MatchCreated`, so the
-    /// engine's recovery finds it when it picks the match up).
-    async fn write_battle(
-        &self,
-        created: &MatchCreated,
-        units_per_side: u32,
-    ) -> Result<(), LobbyError> {
-        let busy =
-            || LobbyError::Busy("other battles are being set up; try again in a moment".into());
-        let _setup_slot = tokio::time::timeout(BATTLE_SETUP_WAIT, self.battle_setups.acquire())
-            .await
-            .map_err(|_| busy())?
-            .map_err(|_| busy())?;
-        let rules = self.rules.clone();
-        let setup = created.clone();
-        let snapshot = tokio::task::spawn_blocking(move || {
-            let sim = engine::scenario::battle_for(rules, &setup, 2 * units_per_side as usize)
-                .map_err(|e| LobbyError::BadRequest(format!("cannot set up the battle: {e}")))?;
-            let tick = sim.next_tick().saturating_sub(1);
-            Ok::<_, LobbyError>(Snapshot {
-                owner: SnapshotOwner::Engine,
-                tick,
-                hash: sim.hash(),
-                log_id: StreamId::for_tick(tick).to_string(),
-                state: sim.snapshot(),
-            })
-        })
-        .await
-        .map_err(|e| LobbyError::Internal(format!("setting up the battle failed: {e}")))??;
-        let tick = snapshot.tick;
-        let env = Envelope::new(created.match_id.clone(), Source::System, snapshot);
-        let bytes = encode(&env).map_err(|e| LobbyError::BadRequest(e.to_string()))?;
-        self.bus
-            .append(
-                &self.keys.snap(&created.match_id),
-                IdSpec::Auto,
-                &bytes,
-                None,
-            )
-            .await?;
-        // The log starts after this state: replays restore it from the uncapped seek
-        // stream once the snap stream's cap has dropped it.
-        self.bus
-            .append(
-                &self.keys.seek(&created.match_id),
-                IdSpec::Explicit(StreamId::for_tick(tick)),
-                &bytes,
-                None,
-            )
-            .await?;
-        Ok(())
     }
 
     /// Claims a human slot (the requested one, or the first open one) and signs a token.
@@ -502,8 +447,9 @@ impl<B: Bus> Lobby<B> {
     }
 }
 
-/// The units per side of a `battle` request (validated), `None` for the other modes.
-fn battle_units(req: &CreateMatch, map_size: u16) -> Result<Option<u32>, LobbyError> {
+/// The units per side of a `battle` request, `None` for the other modes. Their number is
+/// checked with the rest of the `MatchCreated` ([`Lobby::create`]).
+fn battle_units(req: &CreateMatch) -> Result<Option<u32>, LobbyError> {
     if req.mode != "battle" {
         return match req.units {
             Some(_) => Err(LobbyError::BadRequest(
@@ -512,15 +458,7 @@ fn battle_units(req: &CreateMatch, map_size: u16) -> Result<Option<u32>, LobbyEr
             None => Ok(None),
         };
     }
-    let units = req.units.unwrap_or(DEFAULT_BATTLE_UNITS_PER_SIDE);
-    // Each army starts on its half of the map: at most one unit per two of its cells.
-    let room = (u32::from(map_size) * u32::from(map_size) / 4).min(MAX_BATTLE_UNITS_PER_SIDE);
-    if !(1..=room).contains(&units) {
-        return Err(LobbyError::BadRequest(format!(
-            "a battle on a {map_size}x{map_size} map takes 1-{room} units per side, not {units}"
-        )));
-    }
-    Ok(Some(units))
+    Ok(Some(req.units.unwrap_or(DEFAULT_BATTLE_UNITS_PER_SIDE)))
 }
 
 fn summary(r: &Record, claimed: &HashSet<(MatchId, u8)>) -> MatchSummary {

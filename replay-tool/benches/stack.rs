@@ -31,6 +31,7 @@ fn ai_vs_ai(c: &mut Criterion) {
             },
         ],
         tick_hz: 20,
+        scenario: events::Scenario::Skirmish,
     };
     let ticks = 5 * 60 * u64::from(rules.tick_hz);
     let mut g = c.benchmark_group("stack");

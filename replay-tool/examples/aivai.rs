@@ -29,6 +29,7 @@ fn main() {
         map: MapSpec { size: 64, seed },
         players: vec![slot(0, a), slot(1, b)],
         tick_hz: 20,
+        scenario: events::Scenario::Skirmish,
     };
     let rules = Arc::new(Rules::standard());
     let hz = u64::from(rules.tick_hz);

@@ -1,7 +1,8 @@
 //! Records a match by running the engine, the economy and the AI players in process and
 //! writing exactly the stream layout the services write (matches entry, `cmd` with
 //! stream-assigned ids, `tick` and `eco` at `StreamId::for_tick(n)`, capped `snap`, the
-//! engine's `seek` states at `StreamId::for_tick(n)`).
+//! engine's `seek` states at `StreamId::for_tick(n)`, a battle's built base state among
+//! them). A battle is recorded from its setup's scenario, like the services run it.
 //!
 //! This is how tests, fixtures and benchmarks get real recordings without Redis or the
 //! services; [`crate::bus::import`] puts one on a bus. A virtual clock (the match's tick
@@ -74,13 +75,19 @@ impl Recorder {
             id: StreamId::new(r.config.origin_ms, 0),
             payload: encode(&created)?,
         });
+        // A start that took building (a battle's warm-up): the engine service keeps it in
+        // the seek stream, under its tick's id.
+        if let Some(base) = r.stack.sim.next_tick().checked_sub(1) {
+            r.seek_state(base)?;
+        }
         Ok(r)
     }
 
-    /// Starts the match from a prepared engine state instead of its setup (a battle:
-    /// `engine::scenario::battle_for`), before the first step. As the gateway's lobby
-    /// does, the state goes to the `snap` stream and, under its tick's id, to the `seek`
-    /// stream: the base the log starts after (the first tick committed is the next one).
+    /// Starts the match from a prepared engine state instead of its setup, before the
+    /// first step: the layout of a battle created before `MatchCreated` carried its
+    /// scenario (its lobby built it and wrote the state to the `snap` stream and, under its
+    /// tick's id, to the `seek` stream: the base the log starts after, the first tick
+    /// committed being the next one). For tests that such logs still replay.
     pub fn start_from(&mut self, sim: Sim) -> Result<()> {
         if !self.streams.tick.is_empty() {
             return Err(Error::Log("start_from after the first step".into()));
@@ -211,21 +218,7 @@ impl Recorder {
             self.snapshot(SnapshotOwner::Economy, t)?;
         }
         if t > 0 && t.is_multiple_of(events::keys::SEEK_STATE_EVERY) {
-            // The engine service's seek stream: the state under the tick's id, kept.
-            let env = self.envelope(
-                Source::System,
-                Snapshot {
-                    owner: SnapshotOwner::Engine,
-                    tick: t,
-                    hash: self.stack.sim.hash(),
-                    log_id: StreamId::for_tick(t).to_string(),
-                    state: self.stack.sim.snapshot(),
-                },
-            );
-            self.streams.seek.push(RawEntry {
-                id: StreamId::for_tick(t),
-                payload: encode(&env)?,
-            });
+            self.seek_state(t)?;
         }
         if let Some(w) = winner(&committed) {
             self.winner = Some(w);
@@ -244,6 +237,25 @@ impl Recorder {
             });
         }
         Ok(committed)
+    }
+
+    /// The engine service's seek stream: the state after `tick` under the tick's id, kept.
+    fn seek_state(&mut self, tick: u64) -> Result<()> {
+        let env = self.envelope(
+            Source::System,
+            Snapshot {
+                owner: SnapshotOwner::Engine,
+                tick,
+                hash: self.stack.sim.hash(),
+                log_id: StreamId::for_tick(tick).to_string(),
+                state: self.stack.sim.snapshot(),
+            },
+        );
+        self.streams.seek.push(RawEntry {
+            id: StreamId::for_tick(tick),
+            payload: encode(&env)?,
+        });
+        Ok(())
     }
 
     fn snapshot(&mut self, owner: SnapshotOwner, tick: u64) -> Result<()> {
@@ -333,5 +345,6 @@ pub fn ai_vs_ai(
             })
             .collect(),
         tick_hz: 20,
+        scenario: events::Scenario::Skirmish,
     })
 }

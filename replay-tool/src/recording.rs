@@ -84,8 +84,10 @@ pub struct Log {
     /// match id, which the economy's state hash covers).
     pub setup: MatchCreated,
     pub ended: Option<MatchEnded>,
-    /// The first tick the log holds: 0, or for a match started from a base state (a
-    /// battle: the engine snapshot written before its `MatchCreated`) the tick after it.
+    /// The first tick the log holds: the one after the state its setup's scenario starts
+    /// from (`engine::scenario::first_tick`: 0, or after a battle's warm-up). For a battle
+    /// created before `MatchCreated` carried its scenario, the tick after the base state
+    /// the lobby wrote to `snap` and `seek` (which the log must then hold).
     pub first_tick: u64,
     /// Tick entries in tick order; `ticks[i].tick == first_tick + i` (the tick stream is
     /// durable).
@@ -203,7 +205,8 @@ impl Recording {
         }
 
         let mut ticks: Vec<TickCommitted> = Vec::with_capacity(streams.tick.len());
-        let mut first_tick = 0;
+        let scenario_first = engine::scenario::first_tick(&setup);
+        let mut first_tick = scenario_first;
         for e in &streams.tick {
             let env = decode::<TickCommitted>(&e.payload).map_err(|source| Error::Decode {
                 stream: "tick",
@@ -218,8 +221,9 @@ impl Recording {
                     e.id
                 )));
             }
-            if ticks.is_empty() {
-                // A match started from a base state commits from the tick after it.
+            if ticks.is_empty() && scenario_first == 0 {
+                // A battle created before `MatchCreated` carried its scenario commits from
+                // the tick after the base state the lobby wrote (checked below).
                 first_tick = t;
             }
             let expected = first_tick.saturating_add(ticks.len() as u64);
@@ -285,10 +289,13 @@ impl Recording {
             .filter(|s| s.owner == SnapshotOwner::Engine)
             .collect();
 
-        // A log may start after tick 0 only from a base state it holds (a battle's);
-        // otherwise its start is missing, and a tick stream starting anywhere would let
-        // one entry at a huge tick stand for a whole match.
-        if let Some(base) = first_tick.checked_sub(1) {
+        // A log may start later than its scenario only from a base state it holds (an
+        // older battle's); otherwise its start is missing, and a tick stream starting
+        // anywhere would let one entry at a huge tick stand for a whole match.
+        if let Some(base) = first_tick
+            .checked_sub(1)
+            .filter(|_| first_tick != scenario_first)
+        {
             let has_base = seek
                 .iter()
                 .chain(snaps.iter().filter(|s| s.owner == SnapshotOwner::Engine))

@@ -164,12 +164,18 @@ impl EngineRun {
 impl Machine for EngineRun {
     const SERVICE: Service = Service::Engine;
 
-    /// The state before the log's first tick: a new match, or (for a log that starts
-    /// after a base state, like a battle's) that state, from the `seek` or `snap` stream.
+    /// The state before the log's first tick, as its setup describes it
+    /// (`engine::scenario::initial`: a new match, or a battle built and warmed up), or for
+    /// a battle created before `MatchCreated` carried its scenario, the base state the
+    /// lobby wrote, from the `seek` or `snap` stream.
     fn fresh(rules: &Arc<Rules>, log: &Log) -> Result<Self> {
-        let Some(base) = log.first_tick.checked_sub(1) else {
-            return Ok(Self::new(Sim::new(rules.clone(), &log.setup)?));
-        };
+        if log.first_tick == engine::scenario::first_tick(&log.setup) {
+            return Ok(Self::new(engine::scenario::initial(
+                rules.clone(),
+                &log.setup,
+            )?));
+        }
+        let base = log.first_tick.saturating_sub(1);
         let mut why = format!("no engine state after tick {base} is in the seek or snap stream");
         for s in log.seek.iter().chain(log.snaps_of(Service::Engine)) {
             if s.tick != base {

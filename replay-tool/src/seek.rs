@@ -274,7 +274,16 @@ impl<M: Machine> Seeker<M> {
                 }
                 match g.states.range(..=tick).next_back() {
                     Some((t, b)) => (*t, b.clone()),
-                    None => return M::fresh(&self.rules, &self.rec.log),
+                    None => {
+                        drop(g);
+                        let m = M::fresh(&self.rules, &self.rec.log)?;
+                        // A start that took building (a battle's warm-up) is kept: later
+                        // seeks restore it instead.
+                        if let Some(t) = m.next_tick().checked_sub(1) {
+                            self.insert(t, Arc::new(m.snapshot()));
+                        }
+                        return Ok(m);
+                    }
                 }
             };
             match M::restore_bytes(&self.rules, &bytes, t) {
@@ -447,7 +456,12 @@ impl Playback {
         };
         let mut run = match self.run.take() {
             Some(r) => r,
-            None => EngineRun::fresh(self.seeker.rules(), &self.seeker.recording().log)?,
+            // A log that starts after a base state (a battle's) starts through the seeker,
+            // which restores that state if it is held rather than building it.
+            None => match self.seeker.recording().log.first_tick.checked_sub(1) {
+                Some(base) => self.seeker.at(base)?,
+                None => EngineRun::fresh(self.seeker.rules(), &self.seeker.recording().log)?,
+            },
         };
         if run.sim.next_tick() > last {
             self.run = Some(run);

@@ -44,10 +44,12 @@ pub struct Stepped {
 }
 
 impl Stack {
-    /// A match with an AI for every `PlayerKind::Ai` slot (seeded from the match seed).
+    /// A match with an AI for every `PlayerKind::Ai` slot (seeded from the match seed),
+    /// from the initial state its setup describes (`engine::scenario::initial`: a battle
+    /// starts after its warm-up, at `engine::scenario::first_tick`).
     pub fn new(rules: Arc<Rules>, setup: &MatchCreated) -> Result<Stack, SetupError> {
         let rules = rules_for_rate(rules, setup.tick_hz);
-        let sim = Sim::new(rules.clone(), setup)?;
+        let sim = engine::scenario::initial(rules.clone(), setup)?;
         Ok(Self::with_sim(rules, setup, sim))
     }
 
@@ -239,7 +241,7 @@ impl Stepper {
         log: &[Vec<SimInput>],
     ) -> Result<Vec<(u64, u64)>, SetupError> {
         let rules = rules_for_rate(rules, setup.tick_hz);
-        let mut sim = Sim::new(rules.clone(), setup)?;
+        let mut sim = engine::scenario::initial(rules.clone(), setup)?;
         let map = MapView::from_engine(sim.map());
         let mut eco = Economy::with_map(rules, setup, &map);
         let mut hashes = Vec::with_capacity(log.len());

@@ -53,6 +53,7 @@ fn setup(seed: u64, first: PlayerKind, second: PlayerKind) -> (MatchCreated, Pla
         },
         players: vec![slot(0, p0), slot(1, p1)],
         tick_hz: rules.tick_hz,
+        scenario: events::Scenario::Skirmish,
     };
     (m, first_id)
 }

@@ -255,6 +255,7 @@ fn setup() -> MatchCreated {
             },
         ],
         tick_hz: 20,
+        scenario: events::Scenario::Skirmish,
     }
 }
 

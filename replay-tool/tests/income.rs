@@ -73,6 +73,7 @@ fn one_harvester_earns_what_its_cycle_predicts() {
             kind: PlayerKind::Human,
         }],
         tick_hz: rules.tick_hz,
+        scenario: events::Scenario::Skirmish,
     };
     let mut s = Stepper::on_map(rules.clone(), &setup, map);
     s.step();

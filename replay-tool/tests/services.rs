@@ -34,6 +34,7 @@ fn ai_match(m: &MatchId) -> MatchCreated {
             },
         ],
         tick_hz: 20,
+        scenario: events::Scenario::Skirmish,
     }
 }
 

@@ -30,6 +30,7 @@ fn ai_match(seed: u64, p0: Difficulty, p1: Difficulty) -> MatchCreated {
             },
         ],
         tick_hz: 20,
+        scenario: events::Scenario::Skirmish,
     }
 }
 

@@ -1,17 +1,20 @@
 //! Rebuilding a match's simulation when an instance (re)starts it: from the newest
-//! usable engine snapshot, then re-running every committed tick after it with exactly the
-//! commands that tick recorded, checking each recorded hash.
+//! usable engine snapshot (or, without one, the initial state its `MatchCreated`
+//! describes: `scenario::initial`), then re-running every committed tick after it with
+//! exactly the commands that tick recorded, checking each recorded hash.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use events::{
-    decode, Bus, Command, Keys, MatchCreated, Snapshot, SnapshotOwner, StreamId, TickCommitted,
+    decode, encode, Bus, BusError, Command, Envelope, IdSpec, Keys, MatchCreated, Snapshot,
+    SnapshotOwner, Source, StreamId, TickCommitted,
 };
 use tokio_util::sync::CancellationToken;
 
 use super::metric;
 use crate::rules::Rules;
+use crate::scenario;
 use crate::sim::{Input, Sim};
 use events::commit::with_retry;
 
@@ -84,6 +87,56 @@ fn last_consumed(tick: &TickCommitted) -> StreamId {
         .unwrap_or(StreamId::ZERO)
 }
 
+/// The match's initial state, built from its `MatchCreated` ([`scenario::initial`]). A
+/// battle's (CPU work: up to 1,000 units stepped through their warm-up, on the blocking
+/// pool) is also written to the uncapped `seek` stream under its tick's id, as a seek
+/// state: a replay restores it instead of building it, like the engine's other seek
+/// states. Written at most once (a second owner's is refused by its id); one not written
+/// is only slower to seek, since every reader can build it too.
+async fn initial<B: Bus>(
+    bus: &B,
+    keys: &Keys,
+    rules: &Arc<Rules>,
+    setup: &MatchCreated,
+) -> Result<Sim, RecoverError> {
+    let setup_error = |e: crate::sim::SetupError| RecoverError::Setup(e.to_string());
+    if scenario::first_tick(setup) == 0 {
+        return scenario::initial(rules.clone(), setup).map_err(setup_error);
+    }
+    let (rules, created) = (rules.clone(), setup.clone());
+    let sim = tokio::task::spawn_blocking(move || scenario::initial(rules, &created))
+        .await
+        .map_err(|e| RecoverError::Setup(format!("building the initial state failed: {e}")))?
+        .map_err(setup_error)?;
+    let m = &setup.match_id;
+    let tick = sim.next_tick().saturating_sub(1);
+    let at = StreamId::for_tick(tick);
+    let state = Snapshot {
+        owner: SnapshotOwner::Engine,
+        tick,
+        hash: sim.hash(),
+        log_id: at.to_string(),
+        state: sim.snapshot(),
+    };
+    let bytes = match encode(&Envelope::new(m.clone(), Source::System, state)) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::warn!(match_id = %m, tick, error = %e, "initial seek state not written");
+            return Ok(sim);
+        }
+    };
+    match bus
+        .append(&keys.seek(m), IdSpec::Explicit(at), &bytes, None)
+        .await
+    {
+        Ok(_) => tracing::info!(match_id = %m, tick, "built the initial state; seek state written"),
+        // A previous owner built and wrote it.
+        Err(BusError::Fenced { .. }) => {}
+        Err(e) => tracing::warn!(match_id = %m, tick, error = %e, "initial seek state not written"),
+    }
+    Ok(sim)
+}
+
 pub(crate) async fn recover<B: Bus>(
     bus: &B,
     keys: &Keys,
@@ -98,7 +151,7 @@ pub(crate) async fn recover<B: Bus>(
     };
     let mut sim = match found {
         Some((_, sim)) => sim,
-        None => Sim::new(rules.clone(), setup).map_err(|e| RecoverError::Setup(e.to_string()))?,
+        None => initial(bus, keys, rules, setup).await?,
     };
     let mut cmd_cursor = StreamId::ZERO;
     let mut replayed = 0;

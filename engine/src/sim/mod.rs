@@ -55,6 +55,10 @@ pub enum SetupError {
     TickRate(u32),
     #[error("map: {0}")]
     Map(#[from] MapError),
+    #[error("a battle on a {size}x{size} map takes 1-{room} units per side, not {units}")]
+    BattleSize { size: u16, room: u32, units: u32 },
+    #[error("a battle is fought by players 0 and 1")]
+    BattlePlayers,
 }
 
 /// The rules with the match's tick rate (`0` keeps the rules' own).
@@ -315,6 +319,7 @@ mod tests {
                 })
                 .collect(),
             tick_hz: hz,
+            scenario: events::Scenario::Skirmish,
         }
     }
 

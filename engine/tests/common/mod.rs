@@ -32,6 +32,7 @@ pub fn setup(size: u16, players: usize, seed: u64) -> MatchCreated {
             })
             .collect(),
         tick_hz: 20,
+        scenario: events::Scenario::Skirmish,
     }
 }
 

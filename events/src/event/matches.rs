@@ -35,6 +35,31 @@ pub struct MapSpec {
     pub seed: u64,
 }
 
+/// What a match starts as. The engine builds the initial state from it deterministically
+/// (`engine::scenario::initial`), so every reader of the log derives the same start.
+///
+/// Added after schema version 2 without a version bump (named fields: an absent field is
+/// the default, `Skirmish`, which is also never written, so a skirmish's `MatchCreated`
+/// has the bytes it always had). A battle's `MatchCreated` written before the field
+/// existed has no scenario; its log holds the state it starts from instead (the lobby
+/// wrote it to `snap` and `seek`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scenario {
+    /// Every player at its start with the rules' start units and buildings, at tick 0.
+    #[default]
+    Skirmish,
+    /// A skirmish plus two armies of `units_per_side` each (players 0 and 1) attack-moving
+    /// across the map, warmed up for a few ticks before the log's first tick.
+    Battle { units_per_side: u32 },
+}
+
+impl Scenario {
+    pub fn is_skirmish(&self) -> bool {
+        *self == Scenario::Skirmish
+    }
+}
+
 /// A new match: everything needed to start its simulation from nothing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatchCreated {
@@ -43,6 +68,9 @@ pub struct MatchCreated {
     pub map: MapSpec,
     pub players: Vec<PlayerSlot>,
     pub tick_hz: u32,
+    /// What the match starts as (absent in older entries: a skirmish).
+    #[serde(default, skip_serializing_if = "Scenario::is_skirmish")]
+    pub scenario: Scenario,
 }
 
 impl MatchCreated {
@@ -61,6 +89,7 @@ impl MatchCreated {
                 })
                 .collect(),
             tick_hz: 20,
+            scenario: Scenario::Skirmish,
         }
     }
 }
@@ -71,4 +100,79 @@ pub struct MatchEnded {
     pub match_id: MatchId,
     pub tick: u64,
     pub winner: Option<PlayerId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{decode, encode};
+    use crate::envelope::{Envelope, Source};
+
+    /// `MatchCreated` as it was before the scenario field.
+    #[derive(Serialize)]
+    struct OldCreated {
+        match_id: MatchId,
+        seed: u64,
+        map: MapSpec,
+        players: Vec<PlayerSlot>,
+        tick_hz: u32,
+    }
+
+    #[derive(Serialize)]
+    enum OldEvent {
+        MatchCreated(OldCreated),
+    }
+
+    fn created(scenario: Scenario) -> MatchCreated {
+        MatchCreated {
+            scenario,
+            ..MatchCreated::humans(MatchId::new("m1").unwrap(), 2, 48, 7)
+        }
+    }
+
+    fn old_bytes(c: &MatchCreated) -> Vec<u8> {
+        let old = OldEvent::MatchCreated(OldCreated {
+            match_id: c.match_id.clone(),
+            seed: c.seed,
+            map: c.map.clone(),
+            players: c.players.clone(),
+            tick_hz: c.tick_hz,
+        });
+        let mut env = Envelope::new(c.match_id.clone(), Source::System, old);
+        env.id = uuid::Uuid::from_u128(1);
+        env.sent_ms = 5;
+        encode(&env).unwrap()
+    }
+
+    #[test]
+    fn an_entry_written_before_the_scenario_field_is_a_skirmish() {
+        let c = created(Scenario::Skirmish);
+        let back = decode::<MatchEvent>(&old_bytes(&c)).unwrap().body;
+        assert_eq!(back, MatchEvent::MatchCreated(c));
+    }
+
+    #[test]
+    fn a_skirmish_is_written_as_before_the_scenario_field() {
+        let c = created(Scenario::Skirmish);
+        let mut env = Envelope::new(
+            c.match_id.clone(),
+            Source::System,
+            MatchEvent::MatchCreated(c.clone()),
+        );
+        env.id = uuid::Uuid::from_u128(1);
+        env.sent_ms = 5;
+        assert_eq!(encode(&env).unwrap(), old_bytes(&c));
+    }
+
+    #[test]
+    fn a_battle_round_trips() {
+        let c = created(Scenario::Battle { units_per_side: 60 });
+        let env = Envelope::new(
+            c.match_id.clone(),
+            Source::System,
+            MatchEvent::MatchCreated(c.clone()),
+        );
+        let back = decode::<MatchEvent>(&encode(&env).unwrap()).unwrap().body;
+        assert_eq!(back, MatchEvent::MatchCreated(c));
+    }
 }

@@ -11,7 +11,9 @@ mod view;
 pub use dlq::{DeadField, DeadLetter};
 pub use eco::{EconomyStepCommitted, LedgerEvent, ProductionState};
 pub use game::{GameEvent, RejectReason};
-pub use matches::{MapSpec, MatchCreated, MatchEnded, MatchEvent, PlayerKind, PlayerSlot};
+pub use matches::{
+    MapSpec, MatchCreated, MatchEnded, MatchEvent, PlayerKind, PlayerSlot, Scenario,
+};
 pub use snapshot::{Snapshot, SnapshotOwner};
 pub use tick::{AppliedCommand, TickCommitted};
 pub use view::{DeathView, EntityView, ShotView, TiberiumChange, ViewFrame, ViewKind};

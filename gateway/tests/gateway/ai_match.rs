@@ -37,6 +37,7 @@ async fn a_whole_ai_match_never_leaks_an_entity_through_the_fog() {
             },
         ],
         tick_hz: 20,
+        scenario: events::Scenario::Skirmish,
     };
     let mut stepper = Stepper::new(rules.clone(), &setup).expect("match setup");
     // The hub treats both slots as human so it builds a filtered stream for each.

@@ -1,11 +1,14 @@
-//! The lobby's `battle` mode: a real engine picks the match up from the battle snapshot
-//! the lobby wrote, spectators see both armies, and bad unit counts are refused.
+//! The lobby's `battle` mode: the lobby appends a `MatchCreated` carrying the battle
+//! scenario (and writes no engine state), a real engine builds the battle when it picks
+//! the match up, spectators see both armies, and bad unit counts are refused.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use engine::Rules;
-use events::{decode, Bus, MatchId, PlayerId, Snapshot, SnapshotOwner, StreamId};
+use events::{
+    decode, Bus, MatchEvent, MatchId, PlayerId, Scenario, Snapshot, SnapshotOwner, StreamId,
+};
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -22,20 +25,9 @@ fn units_by_owner(entities: &[Value]) -> [usize; 2] {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_battle_starts_from_its_snapshot_with_both_armies_on_screen() {
+async fn the_engine_builds_a_battle_from_its_match_created_with_both_armies_on_screen() {
     let gw = TestGateway::start().await;
     let rules = Arc::new(Rules::standard());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let engine = tokio::spawn(engine::service::run(
-        gw.bus.clone(),
-        gw.keys.clone(),
-        rules.clone(),
-        engine::service::EngineConfig::default(),
-        Arc::new(engine::service::Progress::default()),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
 
     let (s, body) = gw
         .http(
@@ -59,14 +51,63 @@ async fn a_battle_starts_from_its_snapshot_with_both_armies_on_screen() {
         "the creator may command the red army"
     );
 
-    // The snapshot the lobby wrote: an engine snapshot holding 60 battle units per side
-    // on top of the start units, for this match's map.
-    let snaps = gw.bus.rev_range(&gw.keys.snap(&m), 16).await.unwrap();
-    assert_eq!(snaps.len(), 1);
-    let snap: Snapshot = decode::<Snapshot>(&snaps[0].payload).unwrap().body;
+    // The lobby only appended the `MatchCreated`, which carries the scenario; it wrote no
+    // engine state.
+    let entries = gw
+        .bus
+        .range(&gw.keys.matches(), StreamId::ZERO, StreamId::MAX, 10)
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    let MatchEvent::MatchCreated(created) = decode::<MatchEvent>(&entries[0].payload).unwrap().body
+    else {
+        panic!("not a MatchCreated");
+    };
+    assert_eq!(created.scenario, Scenario::Battle { units_per_side: 60 });
+    for key in [gw.keys.snap(&m), gw.keys.seek(&m)] {
+        assert_eq!(gw.bus.len(&key).await.unwrap(), 0, "{key}");
+    }
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let engine = tokio::spawn(engine::service::run(
+        gw.bus.clone(),
+        gw.keys.clone(),
+        rules.clone(),
+        engine::service::EngineConfig::default(),
+        Arc::new(engine::service::Progress::default()),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+
+    // The engine builds the battle and keeps that state in the seek stream: 60 battle
+    // units per side on top of the start units, on this match's map.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let seek = loop {
+        let seek = gw.bus.rev_range(&gw.keys.seek(&m), 16).await.unwrap();
+        if !seek.is_empty() {
+            break seek;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no initial seek state"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let snap: Snapshot = decode::<Snapshot>(&seek.last().unwrap().payload)
+        .unwrap()
+        .body;
     assert_eq!(snap.owner, SnapshotOwner::Engine);
+    assert_eq!(snap.tick + 1, engine::scenario::first_tick(&created));
     let sim = engine::Sim::restore(rules.clone(), &snap.state).unwrap();
     assert_eq!(sim.hash(), snap.hash);
+    assert_eq!(
+        sim.hash(),
+        engine::scenario::initial(rules.clone(), &created)
+            .unwrap()
+            .hash(),
+        "the state any reader of the log builds from the MatchCreated"
+    );
     assert_eq!(sim.map().size, 64);
     let start_units = rules.economy.start_units.len();
     for p in 0..2u8 {
@@ -79,7 +120,7 @@ async fn a_battle_starts_from_its_snapshot_with_both_armies_on_screen() {
         assert_eq!(units, 60 + start_units, "player {p}");
     }
 
-    // The engine continues from the snapshot (no tick 0 in the log) and spectators see
+    // The engine continues from that state (no tick 0 in the log) and spectators see
     // both armies.
     let (mut ws, welcome) = gw.spectate(&m, None).await;
     assert_eq!(welcome["map"]["width"], 64);
@@ -102,7 +143,7 @@ async fn a_battle_starts_from_its_snapshot_with_both_armies_on_screen() {
     assert_eq!(
         first[0].id,
         StreamId::for_tick(snap.tick + 1),
-        "the engine's first tick follows the snapshot"
+        "the engine's first tick follows the built state"
     );
     // The armies move: some unit's position changes within a second of ticks.
     let before: Vec<(u64, i64, i64)> = key["entities"]

@@ -118,6 +118,7 @@ impl TestGateway {
                 })
                 .collect(),
             tick_hz: 20,
+            scenario: events::Scenario::Skirmish,
         };
         let env = Envelope::new(m.clone(), Source::System, MatchEvent::MatchCreated(created));
         self.bus

@@ -896,6 +896,7 @@ pub fn match_setup(m: &MatchId, seed: u64, size: u16, kinds: Vec<PlayerKind>) ->
             })
             .collect(),
         tick_hz: 20,
+        scenario: events::Scenario::Skirmish,
     }
 }
 

@@ -38,6 +38,7 @@ pub fn setup(id: &str) -> MatchCreated {
             },
         ],
         tick_hz: 20,
+        scenario: events::Scenario::Skirmish,
     }
 }
 
