@@ -51,10 +51,13 @@ pub trait ServiceConfig: Send + Sync + Sized + 'static {
 
 /// The shared and the service's own arguments of the command line.
 fn parse<C: ServiceConfig>() -> (ServiceArgs, C::Flags) {
-    let command = clap::Command::new(C::NAME)
+    let command = C::Flags::augment_args(ServiceArgs::augment_args(clap::Command::new(C::NAME)));
+    // After the flattened arguments, whose doc comments would otherwise be the about text.
+    let command = command
         .version(env!("CARGO_PKG_VERSION"))
-        .about(C::ABOUT);
-    let matches = C::Flags::augment_args(ServiceArgs::augment_args(command)).get_matches();
+        .about(C::ABOUT)
+        .long_about(None);
+    let matches = command.get_matches();
     let parsed = ServiceArgs::from_arg_matches(&matches)
         .and_then(|args| Ok((args, C::Flags::from_arg_matches(&matches)?)));
     parsed.unwrap_or_else(|e| e.exit())
