@@ -2,7 +2,8 @@
 //! stream, takes matches (takeovers first, bounded per instance), runs each match's fold
 //! on its own task until it ends, is fenced out or loses its lease, settles each lease by
 //! how its match ended, and hands every match over on shutdown. A service is one fold per
-//! match (read inputs, step, fenced commit, publish) handed to [`run`].
+//! match (read inputs, step, fenced commit, publish: [`crate::fold`]) named by its
+//! settings ([`ServiceConfig`]) and handed to [`run`].
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -10,17 +11,19 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use events::group_commit::GroupCommitter;
 use events::lease::{Acquired, LeaseConfig, Leases};
-use events::{Bus, BusError, Keys, MatchCreated, MatchId, StreamId};
+use events::{Bus, BusError, Keys, MatchId, StreamId};
+use rules::Rules;
 use tokio_util::sync::CancellationToken;
 
+use crate::binary::ServiceConfig;
+use crate::fold::{drive, MatchIo};
 use crate::ops::{Check, CheckResult};
 
-/// How a leased service takes and runs its matches.
+/// How a leased service takes its matches (its consumer group is its name).
 #[derive(Clone, Debug)]
 pub struct RunnerConfig {
-    /// The service's consumer group on the matches stream (its name in metrics too).
-    pub group: String,
     /// This instance's consumer name in the group.
     pub consumer: String,
     /// Most matches this instance runs at once.
@@ -31,35 +34,56 @@ pub struct RunnerConfig {
     pub poll: Duration,
 }
 
-/// Runs a leased service until `shutdown` completes, then hands every match over: each
-/// match it takes is `fold(setup, cancel)`, run on its own task.
-pub async fn run<B, F, Fut>(
+impl RunnerConfig {
+    pub fn new(consumer: &str, capacity: usize, lease_idle: Duration, poll: Duration) -> Self {
+        Self {
+            consumer: consumer.to_string(),
+            capacity,
+            lease_idle,
+            poll,
+        }
+    }
+}
+
+/// Runs the leased service `config` describes until `shutdown` completes, then hands
+/// every match over: each match it takes is its fold ([`ServiceConfig::Fold`]) driven on
+/// its own task, all of them committing through one group commit.
+pub async fn run<C: ServiceConfig, B: Bus>(
     bus: B,
     keys: Keys,
-    config: RunnerConfig,
+    rules: Arc<Rules>,
+    config: C,
     progress: Arc<Progress>,
     shutdown: impl Future<Output = ()>,
-    mut fold: F,
-) -> Result<(), BusError>
-where
-    B: Bus,
-    F: FnMut(MatchCreated, CancellationToken) -> Fut,
-    Fut: Future<Output = MatchOutcome> + Send + 'static,
-{
+) -> Result<(), BusError> {
+    let runner = config.runner();
     let lease_config = LeaseConfig {
-        group: config.group,
-        consumer: config.consumer,
-        capacity: config.capacity,
-        idle_timeout: config.lease_idle,
+        group: C::NAME.into(),
+        consumer: runner.consumer,
+        capacity: runner.capacity,
+        idle_timeout: runner.lease_idle,
     };
+    let config = Arc::new(config);
+    // One group committer per instance: the commits of all its matches share rounds.
+    let committer = GroupCommitter::start(bus.clone());
     serve_matches(
-        bus,
-        keys,
+        bus.clone(),
+        keys.clone(),
         lease_config,
-        config.poll,
+        runner.poll,
         shutdown,
-        progress,
-        |a, cancel| fold(a.setup, cancel),
+        progress.clone(),
+        |a, cancel| {
+            let io = MatchIo {
+                bus: bus.clone(),
+                keys: keys.clone(),
+                rules: rules.clone(),
+                setup: a.setup,
+                cancel,
+                progress: progress.clone(),
+            };
+            drive::<C::Fold, B>(config.clone(), io, committer.clone())
+        },
     )
     .await
 }

@@ -1,21 +1,21 @@
-//! The economy service: claims matches like the engine (its own consumer group on the
-//! matches stream), folds each committed engine tick and the production commands into the
-//! ledger, commits one economy step per tick under an explicit id (fencing), appends the
-//! commands the ledger decides (spawns, constructions, power, harvester orders), and runs
-//! the match's AI opponents as ordinary command producers on their own fogged view.
+//! The economy service: its settings ([`EconomyConfig`], the service's
+//! [`::service::ServiceConfig`]) and its per-match fold ([`EconomyMatch`]), run by the
+//! shared runner ([`run`]) that claims matches like the engine's (its own consumer group
+//! on the matches stream). The fold folds each committed engine tick and the production
+//! commands into the ledger, commits one economy step per tick under an explicit id
+//! (fencing), appends the commands the ledger decides (spawns, constructions, power,
+//! harvester orders), and runs the match's AI opponents as ordinary command producers on
+//! their own fogged view.
 
-mod match_loop;
+mod fold;
 
-use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
-pub use ::service::Progress;
-use ::service::RunnerConfig;
-use events::{Bus, BusError, Keys, MatchId};
-use rules::Rules;
+pub use ::service::{run, Progress};
+use ::service::{RunnerConfig, ServiceArgs, ServiceConfig};
+use events::MatchId;
 
-pub use match_loop::{EconomyExit, EconomyLoopError};
+pub use fold::{EconomyInputs, EconomyLoopError, EconomyMatch, EconomyStep};
 
 /// Consumer group of economy instances on the matches stream.
 pub const ECONOMY_GROUP: &str = "economy";
@@ -90,43 +90,42 @@ pub mod metric {
     }
 }
 
-/// Runs the economy service until `shutdown` completes, then hands every match over.
-pub async fn run<B: Bus>(
-    bus: B,
-    keys: Keys,
-    rules: Arc<Rules>,
-    config: EconomyConfig,
-    progress: Arc<Progress>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), BusError> {
-    let config = Arc::new(config);
-    let runner = RunnerConfig {
-        group: ECONOMY_GROUP.into(),
-        consumer: config.consumer.clone(),
-        capacity: config.capacity,
-        lease_idle: config.lease_idle,
-        poll: config.poll,
-    };
-    // One group committer per instance: the steps of all its matches share rounds.
-    let committer = events::group_commit::GroupCommitter::start(bus.clone());
-    ::service::run(
-        bus.clone(),
-        keys.clone(),
-        runner,
-        progress.clone(),
-        shutdown,
-        |setup, cancel| {
-            match_loop::run(
-                bus.clone(),
-                keys.clone(),
-                rules.clone(),
-                config.clone(),
-                setup,
-                progress.clone(),
-                committer.clone(),
-                cancel,
-            )
-        },
-    )
-    .await
+/// The economy binary's own flags.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct EconomyFlags {
+    /// Do not run AI opponents in this instance.
+    #[arg(long)]
+    pub no_ai: bool,
+}
+
+impl ServiceConfig for EconomyConfig {
+    const NAME: &'static str = ECONOMY_GROUP;
+    const ABOUT: &'static str = "Runs the economy (ledger, production, harvester AI, AI \
+                                 opponents) of the matches this instance claims";
+    const DEFAULT_OPS_ADDR: &'static str = "0.0.0.0:9102";
+    const READY_CHECK: &'static str = "economy_loop";
+    /// Ticks the economy may lag behind the engine and still report ready.
+    const MAX_READY_LAG: Option<u64> = Some(200);
+
+    type Flags = EconomyFlags;
+    type Fold = EconomyMatch;
+
+    fn from_args(args: &ServiceArgs, flags: EconomyFlags) -> Self {
+        let default = Self::default();
+        Self {
+            consumer: args.consumer.clone().unwrap_or(default.consumer),
+            capacity: args.capacity,
+            lease_idle: args.lease_idle(),
+            run_ai: !flags.no_ai,
+            ..default
+        }
+    }
+
+    fn runner(&self) -> RunnerConfig {
+        RunnerConfig::new(&self.consumer, self.capacity, self.lease_idle, self.poll)
+    }
+
+    fn register_metrics() {
+        metric::register();
+    }
 }

@@ -1,22 +1,19 @@
-//! The engine service: claims matches from the matches stream (bounded per instance),
-//! runs each match's fixed-rate tick loop, commits ticks with explicit ids (fencing out a
-//! stale owner), writes view frames and snapshots, keeps its leases alive, takes over idle
-//! matches, and hands its matches over on shutdown.
+//! The engine service: its settings ([`EngineConfig`], the service's
+//! [`::service::ServiceConfig`]) and its per-match fold ([`EngineMatch`]: a fixed-rate
+//! tick loop committing ticks with explicit ids, fencing out a stale owner, and writing
+//! view frames and snapshots), run by the shared runner ([`run`]) that claims matches
+//! (bounded per instance), keeps their leases alive, takes over idle ones and hands them
+//! over on shutdown.
 
-mod match_loop;
+mod fold;
 mod recover;
 
-use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
-pub use ::service::Progress;
-use ::service::RunnerConfig;
-use events::{Bus, BusError, Keys};
+pub use ::service::{run, Progress};
+use ::service::{RunnerConfig, ServiceArgs, ServiceConfig};
 
-use rules::Rules;
-
-pub use match_loop::{MatchExit, MatchLoopError};
+pub use fold::{EngineMatch, EngineStep, MatchLoopError, TickInputs};
 pub use recover::RecoverError;
 
 /// Consumer group of engine instances on the matches stream.
@@ -117,43 +114,52 @@ pub mod metric {
     }
 }
 
-/// Runs the engine service until `shutdown` completes, then hands every match over.
-pub async fn run<B: Bus>(
-    bus: B,
-    keys: Keys,
-    rules: Arc<Rules>,
-    config: EngineConfig,
-    progress: Arc<Progress>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), BusError> {
-    let config = Arc::new(config);
-    let runner = RunnerConfig {
-        group: ENGINE_GROUP.into(),
-        consumer: config.consumer.clone(),
-        capacity: config.capacity,
-        lease_idle: config.lease_idle,
-        poll: config.poll,
-    };
-    // One group committer per instance: the ticks of all its matches share rounds.
-    let committer = events::group_commit::GroupCommitter::start(bus.clone());
-    ::service::run(
-        bus.clone(),
-        keys.clone(),
-        runner,
-        progress.clone(),
-        shutdown,
-        |setup, cancel| {
-            match_loop::run(
-                bus.clone(),
-                keys.clone(),
-                rules.clone(),
-                config.clone(),
-                setup,
-                progress.clone(),
-                committer.clone(),
-                cancel,
-            )
-        },
-    )
-    .await
+/// The engine binary's own flags.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct EngineFlags {
+    /// Run ticks as fast as possible instead of at the match's tick rate.
+    #[arg(long)]
+    pub unpaced: bool,
+}
+
+impl ServiceConfig for EngineConfig {
+    const NAME: &'static str = ENGINE_GROUP;
+    const ABOUT: &'static str =
+        "Runs the deterministic simulation of the matches this instance claims";
+    const DEFAULT_OPS_ADDR: &'static str = "0.0.0.0:9101";
+    const READY_CHECK: &'static str = "tick_loop";
+
+    type Flags = EngineFlags;
+    type Fold = EngineMatch;
+
+    fn from_args(args: &ServiceArgs, flags: EngineFlags) -> Self {
+        let default = Self::default();
+        Self {
+            consumer: args.consumer.clone().unwrap_or(default.consumer),
+            capacity: args.capacity,
+            lease_idle: args.lease_idle(),
+            pace: if flags.unpaced {
+                Pace::Unpaced
+            } else {
+                Pace::RealTime
+            },
+            ..default
+        }
+    }
+
+    fn runner(&self) -> RunnerConfig {
+        RunnerConfig::new(&self.consumer, self.capacity, self.lease_idle, self.poll)
+    }
+
+    fn register_metrics() {
+        metric::register();
+    }
+
+    fn announce(&self) {
+        #[cfg(feature = "fault-injection")]
+        tracing::warn!(
+            fault = ?crate::fault::active(),
+            "built with the test-only fault-injection feature: never run this binary for real"
+        );
+    }
 }
