@@ -220,7 +220,11 @@ fn redis_server_bin() -> String {
     }
 }
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now. Unlike the services (which bind port 0 and report
+/// the port they got), `redis-server` cannot be asked to pick one: `--port 0` means "no
+/// TCP listener" to it, and it reports no bound port. So this probes a free port by binding
+/// and dropping it, and the callers retry ([`PORT_ATTEMPTS`]) when another process took it
+/// in between.
 fn free_port() -> Result<u16, TestkitError> {
     let l = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
     Ok(l.local_addr()?.port())

@@ -26,6 +26,11 @@ struct Args {
     /// (the address is printed).
     #[arg(long, env = "OPS_ADDR", default_value = DEFAULT_OPS_ADDR)]
     ops_addr: SocketAddr,
+    /// Once both listeners are bound, write their addresses here as JSON (`{"listen":
+    /// "127.0.0.1:PORT", "ops": "127.0.0.1:PORT"}`), for whoever started the process with
+    /// port 0.
+    #[arg(long, env = "GATEWAY_ADDR_FILE")]
+    addr_file: Option<std::path::PathBuf>,
     /// Redis URL (one node `redis://[user:pass@]host:port`, or a Redis Cluster:
     /// `redis+cluster://[user:pass@]host:port,host:port,...` or a comma-separated list of
     /// seed nodes); without it (or with an empty one) the game runs embedded over the
@@ -87,6 +92,10 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the ops endpoint {}", args.ops_addr))?;
     let ops_addr = ops.local_addr().context("reading the ops address")?;
+    if let Some(path) = &args.addr_file {
+        service::addr_file::write(path, &[("listen", addr), ("ops", ops_addr)])
+            .with_context(|| format!("writing the bound addresses to {}", path.display()))?;
+    }
     // One recorder for the whole process, installed before any service records.
     gateway::metrics::install();
     match &redis_url {

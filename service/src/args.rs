@@ -37,9 +37,13 @@ pub struct ServiceArgs {
     #[arg(long, env = "CNIT_PREFIX", default_value = events::keys::DEFAULT_PREFIX)]
     pub prefix: String,
     /// Address of the ops endpoint (/health, /ready, /metrics); each service has its own
-    /// default port.
+    /// default port. Port 0 picks a free one: see `--addr-file`.
     #[arg(long, env = "CNIT_OPS_ADDR")]
     pub ops_addr: Option<String>,
+    /// Once the ops endpoint is bound, write its address here as JSON (`{"ops":
+    /// "127.0.0.1:PORT"}`), for whoever started the process with port 0.
+    #[arg(long, env = "CNIT_ADDR_FILE")]
+    pub addr_file: Option<std::path::PathBuf>,
     /// Most matches this instance runs.
     #[arg(long, env = "CNIT_CAPACITY", default_value_t = 64)]
     pub capacity: usize,
@@ -82,6 +86,11 @@ pub enum SetupError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("writing the bound address to {path}: {source}")]
+    AddrFile {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl ServiceArgs {
@@ -114,6 +123,18 @@ impl ServiceArgs {
                 addr: addr.to_string(),
                 source,
             })?;
+        if let Some(path) = &self.addr_file {
+            let bound = listener.local_addr().map_err(|source| SetupError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
+            crate::addr_file::write(path, &[("ops", bound)]).map_err(|source| {
+                SetupError::AddrFile {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?;
+        }
         Ok(ServiceSetup {
             bus,
             keys: events::Keys::new(self.prefix.clone()),
@@ -139,6 +160,7 @@ mod tests {
             redis_wait_ms: 100,
             prefix: "t".into(),
             ops_addr: None,
+            addr_file: None,
             capacity: 1,
             lease_idle_ms: 1,
             consumer: None,

@@ -18,9 +18,9 @@
 //!   reported per 10 simulated minutes per match slot, and per 10 wall minutes.
 //!
 //! ```text
-//! cargo test --release -p replay-tool --test cluster_load -- --ignored --nocapture engine_capacity
-//! CNIT_CLUSTER_PROFILE=release cargo test --release -p replay-tool --test cluster_load -- --ignored --nocapture engine_service_capacity
-//! CNIT_CLUSTER_PROFILE=release cargo test --release -p replay-tool --test cluster_load -- --ignored --nocapture soak
+//! cargo test --release -p system-tests --test cluster_load -- --ignored --nocapture engine_capacity
+//! cargo test --release -p system-tests --test cluster_load -- --ignored --nocapture engine_service_capacity
+//! cargo test --release -p system-tests --test cluster_load -- --ignored --nocapture soak
 //! ```
 
 #[path = "common/cluster.rs"]
@@ -521,7 +521,7 @@ async fn engine_service_capacity_at_1000_units() {
                     .expect("redis-cli");
                 assert!(String::from_utf8_lossy(&set.stdout).contains("OK"));
             }
-            c.add_engine("engine-a");
+            c.add_engine("engine-a").await;
             c.wait_healthy().await;
             let mut ms = Vec::new();
             for i in 0..k {

@@ -7,7 +7,7 @@
 //! rest random bytes. No input may panic; the test counts how many still decoded.
 //!
 //! CI runs 20,000 inputs per target. The bench run, one million per target:
-//! `CNIT_FUZZ_INPUTS=1000000 cargo test --release -p replay-tool --test fuzz_decoders -- --nocapture`
+//! `CNIT_FUZZ_INPUTS=1000000 cargo test --release -p system-tests --test fuzz_decoders -- --nocapture`
 //! (`CNIT_FUZZ_SEED` replays another seed).
 
 use std::sync::Arc;

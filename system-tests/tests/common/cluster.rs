@@ -1,15 +1,15 @@
-//! Multi-process test harness: builds the engine, economy and gateway binaries once per
-//! test process, starts a throwaway persistent Redis and real service processes on
-//! loopback, signals them (SIGKILL, SIGSTOP/SIGCONT, SIGTERM), reads their `/metrics`
-//! and RSS, writes matches, and audits the logs they wrote (tick contiguity, every
-//! command consumed exactly once, dead letters, takeover gaps) and runs `replay-tool
-//! verify` on them.
+//! Multi-process test harness: starts a throwaway persistent Redis and real service
+//! processes (this package's `cnit-*` binaries, see [`bins`]) on loopback, each binding
+//! port 0 and reporting the ports it got through `--addr-file`; signals them (SIGKILL,
+//! SIGSTOP/SIGCONT, SIGTERM), reads their `/metrics` and RSS, writes matches, audits the
+//! logs they wrote (tick contiguity, every command consumed exactly once, dead letters,
+//! takeover gaps) and runs `replay-tool verify` on them.
 //!
 //! Every wait is bounded in time; every process is killed when its [`Service`] drops.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -37,17 +37,6 @@ pub fn ci_or_long<T>(ci: T, long_value: T) -> T {
     }
 }
 
-/// Profile the service binaries are built with: `CNIT_CLUSTER_PROFILE=release` for load
-/// and soak runs; by default the `test` profile, whose dependencies `cargo test` has
-/// already built (so the nested build is a link step, not a second dependency build).
-pub fn profile() -> &'static str {
-    static P: OnceLock<String> = OnceLock::new();
-    P.get_or_init(|| std::env::var("CNIT_CLUSTER_PROFILE").unwrap_or_else(|_| "test".into()))
-}
-
-/// Longest wait for the nested `cargo build` (it may queue behind other builds).
-const BUILD_TIMEOUT: Duration = Duration::from_secs(1200);
-
 /// Paths of the service binaries.
 pub struct Bins {
     pub engine: PathBuf,
@@ -56,13 +45,14 @@ pub struct Bins {
     pub replay_tool: PathBuf,
 }
 
-/// Builds `engine`, `economy` and `gateway` (once per test process) into the target
-/// directory this test was built in, and returns their paths.
+/// The service binaries: this package's `cnit-*` targets (the services' own `main.rs`,
+/// which cargo built with this test, in its profile: `cargo test --release` runs release
+/// services), or, with `CNIT_CLUSTER_BIN_DIR`, the `engine`, `economy` and `gateway`
+/// binaries in that directory (e.g. release builds copied out for a long soak).
 pub fn bins() -> &'static Bins {
     static BINS: OnceLock<Bins> = OnceLock::new();
     BINS.get_or_init(|| {
-        let replay_tool = PathBuf::from(env!("CARGO_BIN_EXE_replay-tool"));
-        // Prebuilt binaries (e.g. copied out of the target directory for a long soak).
+        let replay_tool = PathBuf::from(env!("CARGO_BIN_EXE_cnit-replay-tool"));
         if let Ok(dir) = std::env::var("CNIT_CLUSTER_BIN_DIR") {
             let dir = PathBuf::from(dir);
             return Bins {
@@ -72,69 +62,17 @@ pub fn bins() -> &'static Bins {
                 replay_tool,
             };
         }
-        // <target>/<debug|release>/replay-tool
-        let target = replay_tool
-            .parent()
-            .and_then(Path::parent)
-            .expect("replay-tool lives in <target>/<profile>/")
-            .to_path_buf();
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("replay-tool is a workspace member")
-            .to_path_buf();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(&cargo);
-        cmd.current_dir(&workspace)
-            .args(["build", "--quiet", "--profile", profile()])
-            .args(["-p", "engine", "-p", "economy", "-p", "gateway"])
-            .arg("--target-dir")
-            .arg(&target)
-            .stdin(Stdio::null());
-        let started = Instant::now();
-        let mut child = cmd
-            .spawn()
-            .expect("running cargo build for the service binaries");
-        let status = loop {
-            if let Some(s) = child.try_wait().expect("waiting for cargo build") {
-                break s;
-            }
-            if started.elapsed() > BUILD_TIMEOUT {
-                let _ = child.kill();
-                panic!("cargo build of the service binaries took over {BUILD_TIMEOUT:?}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        assert!(
-            status.success(),
-            "cargo build of the service binaries failed"
-        );
-        let dir = target.join(match profile() {
-            "test" | "dev" => "debug",
-            other => other,
-        });
-        let b = Bins {
-            engine: dir.join("engine"),
-            economy: dir.join("economy"),
-            gateway: dir.join("gateway"),
+        Bins {
+            engine: PathBuf::from(env!("CARGO_BIN_EXE_cnit-engine")),
+            economy: PathBuf::from(env!("CARGO_BIN_EXE_cnit-economy")),
+            gateway: PathBuf::from(env!("CARGO_BIN_EXE_cnit-gateway")),
             replay_tool,
-        };
-        eprintln!(
-            "service binaries ({} profile) ready in {:.1} s: {}",
-            profile(),
-            started.elapsed().as_secs_f64(),
-            dir.display()
-        );
-        b
+        }
     })
 }
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("probing a free port")
-}
+/// Longest wait for a started service to report the addresses it bound.
+const BIND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Polls `cond` every `every` until it holds or `timeout` passes; true if it held.
 pub async fn wait_until<F, Fut>(timeout: Duration, every: Duration, mut cond: F) -> bool
@@ -171,38 +109,104 @@ pub struct Service {
     /// Where `/metrics` is served: `addr` for engine and economy, the gateway's ops port.
     pub ops_addr: SocketAddr,
     pub log: PathBuf,
+    /// Where the process writes the addresses it bound (`--addr-file`).
+    addr_file: PathBuf,
     bin: PathBuf,
     args: Vec<String>,
     child: Option<Child>,
     pid: u32,
 }
 
+/// Loopback, port 0: the OS picks a free port and the service reports it.
+fn any_port() -> String {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).to_string()
+}
+
 impl Service {
-    fn spawn(
-        kind: Kind,
-        name: &str,
-        bin: &Path,
-        args: Vec<String>,
-        addr: SocketAddr,
-        dir: &Path,
-    ) -> Self {
+    /// Starts a service whose address flags (`--ops-addr`, the gateway's `--listen`) say
+    /// port 0 and waits until it has reported the ports it bound. Its arguments then name
+    /// those ports, so a restart binds them again, as a restarted instance of a deployment
+    /// binds its configured ports (clients that know the address reconnect to it).
+    async fn spawn(kind: Kind, name: &str, bin: &Path, mut args: Vec<String>, dir: &Path) -> Self {
+        let addr_file = dir.join(format!("{name}.addr"));
+        args.extend(["--addr-file".into(), addr_file.display().to_string()]);
+        let unbound = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
         let mut s = Service {
             kind,
             name: name.to_string(),
-            addr,
-            ops_addr: addr,
+            addr: unbound,
+            ops_addr: unbound,
             log: dir.join(format!("{name}.log")),
+            addr_file,
             bin: bin.to_path_buf(),
             args,
             child: None,
             pid: 0,
         };
         s.start();
+        let bound = s.wait_bound().await;
+        let address = |key: &str| {
+            bound
+                .get(key)
+                .and_then(|v| v.as_str())
+                .and_then(|v| v.parse::<SocketAddr>().ok())
+        };
+        let ops = address("ops").unwrap_or_else(|| {
+            panic!("{} reported no ops address: {bound}", s.name);
+        });
+        s.ops_addr = ops;
+        s.pin("--ops-addr", ops);
+        s.addr = match address("listen") {
+            Some(listen) => {
+                s.pin("--listen", listen);
+                listen
+            }
+            None => ops,
+        };
         s
     }
 
-    /// (Re)starts the process with its original arguments; output is appended to its log.
+    /// Replaces the value of `flag` with `addr`.
+    fn pin(&mut self, flag: &str, addr: SocketAddr) {
+        if let Some(i) = self.args.iter().position(|a| a == flag) {
+            self.args[i + 1] = addr.to_string();
+        }
+    }
+
+    /// The addresses the process wrote to its `--addr-file` (a JSON object); panics with
+    /// its log when it exits first or takes longer than [`BIND_TIMEOUT`].
+    async fn wait_bound(&mut self) -> serde_json::Value {
+        let deadline = Instant::now() + BIND_TIMEOUT;
+        loop {
+            // The file appears whole (written aside, then renamed).
+            if let Ok(text) = std::fs::read_to_string(&self.addr_file) {
+                match serde_json::from_str(&text) {
+                    Ok(v) => return v,
+                    Err(e) => panic!("{}: unreadable addr file {text:?}: {e}", self.name),
+                }
+            }
+            if !self.is_running() {
+                panic!(
+                    "{} exited before reporting its addresses; log:\n{}",
+                    self.name,
+                    self.log_tail(30)
+                );
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "{} did not report its addresses within {BIND_TIMEOUT:?}; log:\n{}",
+                    self.name,
+                    self.log_tail(30)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// (Re)starts the process with its arguments (after the first start, naming the ports
+    /// it bound then); output is appended to its log.
     pub fn start(&mut self) {
+        let _ = std::fs::remove_file(&self.addr_file);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -471,8 +475,6 @@ pub struct Cluster {
 impl Cluster {
     /// A persistent Redis and no services yet.
     pub async fn new(config: ClusterConfig) -> Cluster {
-        let bins = bins();
-        let _ = bins;
         let (store, url) = if config.redis_cluster {
             let options = events::testkit::RedisClusterOptions {
                 appendfsync: config.persistent.then_some("always"),
@@ -521,13 +523,16 @@ impl Cluster {
     ) -> Cluster {
         let mut c = Cluster::new(config).await;
         for i in 0..engines {
-            c.add_engine(&format!("engine-{}", (b'a' + i as u8) as char));
+            c.add_engine(&format!("engine-{}", (b'a' + i as u8) as char))
+                .await;
         }
         for i in 0..economies {
-            c.add_economy(&format!("economy-{}", (b'a' + i as u8) as char));
+            c.add_economy(&format!("economy-{}", (b'a' + i as u8) as char))
+                .await;
         }
         for i in 0..gateways {
-            c.add_gateway(&format!("gateway-{}", (b'a' + i as u8) as char));
+            c.add_gateway(&format!("gateway-{}", (b'a' + i as u8) as char))
+                .await;
         }
         c.wait_healthy().await;
         c
@@ -574,33 +579,29 @@ impl Cluster {
         ]
     }
 
-    pub fn add_engine(&mut self, name: &str) {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+    pub async fn add_engine(&mut self, name: &str) {
         let mut args = self.common_args(name, self.config.engine_capacity);
-        args.extend(["--ops-addr".into(), addr.to_string()]);
+        args.extend(["--ops-addr".into(), any_port()]);
         if self.config.unpaced {
             args.push("--unpaced".into());
         }
-        let s = Service::spawn(Kind::Engine, name, &bins().engine, args, addr, &self.dir);
+        let s = Service::spawn(Kind::Engine, name, &bins().engine, args, &self.dir).await;
         self.engines.push(s);
     }
 
-    pub fn add_economy(&mut self, name: &str) {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+    pub async fn add_economy(&mut self, name: &str) {
         let mut args = self.common_args(name, self.config.economy_capacity);
-        args.extend(["--ops-addr".into(), addr.to_string()]);
-        let s = Service::spawn(Kind::Economy, name, &bins().economy, args, addr, &self.dir);
+        args.extend(["--ops-addr".into(), any_port()]);
+        let s = Service::spawn(Kind::Economy, name, &bins().economy, args, &self.dir).await;
         self.economies.push(s);
     }
 
-    pub fn add_gateway(&mut self, name: &str) {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
-        let ops = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+    pub async fn add_gateway(&mut self, name: &str) {
         let args = vec![
             "--listen".into(),
-            addr.to_string(),
+            any_port(),
             "--ops-addr".into(),
-            ops.to_string(),
+            any_port(),
             "--redis-url".into(),
             self.url.clone(),
             "--prefix".into(),
@@ -608,8 +609,7 @@ impl Cluster {
             "--token-secret".into(),
             TOKEN_SECRET.into(),
         ];
-        let mut s = Service::spawn(Kind::Gateway, name, &bins().gateway, args, addr, &self.dir);
-        s.ops_addr = ops;
+        let s = Service::spawn(Kind::Gateway, name, &bins().gateway, args, &self.dir).await;
         self.gateways.push(s);
     }
 
