@@ -247,25 +247,18 @@ impl<B: Bus> Bus for FaultyBus<B> {
     }
 
     async fn append_batch(&self, items: Vec<Append>) -> Result<Vec<StreamId>, BusError> {
-        let fault = self.decide(Op::AppendBatch, &streams_of(&items));
+        let streams: Vec<String> = items.iter().map(|a| a.stream.clone()).collect();
+        let keys: Vec<&str> = streams.iter().map(String::as_str).collect();
         let call = self.inner.append_batch(items);
-        match fault {
-            None => call.await,
-            Some((Fault::Before, e)) => Err(e),
-            Some((Fault::After, e)) => {
-                call.await?;
-                Err(e)
-            }
-            Some((Fault::Delay(by), _)) => {
-                tokio::time::sleep(by).await;
-                call.await
-            }
-        }
+        self.run(Op::AppendBatch, &keys, call).await
     }
 
     /// Each batch is decided like an [`Bus::append_batch`]; the batches that reach the
     /// inner bus go in one [`Bus::append_batches`] call, so its pipelining is kept.
-    async fn append_batches(&self, batches: &[Vec<Append>]) -> Vec<Result<Vec<StreamId>, BusError>> {
+    async fn append_batches(
+        &self,
+        batches: &[Vec<Append>],
+    ) -> Vec<Result<Vec<StreamId>, BusError>> {
         let faults: Vec<_> = batches
             .iter()
             .map(|b| self.decide(Op::AppendBatch, &streams_of(b)))
@@ -374,7 +367,9 @@ impl<B: Bus> Bus for FaultyBus<B> {
         min_idle: Duration,
         count: usize,
     ) -> Result<Vec<Entry>, BusError> {
-        let call = self.inner.claim_idle(stream, group, consumer, min_idle, count);
+        let call = self
+            .inner
+            .claim_idle(stream, group, consumer, min_idle, count);
         self.run(Op::ClaimIdle, &[stream], call).await
     }
 
@@ -523,7 +518,11 @@ mod tests {
         assert_eq!(answers[2], Err(unavailable()));
         assert_eq!(payloads(bus.inner(), "a").await, vec![b"1".to_vec()]);
         assert!(payloads(bus.inner(), "b").await.is_empty(), "failed before");
-        assert_eq!(payloads(bus.inner(), "c").await, vec![b"3".to_vec()], "answer lost");
+        assert_eq!(
+            payloads(bus.inner(), "c").await,
+            vec![b"3".to_vec()],
+            "answer lost"
+        );
         assert_eq!(bus.calls(Op::AppendBatch), 3);
         bus.append_batch(vec![item("b", b"4")]).await.unwrap();
     }

@@ -10,9 +10,8 @@ use std::sync::Arc;
 use axum::extract::ws::Utf8Bytes;
 use engine::Rules;
 use events::{
-    BuildingKind, EconomyStepCommitted, EntityView, GameEvent, LedgerEvent, MatchCreated,
-    PlayerId, PlayerKind, QueueKind, RejectReason, TickCommitted, UnitId, ViewFrame, ViewKind,
-    MAX_PLAYERS,
+    BuildingKind, EconomyStepCommitted, EntityView, GameEvent, LedgerEvent, MatchCreated, PlayerId,
+    PlayerKind, QueueKind, RejectReason, TickCommitted, UnitId, ViewFrame, ViewKind, MAX_PLAYERS,
 };
 use replay_tool::stats::Tally;
 use uuid::Uuid;
@@ -333,7 +332,8 @@ impl Fold {
             if t.bails == 0 {
                 self.tiberium.remove(&(t.cell.x, t.cell.y));
             } else {
-                self.tiberium.insert((t.cell.x, t.cell.y), (t.bails, t.blue));
+                self.tiberium
+                    .insert((t.cell.x, t.cell.y), (t.bails, t.blue));
             }
         }
         if frame.kind == ViewKind::Keyframe {
@@ -736,7 +736,10 @@ mod tests {
         let p0 = json(built.for_audience(Audience::Player(P0)).unwrap());
         assert_eq!(p0["t"], "keyframe");
         assert_eq!(ids(&p0, "entities"), vec![1, 2]);
-        assert!(built.for_audience(Audience::Player(P1)).is_none(), "AI slot");
+        assert!(
+            built.for_audience(Audience::Player(P1)).is_none(),
+            "AI slot"
+        );
         let p2 = json(built.for_audience(Audience::Player(PlayerId(2))).unwrap());
         assert!(ids(&p2, "entities").is_empty());
         assert_eq!(f.owner_and_sight(UnitId(3), P0), Some((P1, false)));

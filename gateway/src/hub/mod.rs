@@ -151,9 +151,7 @@ impl Hub {
     fn score_due(&self) -> bool {
         let st = self.lock();
         match (st.fold.score_pending(), st.over_at) {
-            (Some(t), Some(at)) => {
-                st.fold.economy_folded(t) || at.elapsed() >= SCORE_ECONOMY_WAIT
-            }
+            (Some(t), Some(at)) => st.fold.economy_folded(t) || at.elapsed() >= SCORE_ECONOMY_WAIT,
             _ => false,
         }
     }

@@ -184,7 +184,10 @@ impl<B: Bus> Hubs<B> {
         let mut tick_at = StreamId::ZERO;
         let mut folded = 0usize;
         loop {
-            let batch = self.bus.read_after(&tick_key, tick_at, HUB_BACKFILL_PAGE, None).await?;
+            let batch = self
+                .bus
+                .read_after(&tick_key, tick_at, HUB_BACKFILL_PAGE, None)
+                .await?;
             if batch.is_empty() {
                 break;
             }
@@ -205,7 +208,6 @@ impl<B: Bus> Hubs<B> {
         }
         Ok((view_at, tick_at, eco_at))
     }
-}
 }
 
 fn undecodable(stream: &str, id: StreamId, err: &events::DecodeError) {

@@ -124,10 +124,7 @@ impl<B: Bus> Session<B> {
             {
                 self.error("hello_required", "send hello first")?;
             }
-            (
-                own @ (ClientMsg::Join { .. } | ClientMsg::Spectate { .. }),
-                Phase::Handshake,
-            )
+            (own @ (ClientMsg::Join { .. } | ClientMsg::Spectate { .. }), Phase::Handshake)
             | (own @ ClientMsg::Cmd { .. }, Phase::Live)
             | (own @ ClientMsg::Replay { .. }, Phase::Replay) => return Ok(Some(own)),
             (
@@ -183,7 +180,12 @@ impl<B: Bus> Session<B> {
         }
     }
 
-    pub(super) fn reject(&self, seq: u64, code: &'static str, message: impl Into<String>) -> Result<(), Exit> {
+    pub(super) fn reject(
+        &self,
+        seq: u64,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Result<(), Exit> {
         metrics::counter!(m::COMMANDS, "result" => code).increment(1);
         self.send(&ServerMsg::Rejected {
             seq: Some(seq),

@@ -59,7 +59,11 @@ impl<B: Bus> Session<B> {
 
     /// `join`: the player the token names, in its match; `Ok(None)` when refused (the
     /// client was told why).
-    async fn join(&mut self, token: &str, last_tick: Option<u64>) -> Result<Option<Attached>, Exit> {
+    async fn join(
+        &mut self,
+        token: &str,
+        last_tick: Option<u64>,
+    ) -> Result<Option<Attached>, Exit> {
         let grant = match self.gw.lobby.signer().verify(token) {
             Ok(g) => g,
             Err(e) => {

@@ -13,12 +13,13 @@ use events::commit::append_retrying_once;
 use events::{encode, Bus, BusError, Envelope, MatchId, Source, UnitId};
 use futures::stream::SplitStream;
 use futures::StreamExt;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::Instant;
 
 use super::common::{pinger, Phase};
 use super::{Exit, Session, REPLY_WAIT};
+use crate::convert;
 use crate::hub::{Audience, Hub, HubMsg};
 use crate::limits::{
     COMMANDS_PER_SECOND, HUB_READY_WAIT, MAX_DELAYED_MESSAGES, PENDING_PLACEMENTS,
@@ -26,7 +27,6 @@ use crate::limits::{
 };
 use crate::metrics as m;
 use crate::wire::{ClientMsg, ServerMsg, WireCommand};
-use crate::convert;
 
 /// A token bucket: `rate` tokens per second, at most `burst` stored.
 #[derive(Debug)]
@@ -230,7 +230,11 @@ impl<B: Bus> Session<B> {
         }
     }
 
-    pub(super) async fn serve(&mut self, stream: &mut SplitStream<WebSocket>, mut j: Joined) -> Exit {
+    pub(super) async fn serve(
+        &mut self,
+        stream: &mut SplitStream<WebSocket>,
+        mut j: Joined,
+    ) -> Exit {
         let mut shutdown = self.gw.shutdown.clone();
         let mut ping = pinger();
         loop {
@@ -329,14 +333,7 @@ impl<B: Bus> Session<B> {
                         .find(|(id, _)| id == command)
                         .map(|(_, s)| *s);
                     self.placing.retain(|(id, _, _)| id != command);
-                    metrics::counter!(m::COMMANDS, "result" => "rejected_by_sim").increment(1);
-                    let text = ServerMsg::Rejected {
-                        seq,
-                        code: code.to_string(),
-                        message: message.clone(),
-                    }
-                    .to_json();
-                    self.push(text.into(), wait).await?;
+                    self.rejected_by_sim(seq, code, message, wait).await?;
                 }
             }
             HubMsg::Placement {
@@ -352,14 +349,8 @@ impl<B: Bus> Session<B> {
                         .and_then(|i| self.placing.remove(i))
                         .map(|(_, seq, _)| seq);
                     if let Some(message) = failed {
-                        metrics::counter!(m::COMMANDS, "result" => "rejected_by_sim").increment(1);
-                        let text = ServerMsg::Rejected {
-                            seq,
-                            code: "bad_placement".into(),
-                            message: message.clone(),
-                        }
-                        .to_json();
-                        self.push(text.into(), wait).await?;
+                        self.rejected_by_sim(seq, "bad_placement", message, wait)
+                            .await?;
                     }
                 }
             }
@@ -371,6 +362,25 @@ impl<B: Bus> Session<B> {
             }
         }
         Ok(())
+    }
+
+    /// Tells the player the engine or the economy rejected its command `seq` (when still
+    /// remembered).
+    async fn rejected_by_sim(
+        &self,
+        seq: Option<u64>,
+        code: &str,
+        message: &str,
+        wait: bool,
+    ) -> Result<(), Exit> {
+        metrics::counter!(m::COMMANDS, "result" => "rejected_by_sim").increment(1);
+        let text = ServerMsg::Rejected {
+            seq,
+            code: code.to_string(),
+            message: message.to_string(),
+        }
+        .to_json();
+        self.push(text.into(), wait).await
     }
 
     async fn command(&mut self, seq: u64, cmd: &WireCommand, j: &Joined) -> Result<(), Exit> {
