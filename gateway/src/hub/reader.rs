@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use events::{
-    decode, now_ms, Bus, EconomyStepCommitted, StreamId, TickCommitted, ViewFrame, ViewKind,
+    decode, now_ms, Body, Bus, EconomyStepCommitted, Envelope, StreamId, TickCommitted, ViewFrame,
+    ViewKind,
 };
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -58,43 +59,35 @@ impl<B: Bus> Hubs<B> {
                 idle_since = None;
             }
             let step = async {
-                let views = self
-                    .bus
-                    .read_after(&view_key, view_at, HUB_READ_BATCH, Some(HUB_BLOCK))
-                    .await?;
-                for e in &views {
-                    view_at = e.id;
-                    match decode::<ViewFrame>(&e.payload) {
-                        Ok(env) => {
-                            let lag = now_ms().saturating_sub(env.sent_ms);
-                            metrics::histogram!(m::VIEW_LAG_SECONDS).record(lag as f64 / 1000.0);
-                            hub.apply_view(&env.body);
-                        }
-                        Err(err) => undecodable(&view_key, e.id, &err),
-                    }
-                }
-                let ticks = self
-                    .bus
-                    .read_after(&tick_key, tick_at, HUB_READ_BATCH, None)
-                    .await?;
-                for e in &ticks {
-                    tick_at = e.id;
-                    match decode::<TickCommitted>(&e.payload) {
-                        Ok(env) => hub.apply_tick(&env.body),
-                        Err(err) => undecodable(&tick_key, e.id, &err),
-                    }
-                }
-                let ecos = self
-                    .bus
-                    .read_after(&eco_key, eco_at, HUB_READ_BATCH, None)
-                    .await?;
-                for e in &ecos {
-                    eco_at = e.id;
-                    match decode::<EconomyStepCommitted>(&e.payload) {
-                        Ok(env) => hub.apply_eco(&env.body, true),
-                        Err(err) => undecodable(&eco_key, e.id, &err),
-                    }
-                }
+                self.tail(
+                    &view_key,
+                    &mut view_at,
+                    Some(HUB_BLOCK),
+                    |env: Envelope<ViewFrame>| {
+                        let lag = now_ms().saturating_sub(env.sent_ms);
+                        metrics::histogram!(m::VIEW_LAG_SECONDS).record(lag as f64 / 1000.0);
+                        hub.apply_view(&env.body);
+                    },
+                )
+                .await?;
+                self.tail(
+                    &tick_key,
+                    &mut tick_at,
+                    None,
+                    |env: Envelope<TickCommitted>| {
+                        hub.apply_tick(&env.body);
+                    },
+                )
+                .await?;
+                self.tail(
+                    &eco_key,
+                    &mut eco_at,
+                    None,
+                    |env: Envelope<EconomyStepCommitted>| {
+                        hub.apply_eco(&env.body, true);
+                    },
+                )
+                .await?;
                 Ok::<_, events::BusError>(())
             };
             let res = tokio::select! {
@@ -126,6 +119,26 @@ impl<B: Bus> Hubs<B> {
         }
         self.remove(&hub);
         tracing::debug!(match_id = %hub.match_id, "hub stopped");
+    }
+
+    /// Reads up to `HUB_READ_BATCH` entries of `key` after `*at` (waiting up to `block`
+    /// for one), moving `*at` past each and handing each one that decodes to `apply`.
+    async fn tail<T: Body>(
+        &self,
+        key: &str,
+        at: &mut StreamId,
+        block: Option<Duration>,
+        mut apply: impl FnMut(Envelope<T>) + Send,
+    ) -> Result<(), events::BusError> {
+        let batch = self.bus.read_after(key, *at, HUB_READ_BATCH, block).await?;
+        for e in &batch {
+            *at = e.id;
+            match decode::<T>(&e.payload) {
+                Ok(env) => apply(env),
+                Err(err) => undecodable(key, e.id, &err),
+            }
+        }
+        Ok(())
     }
 
     /// Reads the match's history: the newest keyframe and the deltas after it, and the
