@@ -111,7 +111,7 @@ impl Rule {
             && self
                 .key
                 .as_deref()
-                .is_none_or(|k| keys.iter().any(|key| *key == k))
+                .is_none_or(|k| keys.contains(&k))
     }
 }
 

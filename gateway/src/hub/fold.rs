@@ -437,9 +437,8 @@ impl Fold {
                     out.push(HubMsg::Public(text.into()));
                 }
                 GameEvent::MatchWon { winner } => {
-                    if self.set_winner(*winner, tc.tick) {
-                        out.push(game_over_msg(*winner));
-                    }
+                    let fresh = self.set_winner(*winner, tc.tick);
+                    out.extend(fresh.then(|| game_over_msg(*winner)));
                 }
                 _ => {}
             }
