@@ -108,10 +108,7 @@ impl Rule {
 
     fn hits(&self, op: Op, keys: &[&str]) -> bool {
         (self.ops.is_empty() || self.ops.contains(&op))
-            && self
-                .key
-                .as_deref()
-                .is_none_or(|k| keys.contains(&k))
+            && self.key.as_deref().is_none_or(|k| keys.contains(&k))
     }
 }
 
