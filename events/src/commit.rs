@@ -1,5 +1,6 @@
-//! Writing a service's log safely: retry transient bus failures with backoff, and commit
-//! under an explicit id where a refusal means another writer owns the log (fencing).
+//! Writing a service's log safely: retry transient bus failures with backoff, commit
+//! under an explicit id where a refusal means another writer owns the log (fencing), and
+//! append an auto-id entry with one retry that never writes it twice.
 
 use std::time::Duration;
 
@@ -81,10 +82,59 @@ pub async fn commit_explicit<B: Bus>(
     Ok(res.unwrap_or(Commit::Cancelled))
 }
 
+/// Wait before the one retry of [`append_retrying_once`] (the first call after Redis
+/// restarted fails while the connection is re-established).
+pub const APPEND_RETRY_AFTER: Duration = Duration::from_millis(100);
+
+/// Newest entries of the stream [`append_retrying_once`] searches for the payload before
+/// it retries.
+pub const APPEND_RETRY_LOOKBACK: usize = 256;
+
+/// Appends `payload` under an auto id; on a transient failure retries once (after
+/// [`APPEND_RETRY_AFTER`]), unless the payload reached the stream after all (the failure
+/// was the answer, not the write): it is looked for among the [`APPEND_RETRY_LOOKBACK`]
+/// newest entries first, so an entry is never appended twice. For payloads unique in
+/// their stream (an encoded envelope: its id is). `on_failure` sees every failed bus call
+/// (for counting); a failure that is not transient is returned at once.
+///
+/// One retry, not [`with_retry`]'s backoff: the caller (a player waiting for an `ack`)
+/// wants a prompt answer more than a certain one.
+pub async fn append_retrying_once<B: Bus>(
+    bus: &B,
+    stream: &str,
+    payload: &[u8],
+    mut on_failure: impl FnMut(&BusError),
+) -> Result<(), BusError> {
+    let first = match bus.append(stream, IdSpec::Auto, payload, None).await {
+        Ok(_) => return Ok(()),
+        Err(e) => e,
+    };
+    on_failure(&first);
+    if !first.is_transient() {
+        return Err(first);
+    }
+    tokio::time::sleep(APPEND_RETRY_AFTER).await;
+    let retried = async {
+        let newest = bus.rev_range(stream, APPEND_RETRY_LOOKBACK).await?;
+        if newest.iter().any(|e| e.payload == payload) {
+            return Ok(());
+        }
+        bus.append(stream, IdSpec::Auto, payload, None)
+            .await
+            .map(|_| ())
+    };
+    let r = retried.await;
+    if let Err(e) = &r {
+        on_failure(e);
+    }
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::bus::MemoryBus;
+    use crate::testkit::{Fault, FaultyBus, Op};
 
     #[tokio::test]
     async fn second_writer_is_fenced_but_a_retry_is_not() {
@@ -104,5 +154,86 @@ mod tests {
             commit_explicit(&bus, &cancel, "s", id, b"b").await.unwrap(),
             Commit::Fenced
         );
+    }
+
+    const CMD: &str = "t:{m:x}:cmd";
+
+    async fn stored<B: Bus>(bus: &B) -> Vec<Vec<u8>> {
+        let all = bus
+            .rev_range(CMD, 100)
+            .await
+            .expect("reading the test stream");
+        all.into_iter().map(|e| e.payload).collect()
+    }
+
+    /// Appends `b"command"` with one retry; returns the result and the failures seen.
+    async fn append(bus: &FaultyBus<MemoryBus>) -> (Result<(), BusError>, usize) {
+        let mut failures = 0;
+        let r = append_retrying_once(bus, CMD, b"command", |_| failures += 1).await;
+        (r, failures)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_append_that_failed_once_is_appended_by_the_retry() {
+        let bus = FaultyBus::new(MemoryBus::new());
+        bus.inner()
+            .append(CMD, IdSpec::Auto, b"earlier", None)
+            .await
+            .unwrap();
+        bus.fail_next(Op::Append, 1, Fault::Before);
+        let (r, failures) = append(&bus).await;
+        r.unwrap();
+        assert_eq!(failures, 1);
+        assert_eq!(
+            stored(&bus).await,
+            vec![b"command".to_vec(), b"earlier".to_vec()]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_entry_written_before_its_answer_was_lost_is_not_appended_twice() {
+        let bus = FaultyBus::new(MemoryBus::new());
+        bus.fail_next(Op::Append, 1, Fault::After);
+        let (r, failures) = append(&bus).await;
+        r.unwrap();
+        assert_eq!(failures, 1);
+        assert_eq!(stored(&bus).await, vec![b"command".to_vec()]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bus_still_down_at_the_retry_is_reported() {
+        let bus = FaultyBus::new(MemoryBus::new());
+        bus.fail_next(Op::Append, 2, Fault::Before);
+        let (r, failures) = append(&bus).await;
+        assert!(matches!(r, Err(BusError::Unavailable(_))), "{r:?}");
+        assert_eq!(failures, 2, "the first append and the retry");
+        assert!(stored(&bus).await.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_lookup_before_the_retry_is_reported_and_nothing_is_appended() {
+        let bus = FaultyBus::new(MemoryBus::new());
+        bus.fail_next(Op::Append, 1, Fault::Before);
+        bus.fail_next(Op::RevRange, 1, Fault::Before);
+        let (r, failures) = append(&bus).await;
+        assert!(matches!(r, Err(BusError::Unavailable(_))), "{r:?}");
+        assert_eq!(failures, 2);
+        assert!(stored(&bus).await.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_permanent_failure_is_not_retried() {
+        let bus = FaultyBus::new(MemoryBus::new());
+        bus.fail_next_with(
+            Op::Append,
+            1,
+            Fault::Before,
+            BusError::Protocol("WRONGTYPE".into()),
+        );
+        let (r, failures) = append(&bus).await;
+        assert!(matches!(r, Err(BusError::Protocol(_))), "{r:?}");
+        assert_eq!(failures, 1);
+        assert_eq!(bus.calls(Op::Append), 1, "no second append");
+        assert_eq!(bus.calls(Op::RevRange), 0, "no lookup");
     }
 }

@@ -1,9 +1,14 @@
 //! Test helpers: a throwaway `redis-server` on a free port, a throwaway Redis Cluster
 //! (three masters and three replicas, [`RedisCluster`]), a Redis URL for tests
-//! (`REDIS_URL` or a server of our own), unique key prefixes and their cleanup.
+//! (`REDIS_URL` or a server of our own), unique key prefixes and their cleanup, and
+//! [`FaultyBus`], any bus with faults injected by rule (`faulty_bus.rs`).
 //!
 //! Tests that need Redis never skip silently: when neither `REDIS_URL` nor a local
 //! `redis-server` binary works they fail, saying how to get one.
+
+mod faulty_bus;
+
+pub use self::faulty_bus::{unavailable, Fault, FaultyBus, Op, Rule};
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};

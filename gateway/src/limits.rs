@@ -123,7 +123,7 @@ pub const PENDING_PLACEMENTS: usize = 8;
 /// again.
 pub const HUB_RETRY_AFTER: Duration = Duration::from_millis(500);
 
-/// Entries of the economy stream a hub reads per round trip while it backfills.
+/// Entries of the economy and tick streams a hub reads per round trip while it backfills.
 pub const HUB_BACKFILL_PAGE: usize = 1000;
 
 /// How long a joining session waits for its match's hub to have read the streams before
