@@ -13,6 +13,8 @@
 //!   `off,everysec,always`) and per Redis topology in `CNIT_CAPACITY_TOPOLOGY` (default
 //!   `node,cluster`: one Redis node, then a Redis Cluster of three masters + three
 //!   replicas with the mode's `appendfsync` on every node).
+//! - View frame bytes at 1,000 units (ignored in CI; run in release): the tick entry and
+//!   view delta the engine writes per tick, and their size and cost under zstd.
 //! - Soak (ignored in CI): engines unpaced, AI-vs-AI matches replaced as they end, until
 //!   every match slot has played `CNIT_SOAK_SIM_MINUTES` (30) simulated minutes and at
 //!   least `CNIT_SOAK_MIN_SECS` (300) seconds have passed; RSS of every service process
@@ -477,6 +479,59 @@ fn redis_info(port: u16) -> (u64, f64) {
     let cpu = field("used_cpu_user").parse::<f64>().unwrap_or(0.0)
         + field("used_cpu_sys").parse::<f64>().unwrap_or(0.0);
     (mem, cpu)
+}
+
+/// What the engine service writes to the view stream per tick of a 1,000-unit battle, and
+/// what zstd would make of it: the bytes Redis must fsync per tick with `appendfsync always`
+/// (docs/benchmarks.md, "Engine service capacity and Redis persistence").
+#[test]
+#[ignore = "a measurement: run in release (see the file's doc)"]
+fn view_frame_bytes_at_1000_units() {
+    let rules = Arc::new(Rules::standard());
+    let mut sim = battle(&rules, 1_000);
+    let m = MatchId::new("frames").unwrap();
+    const TICKS: u64 = 200;
+    let (mut tick_bytes, mut raw, mut z1, mut z3) = (0usize, Vec::new(), 0usize, 0usize);
+    let (mut t1, mut t3) = (Duration::ZERO, Duration::ZERO);
+    let mut keyframe = 0usize;
+    for t in 0..TICKS {
+        let out = sim.step(&[]);
+        tick_bytes += encode(&Envelope::new(m.clone(), Source::System, out.committed))
+            .unwrap()
+            .len();
+        let view = encode(&Envelope::new(m.clone(), Source::System, out.view)).unwrap();
+        if t == 0 {
+            keyframe = encode(&Envelope::new(m.clone(), Source::System, sim.keyframe()))
+                .unwrap()
+                .len();
+        }
+        let started = Instant::now();
+        z1 += zstd::bulk::compress(&view, 1).unwrap().len();
+        t1 += started.elapsed();
+        let started = Instant::now();
+        z3 += zstd::bulk::compress(&view, 3).unwrap().len();
+        t3 += started.elapsed();
+        raw.push(view.len());
+    }
+    let n = TICKS as f64;
+    let mean = raw.iter().sum::<usize>() as f64 / n;
+    raw.sort_unstable();
+    eprintln!(
+        "FIGURES view frames, 1,000-unit battle, {TICKS} ticks: tick entry {:.0} B mean; view delta \
+         {:.1} KB mean (p50 {:.1}, max {:.1}), keyframe {:.1} KB; zstd level 1 {:.1} KB mean \
+         ({:.1}×, {:.0} µs per frame), level 3 {:.1} KB ({:.1}×, {:.0} µs)",
+        tick_bytes as f64 / n,
+        mean / 1000.0,
+        raw[raw.len() / 2] as f64 / 1000.0,
+        raw[raw.len() - 1] as f64 / 1000.0,
+        keyframe as f64 / 1000.0,
+        z1 as f64 / n / 1000.0,
+        mean / (z1 as f64 / n),
+        t1.as_secs_f64() * 1e6 / n,
+        z3 as f64 / n / 1000.0,
+        mean / (z3 as f64 / n),
+        t3.as_secs_f64() * 1e6 / n,
+    );
 }
 
 /// [`redis_info`] summed over several Redis processes.
