@@ -415,7 +415,10 @@ fn cluster_seeds(url: &str) -> Option<Vec<String>> {
     let rest = url
         .strip_prefix("redis+cluster://")
         .map(str::to_string)
-        .or_else(|| url.contains(',').then(|| url.trim_start_matches("redis://").to_string()))?;
+        .or_else(|| {
+            url.contains(',')
+                .then(|| url.trim_start_matches("redis://").to_string())
+        })?;
     let (auth, hosts) = match rest.rsplit_once('@') {
         Some((a, h)) => (format!("{a}@"), h.to_string()),
         None => (String::new(), rest),
@@ -456,7 +459,11 @@ async fn measure(o: &Opts, topology: &str, url: &str, ours: Client, raw: Client)
         }
     }
     let median = |label: &str, f: fn(&Latency) -> f64| {
-        let mut v: Vec<f64> = rows.iter().filter(|r| r.0 == label).map(|r| f(&r.1)).collect();
+        let mut v: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.0 == label)
+            .map(|r| f(&r.1))
+            .collect();
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
@@ -517,7 +524,11 @@ fn main() {
         let targets: Vec<(String, String, Option<Vec<String>>)> = match &o.url {
             Some(u) => {
                 let seeds = cluster_seeds(u);
-                let t = if seeds.is_some() { "cluster" } else { "one node" };
+                let t = if seeds.is_some() {
+                    "cluster"
+                } else {
+                    "one node"
+                };
                 vec![(t.to_string(), u.clone(), seeds)]
             }
             None => Vec::new(),
@@ -533,7 +544,8 @@ fn main() {
                         servers.0 = Some(s);
                     }
                     "cluster" => {
-                        let rc = RedisCluster::start().expect("start a Redis Cluster for the bench");
+                        let rc =
+                            RedisCluster::start().expect("start a Redis Cluster for the bench");
                         let url = rc.url();
                         let seeds = cluster_seeds(&url);
                         targets.push(("cluster (3 masters + 3 replicas)".into(), url, seeds));

@@ -536,7 +536,10 @@ fn view_frame_bytes_at_1000_units() {
 
 /// [`redis_info`] summed over several Redis processes.
 fn redis_info_all(ports: &[u16]) -> (u64, f64) {
-    ports.iter().map(|&p| redis_info(p)).fold((0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
+    ports
+        .iter()
+        .map(|&p| redis_info(p))
+        .fold((0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
 }
 
 /// The client ports of every Redis process of `c`, and of its masters.
