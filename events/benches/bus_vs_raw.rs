@@ -1,14 +1,20 @@
 //! `RedisBus` against the raw `redis` crate, side by side in one run, on the same server:
 //! append → consumer-group delivery latency at a steady rate (10,000 events/s by default),
-//! and the most events per second delivered when appending in batches.
+//! and the most events per second delivered when appending in batches; on one Redis node
+//! and on a Redis Cluster in the same run.
 //!
 //! ```text
-//! cargo bench -p events --bench bus_vs_raw                               # starts its own redis-server
+//! cargo bench -p events --bench bus_vs_raw                   # its own redis-server, then its own cluster
+//! cargo bench -p events --bench bus_vs_raw -- --topology cluster         # only the cluster
 //! cargo bench -p events --bench bus_vs_raw -- --redis-url redis://host:6379 --seconds 10
+//! cargo bench -p events --bench bus_vs_raw -- --redis-url redis+cluster://h1:6379,h2:6379
 //! ```
 //!
-//! Options: `--redis-url URL` (default: a redis-server of its own on a free port, no
-//! persistence), `--rate N` events/s, `--seconds N` per latency run, `--rounds N`
+//! Options: `--redis-url URL` (one server, or a cluster by its seeds in the
+//! `redis+cluster://` form; default: servers of its own, no persistence),
+//! `--topology node,cluster` (without `--redis-url`: a redis-server on a free port, then a
+//! Redis Cluster of three masters and three replicas made by `events::testkit::RedisCluster`;
+//! the raw side uses the `redis` crate's cluster async client there), `--rate N` events/s, `--seconds N` per latency run, `--rounds N`
 //! (latency runs alternate raw / ours this many times each), `--events N` per throughput
 //! run, `--batch N`. Every event carries the same 200-byte payload (about a tick commit),
 //! the first 8 bytes holding its send time. Latency is from the moment the producer issues
@@ -18,9 +24,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use events::testkit::{unique_prefix, RedisServer};
+use events::testkit::{unique_prefix, RedisCluster, RedisServer};
 use events::{Append, Bus, IdSpec, RedisBus, RedisBusConfig, StreamId};
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands, AsyncConnectionConfig};
 use tokio::sync::mpsc;
@@ -35,6 +42,7 @@ const IN_FLIGHT: usize = 4;
 
 struct Opts {
     url: Option<String>,
+    topologies: Vec<String>,
     rate: u64,
     seconds: u64,
     rounds: usize,
@@ -45,6 +53,7 @@ struct Opts {
 fn opts() -> Opts {
     let mut o = Opts {
         url: None,
+        topologies: vec!["node".into(), "cluster".into()],
         rate: 10_000,
         seconds: 5,
         rounds: 2,
@@ -59,6 +68,12 @@ fn opts() -> Opts {
         };
         match a.as_str() {
             "--redis-url" => o.url = Some(val("--redis-url")),
+            "--topology" => {
+                o.topologies = val("--topology")
+                    .split(',')
+                    .map(|t| t.trim().to_string())
+                    .collect()
+            }
             "--rate" => o.rate = val("--rate").parse().expect("--rate N"),
             "--seconds" => o.seconds = val("--seconds").parse().expect("--seconds N"),
             "--rounds" => o.rounds = val("--rounds").parse().expect("--rounds N"),
@@ -87,14 +102,55 @@ fn sent_ns(payload: &[u8]) -> u64 {
         .unwrap_or(0)
 }
 
+/// A raw `redis` crate connection: to one node, or the crate's cluster async client
+/// (which routes each command to its key's master and follows redirects).
+#[derive(Clone)]
+enum RawConn {
+    Node(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for RawConn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            RawConn::Node(c) => c.req_packed_command(cmd),
+            RawConn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            RawConn::Node(c) => c.req_packed_commands(cmd, offset, count),
+            RawConn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            RawConn::Node(c) => c.get_db(),
+            RawConn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 /// The two clients measured: the same operations, through our bus or straight through
 /// the `redis` crate.
 #[derive(Clone)]
 enum Client {
     Ours(RedisBus),
     Raw {
-        shared: MultiplexedConnection,
-        blocking: MultiplexedConnection,
+        shared: RawConn,
+        /// A connection of its own for the blocking reads (as `RedisBus` keeps them off
+        /// the shared one).
+        blocking: RawConn,
     },
 }
 
@@ -315,6 +371,148 @@ async fn throughput(client: &Client, prefix: &str, events: usize, batch: usize) 
     events as f64 / done.duration_since(start).as_secs_f64()
 }
 
+/// Connects the raw client: one node, or the cluster async client over `seeds`.
+async fn raw_client(url: &str, seeds: Option<Vec<String>>) -> Client {
+    let block_timeout = BLOCK + Duration::from_secs(2);
+    if let Some(seeds) = seeds {
+        let shared = redis::cluster::ClusterClient::builder(seeds.clone())
+            .build()
+            .expect("cluster seeds")
+            .get_async_connection()
+            .await
+            .expect("connect to the cluster");
+        let blocking = redis::cluster::ClusterClient::builder(seeds)
+            .response_timeout(block_timeout)
+            .build()
+            .expect("cluster seeds")
+            .get_async_connection()
+            .await
+            .expect("connect to the cluster");
+        return Client::Raw {
+            shared: RawConn::Cluster(shared),
+            blocking: RawConn::Cluster(blocking),
+        };
+    }
+    let redis_client = redis::Client::open(url).expect("redis url");
+    let shared = redis_client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let blocking = redis_client
+        .get_multiplexed_async_connection_with_config(
+            &AsyncConnectionConfig::new().set_response_timeout(Some(block_timeout)),
+        )
+        .await
+        .expect("connect");
+    Client::Raw {
+        shared: RawConn::Node(shared),
+        blocking: RawConn::Node(blocking),
+    }
+}
+
+/// The seed URLs of a `redis+cluster://a,b` or comma-separated URL, `None` for one node.
+fn cluster_seeds(url: &str) -> Option<Vec<String>> {
+    let rest = url
+        .strip_prefix("redis+cluster://")
+        .map(str::to_string)
+        .or_else(|| {
+            url.contains(',')
+                .then(|| url.trim_start_matches("redis://").to_string())
+        })?;
+    let (auth, hosts) = match rest.rsplit_once('@') {
+        Some((a, h)) => (format!("{a}@"), h.to_string()),
+        None => (String::new(), rest),
+    };
+    Some(
+        hosts
+            .split(',')
+            .map(|h| format!("redis://{auth}{}", h.trim()))
+            .collect(),
+    )
+}
+
+/// Both clients on one server or cluster: the latency rounds, then the throughput rounds.
+async fn measure(o: &Opts, topology: &str, url: &str, ours: Client, raw: Client) {
+    let prefix = format!("{}bench", unique_prefix());
+    println!(
+        "\n## {topology}: bus vs raw redis on {url}: {} B payloads, {} events/s for {} s per run, {} rounds",
+        PAYLOAD_LEN, o.rate, o.seconds, o.rounds
+    );
+    // Warm both (connections, the script cache, the allocator).
+    for c in [&raw, &ours] {
+        latency(c, &format!("{prefix}:warm"), o.rate, 1).await;
+    }
+    let mut rows: Vec<(&str, Latency)> = Vec::new();
+    for round in 0..o.rounds {
+        for c in [&raw, &ours] {
+            let l = latency(c, &format!("{prefix}:r{round}"), o.rate, o.seconds).await;
+            println!(
+                "  round {round} {:<10} p50 {:>7.0} µs  p99 {:>7.0} µs  p99.9 {:>7.0} µs  max {:>7.0} µs  ({:.0} events/s)",
+                c.label(),
+                l.p50,
+                l.p99,
+                l.p999,
+                l.max,
+                l.achieved_rate
+            );
+            rows.push((c.label(), l));
+        }
+    }
+    let median = |label: &str, f: fn(&Latency) -> f64| {
+        let mut v: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.0 == label)
+            .map(|r| f(&r.1))
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "\n| {topology}: latency at {} events/s | raw redis | RedisBus | ratio |",
+        o.rate
+    );
+    println!("|---|---|---|---|");
+    for (name, f) in [
+        ("p50 (µs)", (|l: &Latency| l.p50) as fn(&Latency) -> f64),
+        ("p99 (µs)", |l: &Latency| l.p99),
+        ("p99.9 (µs)", |l: &Latency| l.p999),
+    ] {
+        let (r, b) = (median("raw redis", f), median("RedisBus", f));
+        println!("| {name} | {r:.0} | {b:.0} | {:.2}× |", b / r);
+    }
+    let mut tput = Vec::new();
+    for round in 0..o.rounds {
+        for c in [&raw, &ours] {
+            let t = throughput(c, &format!("{prefix}:t{round}"), o.events, o.batch).await;
+            println!("  round {round} {:<10} {t:>9.0} events/s", c.label());
+            tput.push((c.label(), t));
+        }
+    }
+    let best = |label: &str| {
+        tput.iter()
+            .filter(|t| t.0 == label)
+            .map(|t| t.1)
+            .fold(0.0, f64::max)
+    };
+    let (r, b) = (best("raw redis"), best("RedisBus"));
+    println!(
+        "\n| {topology}: batched throughput (batches of {}, {IN_FLIGHT} in flight, best of {}) | raw redis | RedisBus | raw / ours |",
+        o.batch, o.rounds
+    );
+    println!("|---|---|---|---|");
+    println!("| events/s delivered | {r:.0} | {b:.0} | {:.2}× |", r / b);
+    // Clean up what this run wrote when on a server of someone else's.
+    if o.url.is_some() {
+        if let Client::Ours(bus) = &ours {
+            if let Ok(keys) = bus.keys(&prefix).await {
+                for k in keys {
+                    let _ = bus.delete(std::slice::from_ref(&k)).await;
+                }
+            }
+        }
+    }
+}
+
 fn main() {
     let o = opts();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -323,100 +521,49 @@ fn main() {
         .build()
         .expect("tokio runtime");
     rt.block_on(async {
-        let (_server, url) = match &o.url {
-            Some(u) => (None, u.clone()),
-            None => {
-                let s = RedisServer::start().expect("start a redis-server for the bench");
-                let url = s.url();
-                (Some(s), url)
+        let targets: Vec<(String, String, Option<Vec<String>>)> = match &o.url {
+            Some(u) => {
+                let seeds = cluster_seeds(u);
+                let t = if seeds.is_some() {
+                    "cluster"
+                } else {
+                    "one node"
+                };
+                vec![(t.to_string(), u.clone(), seeds)]
             }
+            None => Vec::new(),
         };
-        let ours = Client::Ours(
-            RedisBus::connect(&url, RedisBusConfig::default())
-                .await
-                .expect("connect RedisBus"),
-        );
-        let redis_client = redis::Client::open(url.as_str()).expect("redis url");
-        let shared = redis_client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connect");
-        let blocking = redis_client
-            .get_multiplexed_async_connection_with_config(
-                &AsyncConnectionConfig::new()
-                    .set_response_timeout(Some(BLOCK + Duration::from_secs(2))),
-            )
-            .await
-            .expect("connect");
-        let raw = Client::Raw { shared, blocking };
-        let prefix = format!("{}bench", unique_prefix());
-        println!(
-            "bus vs raw redis on {url}: {} B payloads, {} events/s for {} s per run, {} rounds",
-            PAYLOAD_LEN, o.rate, o.seconds, o.rounds
-        );
-        // Warm both (connections, the script cache, the allocator).
-        for c in [&raw, &ours] {
-            latency(c, &format!("{prefix}:warm"), o.rate, 1).await;
-        }
-        let mut rows: Vec<(&str, Latency)> = Vec::new();
-        for round in 0..o.rounds {
-            for c in [&raw, &ours] {
-                let l = latency(c, &format!("{prefix}:r{round}"), o.rate, o.seconds).await;
-                println!(
-                    "  round {round} {:<10} p50 {:>7.0} µs  p99 {:>7.0} µs  p99.9 {:>7.0} µs  max {:>7.0} µs  ({:.0} events/s)",
-                    c.label(),
-                    l.p50,
-                    l.p99,
-                    l.p999,
-                    l.max,
-                    l.achieved_rate
-                );
-                rows.push((c.label(), l));
-            }
-        }
-        let median = |label: &str, f: fn(&Latency) -> f64| {
-            let mut v: Vec<f64> = rows.iter().filter(|r| r.0 == label).map(|r| f(&r.1)).collect();
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        println!("\n| latency at {} events/s | raw redis | RedisBus | ratio |", o.rate);
-        println!("|---|---|---|---|");
-        for (name, f) in [
-            ("p50 (µs)", (|l: &Latency| l.p50) as fn(&Latency) -> f64),
-            ("p99 (µs)", |l: &Latency| l.p99),
-            ("p99.9 (µs)", |l: &Latency| l.p999),
-        ] {
-            let (r, b) = (median("raw redis", f), median("RedisBus", f));
-            println!("| {name} | {r:.0} | {b:.0} | {:.2}× |", b / r);
-        }
-        let mut tput = Vec::new();
-        for round in 0..o.rounds {
-            for c in [&raw, &ours] {
-                let t = throughput(c, &format!("{prefix}:t{round}"), o.events, o.batch).await;
-                println!("  round {round} {:<10} {t:>9.0} events/s", c.label());
-                tput.push((c.label(), t));
-            }
-        }
-        let best = |label: &str| {
-            tput.iter()
-                .filter(|t| t.0 == label)
-                .map(|t| t.1)
-                .fold(0.0, f64::max)
-        };
-        let (r, b) = (best("raw redis"), best("RedisBus"));
-        println!(
-            "\n| batched throughput (batches of {}, {IN_FLIGHT} in flight, best of {}) | raw redis | RedisBus | raw / ours |",
-            o.batch, o.rounds
-        );
-        println!("|---|---|---|---|");
-        println!("| events/s delivered | {r:.0} | {b:.0} | {:.2}× |", r / b);
-        // Clean up what this run wrote when on a server of someone else's.
-        if o.url.is_some() {
-            if let Client::Ours(bus) = &ours {
-                if let Ok(keys) = bus.keys(&prefix).await {
-                    let _ = bus.delete(&keys).await;
+        let mut servers: (Option<RedisServer>, Option<RedisCluster>) = (None, None);
+        let mut targets = targets;
+        if o.url.is_none() {
+            for t in &o.topologies {
+                match t.as_str() {
+                    "node" => {
+                        let s = RedisServer::start().expect("start a redis-server for the bench");
+                        targets.push(("one node".into(), s.url(), None));
+                        servers.0 = Some(s);
+                    }
+                    "cluster" => {
+                        let rc =
+                            RedisCluster::start().expect("start a Redis Cluster for the bench");
+                        let url = rc.url();
+                        let seeds = cluster_seeds(&url);
+                        targets.push(("cluster (3 masters + 3 replicas)".into(), url, seeds));
+                        servers.1 = Some(rc);
+                    }
+                    other => panic!("--topology: unknown {other:?} (node, cluster)"),
                 }
             }
         }
+        for (topology, url, seeds) in targets {
+            let ours = Client::Ours(
+                RedisBus::connect(&url, RedisBusConfig::default())
+                    .await
+                    .expect("connect RedisBus"),
+            );
+            let raw = raw_client(&url, seeds).await;
+            measure(&o, &topology, &url, ours, raw).await;
+        }
+        drop(servers);
     });
 }

@@ -142,6 +142,20 @@ async fn ai_match_runs_through_both_services_and_survives_an_economy_crash() {
         assert_eq!(step.consumed[0], StreamId::for_tick(n as u64).to_string());
     }
 
+    // No command is folded by two steps: the instance that took over resumed its command
+    // cursor after the newest command any step up to its snapshot consumed.
+    let mut consumed = std::collections::BTreeSet::new();
+    for e in &steps {
+        let step = decode::<EconomyStepCommitted>(&e.payload).unwrap().body;
+        for id in &step.consumed[1..] {
+            assert!(
+                consumed.insert(id.clone()),
+                "command {id} consumed twice (again by step {})",
+                step.tick
+            );
+        }
+    }
+
     // The whole economy log re-runs to the same hashes (no desync across the takeover).
     let ticks = bus
         .range(&keys.tick(&m), StreamId::ZERO, StreamId::MAX, usize::MAX)

@@ -10,7 +10,11 @@
 //!   one real engine process per step, *k* matches restored from a 1,000-unit battle
 //!   snapshot, 10 s of real-time play measured; ramped until a match falls under 19
 //!   ticks/s; once per Redis persistence mode in `CNIT_CAPACITY_MODES` (default
-//!   `off,everysec,always`).
+//!   `off,everysec,always`) and per Redis topology in `CNIT_CAPACITY_TOPOLOGY` (default
+//!   `node,cluster`: one Redis node, then a Redis Cluster of three masters + three
+//!   replicas with the mode's `appendfsync` on every node).
+//! - View frame bytes at 1,000 units (ignored in CI; run in release): the tick entry and
+//!   view delta the engine writes per tick, and their size and cost under zstd.
 //! - Soak (ignored in CI): engines unpaced, AI-vs-AI matches replaced as they end, until
 //!   every match slot has played `CNIT_SOAK_SIM_MINUTES` (30) simulated minutes and at
 //!   least `CNIT_SOAK_MIN_SECS` (300) seconds have passed; RSS of every service process
@@ -477,6 +481,78 @@ fn redis_info(port: u16) -> (u64, f64) {
     (mem, cpu)
 }
 
+/// What the engine service writes to the view stream per tick of a 1,000-unit battle, and
+/// what zstd would make of it: the bytes Redis must fsync per tick with `appendfsync always`
+/// (docs/benchmarks.md, "Engine service capacity and Redis persistence").
+#[test]
+#[ignore = "a measurement: run in release (see the file's doc)"]
+fn view_frame_bytes_at_1000_units() {
+    let rules = Arc::new(Rules::standard());
+    let mut sim = battle(&rules, 1_000);
+    let m = MatchId::new("frames").unwrap();
+    const TICKS: u64 = 200;
+    let (mut tick_bytes, mut raw, mut z1, mut z3) = (0usize, Vec::new(), 0usize, 0usize);
+    let (mut t1, mut t3) = (Duration::ZERO, Duration::ZERO);
+    let mut keyframe = 0usize;
+    for t in 0..TICKS {
+        let out = sim.step(&[]);
+        tick_bytes += encode(&Envelope::new(m.clone(), Source::System, out.committed))
+            .unwrap()
+            .len();
+        let view = encode(&Envelope::new(m.clone(), Source::System, out.view)).unwrap();
+        if t == 0 {
+            keyframe = encode(&Envelope::new(m.clone(), Source::System, sim.keyframe()))
+                .unwrap()
+                .len();
+        }
+        let started = Instant::now();
+        z1 += zstd::bulk::compress(&view, 1).unwrap().len();
+        t1 += started.elapsed();
+        let started = Instant::now();
+        z3 += zstd::bulk::compress(&view, 3).unwrap().len();
+        t3 += started.elapsed();
+        raw.push(view.len());
+    }
+    let n = TICKS as f64;
+    let mean = raw.iter().sum::<usize>() as f64 / n;
+    raw.sort_unstable();
+    eprintln!(
+        "FIGURES view frames, 1,000-unit battle, {TICKS} ticks: tick entry {:.0} B mean; view delta \
+         {:.1} KB mean (p50 {:.1}, max {:.1}), keyframe {:.1} KB; zstd level 1 {:.1} KB mean \
+         ({:.1}×, {:.0} µs per frame), level 3 {:.1} KB ({:.1}×, {:.0} µs)",
+        tick_bytes as f64 / n,
+        mean / 1000.0,
+        raw[raw.len() / 2] as f64 / 1000.0,
+        raw[raw.len() - 1] as f64 / 1000.0,
+        keyframe as f64 / 1000.0,
+        z1 as f64 / n / 1000.0,
+        mean / (z1 as f64 / n),
+        t1.as_secs_f64() * 1e6 / n,
+        z3 as f64 / n / 1000.0,
+        mean / (z3 as f64 / n),
+        t3.as_secs_f64() * 1e6 / n,
+    );
+}
+
+/// [`redis_info`] summed over several Redis processes.
+fn redis_info_all(ports: &[u16]) -> (u64, f64) {
+    ports
+        .iter()
+        .map(|&p| redis_info(p))
+        .fold((0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+/// The client ports of every Redis process of `c`, and of its masters.
+fn redis_ports(c: &mut Cluster) -> (Vec<u16>, Vec<u16>) {
+    match &mut c.store {
+        cluster::Store::Node(r) => (vec![r.port()], vec![r.port()]),
+        cluster::Store::Cluster(rc) => {
+            let all = rc.nodes().iter().map(|n| n.port).collect();
+            (all, rc.masters().expect("the cluster's masters"))
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: run with release binaries (see the file's doc)"]
 async fn engine_service_capacity_at_1000_units() {
@@ -495,7 +571,21 @@ async fn engine_service_capacity_at_1000_units() {
     // Redis persistence modes measured, in order (`CNIT_CAPACITY_MODES`, e.g. "always").
     let modes =
         std::env::var("CNIT_CAPACITY_MODES").unwrap_or_else(|_| "off,everysec,always".into());
-    for mode in modes.split(',').map(str::trim) {
+    // Redis topologies measured, in order (`CNIT_CAPACITY_TOPOLOGY`, e.g. "cluster").
+    let topologies =
+        std::env::var("CNIT_CAPACITY_TOPOLOGY").unwrap_or_else(|_| "node,cluster".into());
+    let mut plan = Vec::new();
+    for topology in topologies.split(',').map(str::trim) {
+        let on_cluster = match topology {
+            "node" => false,
+            "cluster" => true,
+            other => panic!("CNIT_CAPACITY_TOPOLOGY: unknown {other:?} (node, cluster)"),
+        };
+        for mode in modes.split(',').map(str::trim) {
+            plan.push((on_cluster, mode));
+        }
+    }
+    for (on_cluster, mode) in plan {
         let persistent = match mode {
             "off" => false,
             "everysec" | "always" => true,
@@ -509,17 +599,23 @@ async fn engine_service_capacity_at_1000_units() {
             let config = ClusterConfig {
                 engine_capacity: 256,
                 persistent,
+                redis_cluster: on_cluster,
                 ..ClusterConfig::default()
             };
             let mut c = Cluster::new(config).await;
+            // Every Redis process (one node, or the six of the cluster) and its masters.
+            let (ports, masters) = redis_ports(&mut c);
             if persistent {
-                // The harness's persistent Redis fsyncs every write; set the mode measured.
-                let set = std::process::Command::new("redis-cli")
-                    .args(["-p", &c.redis().port().to_string()])
-                    .args(["CONFIG", "SET", "appendfsync", mode])
-                    .output()
-                    .expect("redis-cli");
-                assert!(String::from_utf8_lossy(&set.stdout).contains("OK"));
+                // The harness's persistent Redis fsyncs every write; set the mode measured
+                // on every node (a cluster's replicas write their own AOF too).
+                for port in &ports {
+                    let set = std::process::Command::new("redis-cli")
+                        .args(["-p", &port.to_string()])
+                        .args(["CONFIG", "SET", "appendfsync", mode])
+                        .output()
+                        .expect("redis-cli");
+                    assert!(String::from_utf8_lossy(&set.stdout).contains("OK"));
+                }
             }
             c.add_engine("engine-a").await;
             c.wait_healthy().await;
@@ -557,11 +653,13 @@ async fn engine_service_capacity_at_1000_units() {
             };
             let m0 = e.metrics().await.unwrap_or_default();
             let cpu0 = cpu_seconds(e.pid());
-            let (_, rcpu0) = redis_info(c.redis().port());
+            let (_, rcpu0) = redis_info_all(&ports);
             tokio::time::sleep(WINDOW).await;
             let m1 = e.metrics().await.unwrap_or_default();
             let cpu = (cpu_seconds(e.pid()) - cpu0) / WINDOW.as_secs_f64() * 100.0;
-            let (mem, rcpu1) = redis_info(c.redis().port());
+            let (_, rcpu1) = redis_info_all(&ports);
+            // Memory of the data: the masters' (replicas hold a copy of the same).
+            let (mem, _) = redis_info_all(&masters);
             let rcpu = (rcpu1 - rcpu0) / WINDOW.as_secs_f64() * 100.0;
             let mut rates = Vec::new();
             for (i, m) in ms.iter().enumerate() {
@@ -577,9 +675,10 @@ async fn engine_service_capacity_at_1000_units() {
             let mean_rate = rates.iter().sum::<f64>() / k as f64;
             rows.push(format!(
             "{k:>3} matches: {mean_rate:.1} ticks/s per match (slowest {slowest:.1}), frame {mean_ms:.2} ms \
-             mean, {:.1}% within 50 ms, engine {cpu:.0}% CPU, redis {rcpu:.0}% CPU, redis memory {} MB",
+             mean, {:.1}% within 50 ms, engine {cpu:.0}% CPU, redis {rcpu:.0}% CPU, redis memory {} MB, load {}",
             within_50 * 100.0,
-            mem / 1_000_000
+            mem / 1_000_000,
+            std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
         ));
             eprintln!("{}", rows.last().unwrap());
             drop(c);
@@ -589,7 +688,12 @@ async fn engine_service_capacity_at_1000_units() {
             capacity = k;
         }
         summary.push(format!(
-            "Redis {}: {capacity} matches held 20 Hz\n    {}",
+            "Redis {} {}: {capacity} matches held 20 Hz\n    {}",
+            if on_cluster {
+                "Cluster (3 masters + 3 replicas)"
+            } else {
+                "one node"
+            },
             if persistent {
                 format!("appendfsync {mode}")
             } else {
@@ -600,7 +704,8 @@ async fn engine_service_capacity_at_1000_units() {
     }
     eprintln!(
         "FIGURES engine service capacity (one engine process, 1,000 units per match, 20 Hz, Redis on \
-         the same 2 cores):\n  {}",
+         the same 2 cores; load average {}):\n  {}",
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
         summary.join("\n  ")
     );
 }

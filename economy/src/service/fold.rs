@@ -44,6 +44,8 @@ const TICK_BLOCK: Duration = Duration::from_millis(500);
 /// Command entries scanned backwards to find already-appended economy commands after a
 /// restart.
 const RECENT_COMMANDS_SCANNED: usize = 2_048;
+/// Economy steps read per page when looking back from a snapshot for the command cursor.
+const CURSOR_SCAN_PAGE: usize = 256;
 
 struct Cursors {
     tick: StreamId,
@@ -99,16 +101,36 @@ async fn recover<B: Bus>(
     };
     let mut pending_out = Vec::new();
     let mut finished = false;
-    // Cursor up to the snapshot: the last consumed ids of the step at the snapshot.
+    // Cursors up to the snapshot: the command cursor is the newest command any step up to
+    // it consumed. The step at the snapshot alone is not enough: when it consumed no
+    // command the cursor stayed at the stream's start, and a restarted instance folded
+    // every production command of the match a second time (found by the cluster failover
+    // test: `ConsumedTwice` after a takeover past tick 200). Steps are scanned backwards
+    // a page at a time until one names a command.
     if next_tick > 0 {
         let at = StreamId::for_tick(next_tick - 1);
-        if let Some(Some(e)) = with_retry(cancel, || bus.range(&eco_key, at, at, 1))
-            .await?
-            .map(|v| v.into_iter().next())
-        {
-            if let Ok(env) = decode::<EconomyStepCommitted>(&e.payload) {
+        let mut hi = next_tick - 1;
+        loop {
+            let lo = hi.saturating_sub(CURSOR_SCAN_PAGE as u64 - 1);
+            let (from, to) = (StreamId::for_tick(lo), StreamId::for_tick(hi));
+            let Some(page) =
+                with_retry(cancel, || bus.range(&eco_key, from, to, CURSOR_SCAN_PAGE)).await?
+            else {
+                return Ok(None);
+            };
+            let newest = page.iter().rev().find_map(|e| {
+                decode::<EconomyStepCommitted>(&e.payload)
+                    .ok()
+                    .filter(|env| env.body.consumed.len() > 1)
+            });
+            if let Some(env) = newest {
                 advance(&mut cursors, &env.body.consumed);
+                break;
             }
+            if lo == 0 {
+                break;
+            }
+            hi = lo - 1;
         }
         cursors.tick = cursors.tick.max(at);
     }
