@@ -96,6 +96,57 @@ async fn wait_ticks<B: Bus>(bus: &B, keys: &Keys, m: &MatchId, n: u64) {
 }
 
 /// Runs a match on a bus through the service and returns its first TICKS hashes.
+/// One engine instance on its own task, running until `stop` (a hand-over) or `crash`.
+struct Instance {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), events::BusError>>,
+}
+
+impl Instance {
+    fn spawn<B: Bus>(bus: &B, keys: &Keys, rules: &Arc<Rules>, config: EngineConfig) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(service::run(
+            bus.clone(),
+            keys.clone(),
+            rules.clone(),
+            config,
+            Arc::new(Progress::default()),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Self { stop, task }
+    }
+
+    /// Shuts the instance down (it hands its matches over) and waits for it.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+
+    /// Kills the instance without a hand-over: its leases go idle.
+    fn crash(self) {
+        self.task.abort();
+    }
+}
+
+/// Announces a match on the matches stream, as the lobby does.
+async fn create<B: Bus>(bus: &B, keys: &Keys, s: MatchCreated) {
+    let created = Envelope::new(
+        s.match_id.clone(),
+        Source::System,
+        MatchEvent::MatchCreated(s),
+    );
+    bus.append(
+        &keys.matches(),
+        IdSpec::Auto,
+        &encode(&created).unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+}
+
 async fn run_on<B: Bus>(bus: B, keys: Keys, rules: Arc<Rules>) -> Vec<u64> {
     let m = MatchId::new("svc").unwrap();
     let s = setup(&m);
@@ -105,29 +156,10 @@ async fn run_on<B: Bus>(bus: B, keys: Keys, rules: Arc<Rules>) -> Vec<u64> {
             .await
             .unwrap();
     }
-    let created = Envelope::new(m.clone(), Source::System, MatchEvent::MatchCreated(s));
-    bus.append(
-        &keys.matches(),
-        IdSpec::Auto,
-        &encode(&created).unwrap(),
-        None,
-    )
-    .await
-    .unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let svc = tokio::spawn(service::run(
-        bus.clone(),
-        keys.clone(),
-        rules,
-        config("one"),
-        Arc::new(Progress::default()),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    create(&bus, &keys, s).await;
+    let svc = Instance::spawn(&bus, &keys, &rules, config("one"));
     wait_ticks(&bus, &keys, &m, TICKS).await;
-    let _ = stop.send(());
-    svc.await.unwrap().unwrap();
+    svc.stop().await;
     tick_hashes(&bus, &keys, &m, TICKS).await
 }
 
@@ -183,31 +215,12 @@ async fn stale_writer_is_fenced_and_a_takeover_continues_without_desync() {
     let keys = Keys::new("t");
     let m = MatchId::new("svc").unwrap();
     let s = setup(&m);
-    let created = Envelope::new(m.clone(), Source::System, MatchEvent::MatchCreated(s));
-    bus.append(
-        &keys.matches(),
-        IdSpec::Auto,
-        &encode(&created).unwrap(),
-        None,
-    )
-    .await
-    .unwrap();
+    create(&bus, &keys, s).await;
 
     // Instance one runs the match for a while, then dies without handing it over.
-    let (stop1, stopped1) = tokio::sync::oneshot::channel::<()>();
-    let one = tokio::spawn(service::run(
-        bus.clone(),
-        keys.clone(),
-        rules.clone(),
-        config("one"),
-        Arc::new(Progress::default()),
-        async move {
-            let _ = stopped1.await;
-        },
-    ));
+    let one = Instance::spawn(&bus, &keys, &rules, config("one"));
     wait_ticks(&bus, &keys, &m, 80).await;
-    one.abort();
-    let _ = stop1;
+    one.crash();
     let after_crash = bus.len(&keys.tick(&m)).await.unwrap();
 
     // A stale writer (the dead owner, had it survived) cannot commit a tick that exists.
@@ -222,20 +235,9 @@ async fn stale_writer_is_fenced_and_a_takeover_continues_without_desync() {
     assert!(matches!(stale, Err(events::BusError::Fenced { .. })));
 
     // Instance two takes the idle lease over, rebuilds from snapshot + log, and continues.
-    let (stop2, stopped2) = tokio::sync::oneshot::channel::<()>();
-    let two = tokio::spawn(service::run(
-        bus.clone(),
-        keys.clone(),
-        rules.clone(),
-        config("two"),
-        Arc::new(Progress::default()),
-        async move {
-            let _ = stopped2.await;
-        },
-    ));
+    let two = Instance::spawn(&bus, &keys, &rules, config("two"));
     wait_ticks(&bus, &keys, &m, after_crash + 60).await;
-    let _ = stop2.send(());
-    two.await.unwrap().unwrap();
+    two.stop().await;
 
     // Every committed tick is there exactly once, in order, and equals a pure re-run.
     let entries = bus
@@ -259,38 +261,20 @@ async fn seek_states_are_kept_for_the_whole_match_under_their_tick_ids() {
     let keys = Keys::new("t");
     let m = MatchId::new("seekable").unwrap();
     let s = setup(&m);
-    let created = Envelope::new(
-        m.clone(),
-        Source::System,
-        MatchEvent::MatchCreated(s.clone()),
-    );
-    bus.append(
-        &keys.matches(),
-        IdSpec::Auto,
-        &encode(&created).unwrap(),
-        None,
-    )
-    .await
-    .unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let svc = tokio::spawn(service::run(
-        bus.clone(),
-        keys.clone(),
-        rules.clone(),
+    create(&bus, &keys, s.clone()).await;
+    let svc = Instance::spawn(
+        &bus,
+        &keys,
+        &rules,
         EngineConfig {
             // The snap stream keeps two entries: the seek stream must not be capped.
             snap_maxlen: 2,
             ..config("seek")
         },
-        Arc::new(Progress::default()),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    );
     let n = 2 * SEEK_STATE_EVERY + 1;
     wait_ticks(&bus, &keys, &m, n).await;
-    let _ = stop.send(());
-    svc.await.unwrap().unwrap();
+    svc.stop().await;
 
     let seek = bus
         .range(&keys.seek(&m), StreamId::ZERO, StreamId::MAX, 100)
@@ -332,55 +316,21 @@ async fn a_battle_is_built_from_its_match_created_and_rebuilt_on_a_takeover() {
     let first = engine::scenario::first_tick(&s);
     let built = engine::scenario::initial(rules.clone(), &s).unwrap();
     assert_eq!(built.next_tick(), first);
-    let created = Envelope::new(
-        m.clone(),
-        Source::System,
-        MatchEvent::MatchCreated(s.clone()),
-    );
-    bus.append(
-        &keys.matches(),
-        IdSpec::Auto,
-        &encode(&created).unwrap(),
-        None,
-    )
-    .await
-    .unwrap();
+    create(&bus, &keys, s.clone()).await;
     // No snapshot before the crash: the takeover must build the battle again.
     let no_snapshots = |name: &str| EngineConfig {
         snapshot_every: 100_000,
         ..config(name)
     };
-    let (stop1, stopped1) = tokio::sync::oneshot::channel::<()>();
-    let one = tokio::spawn(service::run(
-        bus.clone(),
-        keys.clone(),
-        rules.clone(),
-        no_snapshots("one"),
-        Arc::new(Progress::default()),
-        async move {
-            let _ = stopped1.await;
-        },
-    ));
+    let one = Instance::spawn(&bus, &keys, &rules, no_snapshots("one"));
     wait_ticks(&bus, &keys, &m, 30).await;
-    one.abort();
-    let _ = stop1;
+    one.crash();
     let after_crash = bus.len(&keys.tick(&m)).await.unwrap();
     assert_eq!(bus.len(&keys.snap(&m)).await.unwrap(), 0);
 
-    let (stop2, stopped2) = tokio::sync::oneshot::channel::<()>();
-    let two = tokio::spawn(service::run(
-        bus.clone(),
-        keys.clone(),
-        rules.clone(),
-        no_snapshots("two"),
-        Arc::new(Progress::default()),
-        async move {
-            let _ = stopped2.await;
-        },
-    ));
+    let two = Instance::spawn(&bus, &keys, &rules, no_snapshots("two"));
     wait_ticks(&bus, &keys, &m, after_crash + 30).await;
-    let _ = stop2.send(());
-    two.await.unwrap().unwrap();
+    two.stop().await;
 
     // The built state, once, under its tick's id.
     let seek = bus

@@ -97,21 +97,7 @@ impl Recorder {
         };
         self.stack.sim = sim;
         self.snapshot(SnapshotOwner::Engine, tick)?;
-        let env = self.envelope(
-            Source::System,
-            Snapshot {
-                owner: SnapshotOwner::Engine,
-                tick,
-                hash: self.stack.sim.hash(),
-                log_id: StreamId::for_tick(tick).to_string(),
-                state: self.stack.sim.snapshot(),
-            },
-        );
-        self.streams.seek.push(RawEntry {
-            id: StreamId::for_tick(tick),
-            payload: encode(&env)?,
-        });
-        Ok(())
+        self.seek_state(tick)
     }
 
     /// The tick the next [`Recorder::step`] runs.
