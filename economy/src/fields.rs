@@ -274,6 +274,13 @@ impl Geo {
         (d != UNREACHABLE).then_some(u32::from(d))
     }
 
+    /// Drops the field's distance map after a cell joined it; the next use computes it
+    /// from the field's cells as they are then. Without this the cached map would depend
+    /// on when it was first used, which a restored economy cannot know.
+    pub fn field_grew(&mut self, id: FieldId) {
+        self.dist.remove(&id);
+    }
+
     /// Multi-source octile Dijkstra over passable cells; diagonal steps may not cut a
     /// blocked corner. Ties pop in cell-index order, so the result is deterministic.
     fn dijkstra(&self, sources: &[Cell]) -> Vec<u16> {

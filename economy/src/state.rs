@@ -444,6 +444,11 @@ impl Economy {
                 let Some(f) = self.state.tiberium.set(rules, size, *cell, *bails, *blue) else {
                     return;
                 };
+                if field.is_none() {
+                    // A new cell joined the field: its distance map no longer holds (a
+                    // restored economy computes it afresh, so this one must too).
+                    self.geo.field_grew(f);
+                }
                 let after = self.state.tiberium.field(f).map_or(0, |f| f.value);
                 if before > 0 && after == 0 {
                     dry.insert(f);

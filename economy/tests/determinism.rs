@@ -256,3 +256,62 @@ fn a_snapshot_from_another_version_is_refused() {
         Err(RestoreError::Version { found: 999, .. })
     ));
 }
+
+/// A field's distance map is computed on first use; a field that grows afterwards (spread
+/// next to it) must be measured the same way by an economy that used the map before the
+/// growth and by one restored after it (found by the property test above: the straight
+/// run sent a new harvester to the old, far field).
+#[test]
+fn a_field_that_grows_after_use_is_measured_the_same_after_a_restore() {
+    let mut events: Vec<Vec<GameEvent>> = vec![Vec::new(); 22];
+    events[8] = vec![GameEvent::TiberiumChanged {
+        cell: Cell::new(29, 17),
+        bails: 1,
+        blue: false,
+    }];
+    events[10] = vec![GameEvent::HarvesterIdle {
+        unit: UnitId(1),
+        owner: PlayerId(0),
+        at: Cell::new(0, 0),
+    }];
+    events[11] = vec![GameEvent::TiberiumChanged {
+        cell: Cell::new(28, 16),
+        bails: 8,
+        blue: true,
+    }];
+    events[21] = vec![
+        GameEvent::UnitSpawned {
+            id: UnitId(22),
+            owner: PlayerId(0),
+            kind: UnitKind::Harvester,
+            at: Pos::new(27 * 1024, 12 * 1024),
+        },
+        GameEvent::HarvesterIdle {
+            unit: UnitId(2),
+            owner: PlayerId(0),
+            at: Cell::new(0, 0),
+        },
+    ];
+    let inputs: Vec<(TickCommitted, String, Vec<Input>)> = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, events)| {
+            let tick = i as u64 + 1;
+            let t = TickCommitted {
+                tick,
+                applied: vec![],
+                events,
+                hash: 0,
+                dead_lettered: Vec::new(),
+            };
+            (t, format!("{tick}-0"), Vec::new())
+        })
+        .collect();
+    let straight = run(&mut fresh(), &inputs);
+    let mut eco = fresh();
+    run(&mut eco, &inputs[..11]);
+    let mut back = Economy::restore_on(Arc::new(Rules::standard()), &eco.snapshot(), Some(&map()))
+        .expect("own snapshot restores");
+    let rest = run(&mut back, &inputs[11..]);
+    assert_eq!(&straight[11..], &rest[..]);
+}
