@@ -356,3 +356,67 @@ async fn a_battle_is_built_from_its_match_created_and_rebuilt_on_a_takeover() {
         assert_eq!(sim.step(&[]).committed.hash, recorded.hash, "tick {tick}");
     }
 }
+
+/// The view frames of a battle, as the engine writes them with its default settings
+/// (large frames zstd-compressed) and with `compress_views` off: the same frames decoded,
+/// the large ones compressed and much smaller, the small ones plain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_view_frames_are_written_compressed_and_read_back_the_same() {
+    let rules = Arc::new(Rules::standard());
+    let m = MatchId::new("views").unwrap();
+    let s = MatchCreated {
+        scenario: events::Scenario::Battle {
+            units_per_side: 100,
+        },
+        ..setup(&m)
+    };
+    let mut runs = Vec::new();
+    for compress_views in [true, false] {
+        let (bus, keys) = (MemoryBus::new(), Keys::new("t"));
+        create(&bus, &keys, s.clone()).await;
+        let one = Instance::spawn(
+            &bus,
+            &keys,
+            &rules,
+            EngineConfig {
+                compress_views,
+                ..config("one")
+            },
+        );
+        wait_ticks(&bus, &keys, &m, 40).await;
+        one.stop().await;
+        let entries = bus
+            .range(&keys.view(&m), StreamId::ZERO, StreamId::MAX, 40)
+            .await
+            .unwrap();
+        assert_eq!(entries.len(), 40);
+        runs.push(entries);
+    }
+    let (packed, plain) = (&runs[0], &runs[1]);
+    let (mut packed_bytes, mut plain_bytes, mut compressed) = (0, 0, 0);
+    for (p, q) in packed.iter().zip(plain) {
+        assert_eq!(p.id, q.id);
+        let (a, b) = (
+            decode::<events::ViewFrame>(&p.payload).unwrap().body,
+            decode::<events::ViewFrame>(&q.payload).unwrap().body,
+        );
+        assert_eq!(a, b, "frame {}", p.id);
+        assert!(!q.payload.starts_with(&events::codec::ZSTD_MAGIC));
+        let is_packed = p.payload.starts_with(&events::codec::ZSTD_MAGIC);
+        assert_eq!(
+            is_packed,
+            q.payload.len() >= events::codec::COMPRESS_MIN_BYTES,
+            "frame {} of {} bytes",
+            p.id,
+            q.payload.len()
+        );
+        compressed += usize::from(is_packed);
+        packed_bytes += p.payload.len();
+        plain_bytes += q.payload.len();
+    }
+    assert!(compressed >= 1, "a 200-unit battle has large frames");
+    assert!(
+        packed_bytes * 3 < plain_bytes,
+        "compressed {packed_bytes} B against plain {plain_bytes} B"
+    );
+}

@@ -25,7 +25,7 @@ pub use bus::{
     StreamId,
 };
 pub use cmd::Command;
-pub use codec::{decode, encode, Body, DecodeError, EncodeError};
+pub use codec::{decode, encode, encode_compact, Body, DecodeError, EncodeError};
 pub use envelope::{now_ms, Envelope, Source, SCHEMA_VERSION};
 pub use event::*;
 pub use ids::{Cell, MatchId, PlayerId, Pos, UnitId, CELL, MAX_PLAYERS};

@@ -8,11 +8,13 @@
 //!   ramped until a round of ticks breaks the 20 Hz budget (50 ms).
 //! - Engine service capacity at 1,000 units per match (ignored in CI; release binaries):
 //!   one real engine process per step, *k* matches restored from a 1,000-unit battle
-//!   snapshot, 10 s of real-time play measured; ramped until a match falls under 19
-//!   ticks/s; once per Redis persistence mode in `CNIT_CAPACITY_MODES` (default
+//!   snapshot, 10 s of real-time play measured; ramped (1, 8, 16, then 16 apart up to 128)
+//!   until a match falls under 19 ticks/s, then halved to within 4 matches; once per Redis persistence mode in `CNIT_CAPACITY_MODES` (default
 //!   `off,everysec,always`) and per Redis topology in `CNIT_CAPACITY_TOPOLOGY` (default
 //!   `node,cluster`: one Redis node, then a Redis Cluster of three masters + three
-//!   replicas with the mode's `appendfsync` on every node).
+//!   replicas with the mode's `appendfsync` on every node), and per view frame encoding
+//!   in `CNIT_CAPACITY_VIEWS` (default `zstd`, the engine's; `zstd,plain` adds the engine
+//!   with `--plain-views`).
 //! - View frame bytes at 1,000 units (ignored in CI; run in release): the tick entry and
 //!   view delta the engine writes per tick, and their size and cost under zstd.
 //! - Soak (ignored in CI): engines unpaced, AI-vs-AI matches replaced as they end, until
@@ -553,6 +555,38 @@ fn redis_ports(c: &mut Cluster) -> (Vec<u16>, Vec<u16>) {
     }
 }
 
+/// Coarse steps of the capacity ladder: until a step fails, the next of these above the
+/// most held; then halving between the most held and the fewest failed, to within
+/// [`CAPACITY_RESOLUTION`] matches.
+const CAPACITY_LADDER: [usize; 10] = [1, 8, 16, 32, 48, 64, 80, 96, 112, 128];
+const CAPACITY_RESOLUTION: usize = 4;
+
+/// The next number of matches to try, given the most held and the fewest failed so far;
+/// `None` when the capacity is known to within [`CAPACITY_RESOLUTION`] or the ladder ends.
+fn next_step(held: usize, failed: Option<usize>) -> Option<usize> {
+    match failed {
+        None => CAPACITY_LADDER.iter().copied().find(|&k| k > held),
+        Some(f) if f <= held + CAPACITY_RESOLUTION => None,
+        Some(f) => Some((held + f) / 2),
+    }
+}
+
+#[test]
+fn the_capacity_ladder_climbs_then_halves() {
+    // Held up to 64, failed at 80: 72 held, 76 failed; known to within 4.
+    assert_eq!(next_step(0, None), Some(1));
+    assert_eq!(next_step(64, None), Some(80));
+    assert_eq!(next_step(64, Some(80)), Some(72));
+    assert_eq!(next_step(72, Some(80)), Some(76));
+    assert_eq!(next_step(72, Some(76)), None);
+    // Failed at once, or held at the top.
+    assert_eq!(next_step(0, Some(1)), None);
+    assert_eq!(next_step(128, None), None);
+    // Held 8, failed 16: 12, then done.
+    assert_eq!(next_step(8, Some(16)), Some(12));
+    assert_eq!(next_step(12, Some(16)), None);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: run with release binaries (see the file's doc)"]
 async fn engine_service_capacity_at_1000_units() {
@@ -574,6 +608,9 @@ async fn engine_service_capacity_at_1000_units() {
     // Redis topologies measured, in order (`CNIT_CAPACITY_TOPOLOGY`, e.g. "cluster").
     let topologies =
         std::env::var("CNIT_CAPACITY_TOPOLOGY").unwrap_or_else(|_| "node,cluster".into());
+    // View frame encodings measured, in order (`CNIT_CAPACITY_VIEWS`: "zstd", the
+    // engine's default, and/or "plain", its `--plain-views`).
+    let views = std::env::var("CNIT_CAPACITY_VIEWS").unwrap_or_else(|_| "zstd".into());
     let mut plan = Vec::new();
     for topology in topologies.split(',').map(str::trim) {
         let on_cluster = match topology {
@@ -581,25 +618,39 @@ async fn engine_service_capacity_at_1000_units() {
             "cluster" => true,
             other => panic!("CNIT_CAPACITY_TOPOLOGY: unknown {other:?} (node, cluster)"),
         };
-        for mode in modes.split(',').map(str::trim) {
-            plan.push((on_cluster, mode));
+        for view in views.split(',').map(str::trim) {
+            let plain = match view {
+                "zstd" => false,
+                "plain" => true,
+                other => panic!("CNIT_CAPACITY_VIEWS: unknown {other:?} (zstd, plain)"),
+            };
+            for mode in modes.split(',').map(str::trim) {
+                plan.push((on_cluster, plain, mode));
+            }
         }
     }
-    for (on_cluster, mode) in plan {
+    for (on_cluster, plain_views, mode) in plan {
         let persistent = match mode {
             "off" => false,
             "everysec" | "always" => true,
             other => panic!("CNIT_CAPACITY_MODES: unknown mode {other:?} (off, everysec, always)"),
         };
         let mut rows = Vec::new();
-        let mut capacity = 0;
-        for k in [1usize, 8, 16, 24, 32, 40, 48, 56, 64] {
+        // The most matches held so far, and the fewest that failed.
+        let (mut held, mut failed) = (0, None);
+        let mut next = Some(1);
+        while let Some(k) = next {
             // A fresh Redis and engine per step; the matches start from a snapshot of the
             // battle (the engine's recovery restores it), so each runs 1,000 units at once.
             let config = ClusterConfig {
                 engine_capacity: 256,
                 persistent,
                 redis_cluster: on_cluster,
+                engine_args: if plain_views {
+                    vec!["--plain-views".into()]
+                } else {
+                    Vec::new()
+                },
                 ..ClusterConfig::default()
             };
             let mut c = Cluster::new(config).await;
@@ -683,12 +734,18 @@ async fn engine_service_capacity_at_1000_units() {
             eprintln!("{}", rows.last().unwrap());
             drop(c);
             if slowest < 19.0 {
-                break;
+                failed = Some(k);
+            } else {
+                held = k;
             }
-            capacity = k;
+            next = next_step(held, failed);
         }
+        let capacity = match failed {
+            Some(_) => held.to_string(),
+            None => format!("{held} or more (the ladder's top)"),
+        };
         summary.push(format!(
-            "Redis {} {}: {capacity} matches held 20 Hz\n    {}",
+            "Redis {} {}, {} view frames: {capacity} matches held 20 Hz\n    {}",
             if on_cluster {
                 "Cluster (3 masters + 3 replicas)"
             } else {
@@ -699,6 +756,7 @@ async fn engine_service_capacity_at_1000_units() {
             } else {
                 "without persistence".to_string()
             },
+            if plain_views { "plain" } else { "zstd" },
             rows.join("\n    ")
         ));
     }

@@ -11,8 +11,8 @@ use events::commit::with_retry;
 use events::dlq::dead_letter;
 use events::group_commit::Settled;
 use events::{
-    decode, encode, Append, Bus, BusError, Envelope, IdSpec, MatchEnded, MatchEvent, PlayerId,
-    Snapshot, SnapshotOwner, Source, StreamId, ViewFrame, ViewKind,
+    decode, encode, encode_compact, Append, Bus, BusError, Envelope, IdSpec, MatchEnded,
+    MatchEvent, PlayerId, Snapshot, SnapshotOwner, Source, StreamId, ViewFrame, ViewKind,
 };
 use tokio::time::Interval;
 
@@ -213,7 +213,12 @@ impl MatchFold for EngineMatch {
             metrics::gauge!(metric::ENTITIES, "match" => m.to_string())
                 .set(frame.entities.len() as f64);
         }
-        let view = encode(&Envelope::new(m.clone(), Source::System, frame))?;
+        let frame = Envelope::new(m.clone(), Source::System, frame);
+        let view = if self.config.compress_views {
+            encode_compact(&frame)?
+        } else {
+            encode(&frame)?
+        };
         // The tick under its explicit id, then its view frame, written only with it (a
         // frame a previous owner already wrote for this tick is kept).
         let at = |key: String, payload, maxlen| Append {

@@ -51,6 +51,10 @@ pub struct EngineConfig {
     pub view_maxlen: usize,
     /// Snapshot stream cap (MAXLEN ~), shared with the economy's snapshots.
     pub snap_maxlen: usize,
+    /// Large view frames are written zstd-compressed (`events::codec::encode_compact`);
+    /// off writes every frame as plain msgpack, for readers built before compressed
+    /// frames (during a rolling upgrade) and for measuring.
+    pub compress_views: bool,
     /// Most commands applied in one tick; the rest wait for the next.
     pub max_commands_per_tick: usize,
     pub pace: Pace,
@@ -67,6 +71,7 @@ impl Default for EngineConfig {
             snapshot_every: 200,
             view_maxlen: 600,
             snap_maxlen: 16,
+            compress_views: true,
             max_commands_per_tick: 512,
             pace: Pace::RealTime,
         }
@@ -120,6 +125,10 @@ pub struct EngineFlags {
     /// Run ticks as fast as possible instead of at the match's tick rate.
     #[arg(long)]
     pub unpaced: bool,
+    /// Write view frames as plain msgpack, never zstd-compressed: for gateways and
+    /// economies older than compressed frames while a rolling upgrade is under way.
+    #[arg(long)]
+    pub plain_views: bool,
 }
 
 impl ServiceConfig for EngineConfig {
@@ -143,6 +152,7 @@ impl ServiceConfig for EngineConfig {
             } else {
                 Pace::RealTime
             },
+            compress_views: !flags.plain_views,
             ..default
         }
     }

@@ -133,13 +133,14 @@ impl TestGateway {
         m
     }
 
+    /// Appends a view frame as the engine writes it (compressed when large).
     pub async fn write_view(&self, m: &MatchId, frame: ViewFrame) {
         let env = Envelope::new(m.clone(), Source::System, frame);
         self.bus
             .append(
                 &self.keys.view(m),
                 IdSpec::Auto,
-                &encode(&env).unwrap(),
+                &events::encode_compact(&env).unwrap(),
                 None,
             )
             .await

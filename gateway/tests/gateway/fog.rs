@@ -109,21 +109,20 @@ async fn a_player_never_receives_an_enemy_outside_its_vision() {
     let (mut ws, _) = gw.join(&gw.token(&m, 0), None).await;
     let (bus, keys, mid) = (gw.bus.clone(), gw.keys.clone(), m.clone());
     let writer = tokio::spawn(async move {
+        // Written as the engine writes them: the large frames (the keyframes) compressed.
+        let mut compressed = 0;
         for (i, f) in frames.enumerate() {
             let env = events::Envelope::new(mid.clone(), events::Source::System, f);
-            events::Bus::append(
-                &bus,
-                &keys.view(&mid),
-                events::IdSpec::Auto,
-                &events::encode(&env).unwrap(),
-                None,
-            )
-            .await
-            .unwrap();
+            let bytes = events::encode_compact(&env).unwrap();
+            compressed += usize::from(bytes.starts_with(&events::codec::ZSTD_MAGIC));
+            events::Bus::append(&bus, &keys.view(&mid), events::IdSpec::Auto, &bytes, None)
+                .await
+                .unwrap();
             if i % 20 == 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
         }
+        compressed
     });
     let mut seen: BTreeSet<u64> = BTreeSet::new();
     let mut last_tick = None;
@@ -157,6 +156,10 @@ async fn a_player_never_receives_an_enemy_outside_its_vision() {
         assert_eq!(&seen, allowed, "tick {tick}: client picture differs");
         last_tick = Some(tick);
     }
-    writer.await.unwrap();
+    let compressed = writer.await.unwrap();
+    assert!(
+        compressed >= 4,
+        "the keyframes went compressed: {compressed}"
+    );
     gw.stop().await;
 }

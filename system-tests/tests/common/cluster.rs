@@ -432,6 +432,8 @@ pub struct ClusterConfig {
     pub redis_cluster: bool,
     /// `--redis-wait-replicas` of engines and economies (0: asynchronous replication).
     pub wait_replicas: usize,
+    /// Further flags for every engine (e.g. `--plain-views`).
+    pub engine_args: Vec<String>,
 }
 
 impl Default for ClusterConfig {
@@ -444,6 +446,7 @@ impl Default for ClusterConfig {
             persistent: true,
             redis_cluster: false,
             wait_replicas: 0,
+            engine_args: Vec::new(),
         }
     }
 }
@@ -585,6 +588,7 @@ impl Cluster {
         if self.config.unpaced {
             args.push("--unpaced".into());
         }
+        args.extend(self.config.engine_args.iter().cloned());
         let s = Service::spawn(Kind::Engine, name, &bins().engine, args, &self.dir).await;
         self.engines.push(s);
     }
