@@ -8,7 +8,8 @@ file as Kubernetes and compose, with random passwords), then:
    a vs-AI match created over the lobby API, a player joining over the WebSocket and queueing
    production (gateway -> cmd), the AI's commands (economy -> cmd), ticks and economy steps,
    a battle built by the engine from its MatchCreated (seek), an undecodable command dead-lettered by the engine,
-   a second engine taking the match over after the first hands it back on SIGTERM, and the
+   a second engine taking the match over after the first hands it back on SIGTERM (engines and
+   economies waiting for a replica's acknowledgements: WAIT, then ROLE on this lone node), and the
    replay tool listing and exporting as the read-only `replay` user. Redis' ACL LOG must stay
    empty: no command any of them sent was refused;
 3. every user is refused what it must not do: FLUSHALL, CONFIG SET, KEYS, DEL, SHUTDOWN,
@@ -216,7 +217,9 @@ def scenario(bins, redis, tmp):
     try:
         ops = {n: free_port() for n in ("engine", "engine2", "economy", "gateway-ops")}
         gw_port = free_port()
-        common = {"CNIT_LEASE_IDLE_MS": "1000"}
+        # Commits wait for a replica (WAIT): on this lone node every wait falls short, so the
+        # bus also asks ROLE; both must be allowed to the engine and economy users.
+        common = {"CNIT_LEASE_IDLE_MS": "1000", "CNIT_REDIS_WAIT_REPLICAS": "1"}
         cluster.start("engine", "engine", "engine", dict(common, CNIT_OPS_ADDR=f"127.0.0.1:{ops['engine']}"))
         cluster.start("economy", "economy", "economy", dict(common, CNIT_OPS_ADDR=f"127.0.0.1:{ops['economy']}"))
         gw_ops = f"127.0.0.1:{ops['gateway-ops']}"

@@ -140,8 +140,19 @@ fn answer(reply: Reply, commit: Commit, complete: bool) {
     }));
 }
 
-/// Sends one round, retrying the commits that met a transient failure.
+/// Sends one round, retrying the commits that met a transient failure. On a bus that
+/// writes each batch on its own (a Redis Cluster's shards), each commit is answered as
+/// soon as its own write is, not with the round's slowest shard.
 async fn commit_round<B: Bus>(bus: &B, reqs: Vec<Request>) {
+    if bus.batches_share_a_round_trip() || reqs.len() < 2 {
+        return commit_together(bus, reqs).await;
+    }
+    futures::future::join_all(reqs.into_iter().map(|r| commit_together(bus, vec![r]))).await;
+}
+
+/// Sends these commits in one [`Bus::append_batches`] and answers them together, retrying
+/// the ones that met a transient failure.
+async fn commit_together<B: Bus>(bus: &B, reqs: Vec<Request>) {
     let mut backoff = BACKOFF_START;
     let (mut batches, mut waiting): (Vec<_>, Vec<_>) = reqs
         .into_iter()
@@ -287,6 +298,30 @@ mod tests {
             payload: payload.to_vec(),
             maxlen: None,
         }
+    }
+
+    /// On a bus that writes batches apart (a cluster), a slow shard delays only the
+    /// commits on it: the others of the same round are answered first.
+    #[tokio::test(start_paused = true)]
+    async fn on_a_cluster_a_slow_shard_delays_only_its_own_commits() {
+        use crate::testkit::{Fault, FaultyBus, Op, Rule};
+        let bus = FaultyBus::new(MemoryBus::new());
+        bus.batches_apart().inject(
+            Rule::new(&[Op::AppendBatch], Fault::Delay(Duration::from_secs(1))).on_key("m0:tick"),
+        );
+        let gc = GroupCommitter::start(bus.clone());
+        let cancel = CancellationToken::new();
+        let mut pending: Vec<_> = (0..4)
+            .map(|m| gc.submit(vec![commit(&format!("m{m}:tick"), 1, b"t")], &cancel))
+            .collect();
+        let slow = tokio::spawn(pending.remove(0).wait());
+        for p in pending {
+            assert_eq!(p.wait().await.unwrap().commit, Commit::Written);
+        }
+        // Time stands still until every task waits on a timer: the slow one still does.
+        assert!(!slow.is_finished());
+        assert_eq!(slow.await.unwrap().unwrap().commit, Commit::Written);
+        assert_eq!(bus.calls(Op::AppendBatch), 4);
     }
 
     #[tokio::test]

@@ -402,4 +402,22 @@ async fn with_replica_acks_a_commit_survives_the_failover_right_after_it() {
         )
     })
     .await;
+    // The promoted replica has no replica of its own: after one commit found that out
+    // (its wait fell short), the next ones do not wait for acknowledgements that cannot
+    // come (`REPLICA_RECHECK` passes before it is asked again).
+    let before = bus.replica_ack_stats();
+    assert_eq!(before.skipped, 0);
+    for n in 202..=221u64 {
+        bus.append(
+            &tick_key,
+            IdSpec::Explicit(StreamId::for_tick(n)),
+            b"next",
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    let after = bus.replica_ack_stats();
+    assert!(after.short >= 1, "{before:?} → {after:?}");
+    assert!(after.skipped >= 10, "{before:?} → {after:?}");
 }

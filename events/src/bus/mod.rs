@@ -7,7 +7,7 @@ mod redis;
 pub mod redis_cluster;
 
 pub use self::memory::{MemoryBus, StreamFootprint};
-pub use self::redis::{RedisBus, RedisBusConfig};
+pub use self::redis::{RedisBus, RedisBusConfig, ReplicaAckStats, REPLICA_RECHECK};
 
 use std::fmt;
 use std::future::Future;
@@ -243,6 +243,15 @@ pub trait Bus: Clone + Send + Sync + 'static {
         batches: &[Vec<Append>],
     ) -> impl Future<Output = Vec<Result<Vec<StreamId>, BusError>>> + Send {
         futures::future::join_all(batches.iter().map(|b| self.append_batch(b.clone())))
+    }
+
+    /// True when [`Bus::append_batches`] writes all its batches in one round trip whose
+    /// answers come back together (one Redis node: one pipeline, one fsync). False when
+    /// each batch is written on its own (a Redis Cluster: each on the master of its slot;
+    /// commits waiting for replica acknowledgements): a group committer then answers
+    /// each batch as soon as it is written instead of with the round's slowest.
+    fn batches_share_a_round_trip(&self) -> bool {
+        true
     }
 
     /// Entries with `from <= id <= to`, oldest first, at most `count`.

@@ -4,8 +4,10 @@
 //! timeout is longer than its BLOCK, so a quiet stream is not mistaken for a dead server
 //! (on a cluster, to the node owning the stream's slot: `super::redis_cluster`).
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::{
     ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
@@ -122,6 +124,84 @@ pub struct RedisBus {
     shared: Shared,
     blocking: Blocking,
     config: RedisBusConfig,
+    replicas: Arc<ReplicaGate>,
+}
+
+/// How long the commits of a hash slot whose master has fewer replicas than
+/// [`RedisBusConfig::replica_acks`] go without `WAIT` before the master is asked again.
+pub const REPLICA_RECHECK: Duration = Duration::from_secs(2);
+
+/// What [`RedisBusConfig::replica_acks`] did so far (also exported as metrics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplicaAckStats {
+    /// Commits that waited (`WAIT`).
+    pub waited: u64,
+    /// Of those, the ones not acknowledged by enough replicas in time.
+    pub short: u64,
+    /// Commits that did not wait: their master had too few replicas to acknowledge them.
+    pub skipped: u64,
+}
+
+/// When to wait for replicas. A master without enough replicas (a promoted replica whose
+/// own master died) would make every commit wait the full timeout for acknowledgements
+/// that cannot come; its slots skip `WAIT` until [`REPLICA_RECHECK`] has passed, then ask
+/// again. A master whose replicas are merely slow keeps being waited for.
+#[derive(Default)]
+struct ReplicaGate {
+    /// Per hash slot (0 on one node): no `WAIT` before this instant.
+    skip_until: Mutex<HashMap<u16, Instant>>,
+    waited: AtomicU64,
+    short: AtomicU64,
+    skipped: AtomicU64,
+}
+
+impl ReplicaGate {
+    fn skipping(&self, slot: u16, now: Instant) -> bool {
+        let mut skip = self.skip_until.lock().unwrap_or_else(|e| e.into_inner());
+        match skip.get(&slot) {
+            Some(&until) if now < until => true,
+            Some(_) => {
+                skip.remove(&slot);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn skip(&self, slot: u16, until: Instant) {
+        self.skip_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(slot, until);
+    }
+
+    fn stats(&self) -> ReplicaAckStats {
+        ReplicaAckStats {
+            waited: self.waited.load(Ordering::Relaxed),
+            short: self.short.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The number of connected replicas in a `ROLE` reply of a master; `None` for a reply
+/// that is not a master's.
+fn role_replicas(reply: &Value) -> Option<usize> {
+    let Value::Array(items) = reply else {
+        return None;
+    };
+    let role = match items.first()? {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        _ => return None,
+    };
+    if role != "master" {
+        return None;
+    }
+    match items.get(2)? {
+        Value::Array(replicas) => Some(replicas.len()),
+        _ => None,
+    }
 }
 
 pub(crate) fn map_err(e: redis::RedisError) -> BusError {
@@ -443,6 +523,7 @@ impl RedisBus {
             shared: Shared::Cluster(conn),
             blocking: Blocking::Cluster(Arc::new(router)),
             config,
+            replicas: Arc::default(),
         })
     }
 
@@ -463,6 +544,7 @@ impl RedisBus {
                 idle: Arc::new(Mutex::new(Vec::new())),
             },
             config,
+            replicas: Arc::default(),
         })
     }
 
@@ -538,37 +620,82 @@ impl RedisBus {
     ///
     /// Never fails: the commit is written on the master whatever `WAIT` says, and an error
     /// here would make the caller retry a commit that is already there (and be fenced by
-    /// it). A shortfall or an error is counted and logged instead.
+    /// it). A shortfall or an error is counted and logged instead. After a shortfall the
+    /// master is asked how many replicas it has (`ROLE`); with fewer than wanted, the
+    /// stream's slot skips `WAIT` for [`REPLICA_RECHECK`] (counted), since no wait can
+    /// make its commits safer until a replica joins.
     async fn wait_replicas(&self, stream: &str) {
         let want = self.config.replica_acks;
         if want == 0 {
             return;
         }
-        let acked = match self.wait_replicas_reply(stream, want).await {
+        let slot = if self.is_cluster() {
+            redis_cluster::key_slot(stream.as_bytes())
+        } else {
+            0
+        };
+        if self.replicas.skipping(slot, Instant::now()) {
+            self.replicas.skipped.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("cnit_bus_replica_ack_skipped_total").increment(1);
+            return;
+        }
+        self.replicas.waited.fetch_add(1, Ordering::Relaxed);
+        let mut cmd = redis::cmd("WAIT");
+        cmd.arg(want)
+            .arg(self.config.replica_ack_timeout.as_millis().max(1) as u64);
+        let acked = match self
+            .query_on_master(stream, cmd)
+            .await
+            .and_then(|r| as_u64(&r))
+        {
             Ok(acked) => acked,
             Err(e) => {
                 tracing::warn!(stream, error = %e, "WAIT for replicas failed");
                 0
             }
         };
-        if acked < want as u64 {
-            metrics::counter!("cnit_bus_replica_ack_shortfall_total").increment(1);
-            tracing::warn!(
+        if acked >= want as u64 {
+            return;
+        }
+        self.replicas.short.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("cnit_bus_replica_ack_shortfall_total").increment(1);
+        let replicas = self
+            .query_on_master(stream, redis::cmd("ROLE"))
+            .await
+            .ok()
+            .and_then(|r| role_replicas(&r));
+        match replicas {
+            Some(have) if have < want => {
+                self.replicas.skip(slot, Instant::now() + REPLICA_RECHECK);
+                tracing::warn!(
+                    stream,
+                    have,
+                    want,
+                    recheck = ?REPLICA_RECHECK,
+                    "the master has fewer replicas than commits wait for: its commits go \
+                     unreplicated until one joins"
+                );
+            }
+            _ => tracing::warn!(
                 stream,
                 acked,
                 want,
                 "a commit was not acknowledged by enough replicas in time"
-            );
+            ),
         }
     }
 
-    async fn wait_replicas_reply(&self, stream: &str, want: usize) -> Result<u64, BusError> {
-        let mut cmd = redis::cmd("WAIT");
-        cmd.arg(want)
-            .arg(self.config.replica_ack_timeout.as_millis().max(1) as u64);
-        let reply = match &self.shared {
-            Shared::Node(_) => self.query(&cmd).await?,
-            // The crate would send WAIT to every master: it belongs on the slot's.
+    /// What [`RedisBusConfig::replica_acks`] did so far: commits that waited, fell short,
+    /// or skipped the wait on a master without enough replicas.
+    pub fn replica_ack_stats(&self) -> ReplicaAckStats {
+        self.replicas.stats()
+    }
+
+    /// Runs `cmd` on the node holding `stream`: the one node, or on a cluster the master
+    /// of its slot (the crate would send `WAIT` or `ROLE` to every master).
+    async fn query_on_master(&self, stream: &str, cmd: Cmd) -> Result<Value, BusError> {
+        match &self.shared {
+            Shared::Node(_) => self.query(&cmd).await,
             Shared::Cluster(c) => {
                 let mut c = c.clone();
                 let route = redis::cluster_routing::Route::with_key(
@@ -582,10 +709,9 @@ impl RedisBus {
                     ),
                 )
                 .await
-                .map_err(map_err)?
+                .map_err(map_err)
             }
-        };
-        as_u64(&reply)
+        }
     }
 
     /// On a cluster, checks that `keys` (of one script or atomic batch) share a hash slot,
@@ -753,6 +879,10 @@ impl Bus for RedisBus {
         Ok(ids)
     }
 
+    fn batches_share_a_round_trip(&self) -> bool {
+        !(self.is_cluster() || self.config.replica_acks > 0)
+    }
+
     async fn append_batches(
         &self,
         batches: &[Vec<Append>],
@@ -760,7 +890,7 @@ impl Bus for RedisBus {
         // One pipeline of one script per batch: each batch stays atomic and stops at its
         // own refusal, and the server runs them back to back, so with `appendfsync
         // always` a single fsync covers them.
-        if self.is_cluster() || self.config.replica_acks > 0 {
+        if !self.batches_share_a_round_trip() {
             // A cluster runs each batch on the node that owns its slot (checked per batch),
             // and replica acknowledgements are waited for per batch: send them at once.
             return futures::future::join_all(batches.iter().map(|b| self.append_batch(b.clone())))

@@ -122,6 +122,8 @@ pub fn unavailable() -> BusError {
 struct Faults {
     rules: Vec<Rule>,
     calls: HashMap<Op, usize>,
+    /// Reports its batches as written apart ([`FaultyBus::batches_apart`]).
+    apart: bool,
 }
 
 /// A [`Bus`] that passes every call to `inner` except those a [`Rule`] hits. The first
@@ -171,6 +173,13 @@ impl<B: Bus> FaultyBus<B> {
     /// Every call of `op` waits `by` first, until [`FaultyBus::heal`].
     pub fn delay(&self, op: Op, by: Duration) -> &Self {
         self.inject(Rule::new(&[op], Fault::Delay(by)))
+    }
+
+    /// Reports [`Bus::batches_share_a_round_trip`] false, as a Redis Cluster does, so a
+    /// group committer sends each batch on its own (and a delay hits only its batch).
+    pub fn batches_apart(&self) -> &Self {
+        self.lock().apart = true;
+        self
     }
 
     /// Drops every rule: the bus works again.
@@ -241,6 +250,10 @@ impl<B: Bus> Bus for FaultyBus<B> {
     ) -> Result<StreamId, BusError> {
         let call = self.inner.append(stream, id, payload, maxlen);
         self.run(Op::Append, &[stream], call).await
+    }
+
+    fn batches_share_a_round_trip(&self) -> bool {
+        !self.lock().apart && self.inner.batches_share_a_round_trip()
     }
 
     async fn append_batch(&self, items: Vec<Append>) -> Result<Vec<StreamId>, BusError> {
