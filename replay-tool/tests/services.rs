@@ -211,3 +211,82 @@ async fn ai_match_runs_through_both_services_and_survives_an_economy_crash() {
     });
     assert!(placed, "no AI building was ever placed");
 }
+
+/// An economy behind an unpaced engine never reaches the present (every read returns a
+/// full page), yet its AIs play: they act on the newest tick of each page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ais_act_while_their_economy_is_behind_the_engine() {
+    let rules = Arc::new(Rules::standard());
+    let bus = MemoryBus::new();
+    let keys = Keys::new("t");
+    let m = MatchId::new("behind").unwrap();
+    let created = Envelope::new(
+        m.clone(),
+        Source::System,
+        MatchEvent::MatchCreated(ai_match(&m)),
+    );
+    bus.append(
+        &keys.matches(),
+        IdSpec::Auto,
+        &encode(&created).unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let (stop_engine, engine_stopped) = stopper();
+    let engine = tokio::spawn(engine_service::run(
+        bus.clone(),
+        keys.clone(),
+        rules.clone(),
+        EngineConfig {
+            consumer: "engine".into(),
+            pace: Pace::Unpaced,
+            poll: Duration::from_millis(50),
+            ..EngineConfig::default()
+        },
+        Arc::new(engine_service::Progress::default()),
+        engine_stopped,
+    ));
+    // The engine is well ahead before the economy starts, and keeps running.
+    const BACKLOG: u64 = 3_000;
+    wait_len(&bus, &keys.tick(&m), BACKLOG, "engine ticks").await;
+    let config = eco_config("eco");
+    let page = config.ticks_per_read as u64;
+    let (stop_eco, eco_stopped) = stopper();
+    let eco = tokio::spawn(eco_service::run(
+        bus.clone(),
+        keys.clone(),
+        rules.clone(),
+        config,
+        Arc::new(eco_service::Progress::default()),
+        eco_stopped,
+    ));
+    wait_len(&bus, &keys.eco(&m), BACKLOG / 2, "economy steps").await;
+    let _ = stop_eco.send(());
+    eco.await.unwrap().unwrap();
+    let _ = stop_engine.send(());
+    engine.await.unwrap().unwrap();
+
+    let folded = bus.len(&keys.eco(&m)).await.unwrap();
+    let ticks = bus.len(&keys.tick(&m)).await.unwrap();
+    assert!(
+        ticks >= folded + page,
+        "the economy caught up ({folded} steps, {ticks} ticks): the test needs it behind"
+    );
+    let bots = bus
+        .range(&keys.cmd(&m), StreamId::ZERO, StreamId::MAX, usize::MAX)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            matches!(
+                decode::<Command>(&c.payload).unwrap().source,
+                Source::Bot(_)
+            )
+        })
+        .count();
+    assert!(
+        bots > 0,
+        "no AI command in {folded} economy steps behind {ticks} engine ticks"
+    );
+}

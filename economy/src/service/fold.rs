@@ -322,6 +322,8 @@ pub struct EconomyMatch {
     page: VecDeque<Entry>,
     /// How many tick entries the last read returned (`None` before the first read).
     page_len: Option<usize>,
+    /// The tick the AIs last decided at (`None` before they first did).
+    ai_tick: Option<u64>,
 }
 
 /// What one step folds: a committed engine tick and the production commands that
@@ -332,8 +334,8 @@ pub struct EconomyInputs {
     commands: Vec<Input>,
     /// The last command entry read (folded or not: unit orders are the engine's).
     cmd_cursor: StreamId,
-    /// The last tick the engine has committed so far: the AIs may act.
-    caught_up: bool,
+    /// The newest tick read so far (the last of its page): the AIs may act on it.
+    newest: bool,
 }
 
 /// One folded step, until its commit and what follows it are written.
@@ -481,6 +483,7 @@ impl MatchFold for EconomyMatch {
             ais: Vec::new(),
             page: VecDeque::new(),
             page_len: None,
+            ai_tick: None,
         };
         if config.run_ai {
             fold.start_ais(io).await?;
@@ -555,17 +558,17 @@ impl MatchFold for EconomyMatch {
                 _ => {}
             }
         }
-        // AIs act on the present only: not while catching up on a backlog.
-        let caught_up = self.page.is_empty()
-            && self
-                .page_len
-                .is_some_and(|n| n < self.config.ticks_per_read);
+        // AIs act on the newest tick read, not on each tick of a page: caught up, pages
+        // hold a tick or two; behind, the AIs still act once a page (every
+        // `ticks_per_read` ticks at worst) instead of waiting for a present the economy
+        // may never reach while the engine outruns it.
+        let newest = self.page.is_empty();
         Ok(Some(EconomyInputs {
             tick,
             tick_entry: te.id,
             commands,
             cmd_cursor,
-            caught_up,
+            newest,
         }))
     }
 
@@ -642,8 +645,11 @@ impl MatchFold for EconomyMatch {
         if is_final(&inputs.tick) {
             return Ok(Flow::Finished);
         }
-        let ai_due = tick.is_multiple_of(self.config.ai_every.max(1));
-        if inputs.caught_up && !self.ais.is_empty() && ai_due {
+        let ai_due = self
+            .ai_tick
+            .is_none_or(|last| tick >= last + self.config.ai_every.max(1));
+        if inputs.newest && !self.ais.is_empty() && ai_due {
+            self.ai_tick = Some(tick);
             self.run_ais(io, tick).await?;
         }
         Ok(Flow::Continue)

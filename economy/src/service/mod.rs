@@ -39,7 +39,8 @@ pub struct EconomyConfig {
     pub ticks_per_read: usize,
     /// Production commands consumed per step at most.
     pub max_commands_per_step: usize,
-    /// AI opponents decide every this many ticks.
+    /// AI opponents decide every this many ticks, on the newest tick read (behind the
+    /// engine, once per page of `ticks_per_read`).
     pub ai_every: u64,
     /// Run AI opponents in this instance.
     pub run_ai: bool,
