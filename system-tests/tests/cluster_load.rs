@@ -14,7 +14,9 @@
 //!   `node,cluster`: one Redis node, then a Redis Cluster of three masters + three
 //!   replicas with the mode's `appendfsync` on every node), and per view frame encoding
 //!   in `CNIT_CAPACITY_VIEWS` (default `zstd`, the engine's; `zstd,plain` adds the engine
-//!   with `--plain-views`).
+//!   with `--plain-views`); `CNIT_CAPACITY_REDIS_CONFIG` ("name value;name value") sets
+//!   more Redis settings on every node. Redis CPU is its processes' own, with what their
+//!   AOF-rewrite children used (and how many rewrites) beside it.
 //! - View frame bytes at 1,000 units (ignored in CI; run in release): the tick entry and
 //!   view delta the engine writes per tick, and their size and cost under zstd.
 //! - Soak (ignored in CI): engines unpaced, AI-vs-AI matches replaced as they end, until
@@ -464,8 +466,30 @@ async fn soak_memory_growth() {
     );
 }
 
-/// Redis's own figures: `(used_memory bytes, used_cpu_user + used_cpu_sys seconds)`.
-fn redis_info(port: u16) -> (u64, f64) {
+/// What one Redis process reports: memory of its data, and CPU seconds of the process and
+/// of its children (the forks that rewrite the append-only file), and how many AOF
+/// rewrites it ran.
+#[derive(Clone, Copy, Default)]
+struct RedisInfo {
+    mem: u64,
+    cpu: f64,
+    child_cpu: f64,
+    rewrites: u64,
+}
+
+impl std::ops::Add for RedisInfo {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Self {
+            mem: self.mem + o.mem,
+            cpu: self.cpu + o.cpu,
+            child_cpu: self.child_cpu + o.child_cpu,
+            rewrites: self.rewrites + o.rewrites,
+        }
+    }
+}
+
+fn redis_info(port: u16) -> RedisInfo {
     let out = std::process::Command::new("redis-cli")
         .args(["-p", &port.to_string(), "INFO"])
         .output()
@@ -477,10 +501,13 @@ fn redis_info(port: u16) -> (u64, f64) {
             .map(|v| v.trim().to_string())
             .unwrap_or_default()
     };
-    let mem = field("used_memory").parse().unwrap_or(0);
-    let cpu = field("used_cpu_user").parse::<f64>().unwrap_or(0.0)
-        + field("used_cpu_sys").parse::<f64>().unwrap_or(0.0);
-    (mem, cpu)
+    let secs = |name: &str| field(name).parse::<f64>().unwrap_or(0.0);
+    RedisInfo {
+        mem: field("used_memory").parse().unwrap_or(0),
+        cpu: secs("used_cpu_user") + secs("used_cpu_sys"),
+        child_cpu: secs("used_cpu_user_children") + secs("used_cpu_sys_children"),
+        rewrites: field("aof_rewrites").parse().unwrap_or(0),
+    }
 }
 
 /// What the engine service writes to the view stream per tick of a 1,000-unit battle, and
@@ -537,11 +564,11 @@ fn view_frame_bytes_at_1000_units() {
 }
 
 /// [`redis_info`] summed over several Redis processes.
-fn redis_info_all(ports: &[u16]) -> (u64, f64) {
+fn redis_info_all(ports: &[u16]) -> RedisInfo {
     ports
         .iter()
         .map(|&p| redis_info(p))
-        .fold((0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
+        .fold(RedisInfo::default(), |a, b| a + b)
 }
 
 /// The client ports of every Redis process of `c`, and of its masters.
@@ -611,6 +638,7 @@ async fn engine_service_capacity_at_1000_units() {
     // View frame encodings measured, in order (`CNIT_CAPACITY_VIEWS`: "zstd", the
     // engine's default, and/or "plain", its `--plain-views`).
     let views = std::env::var("CNIT_CAPACITY_VIEWS").unwrap_or_else(|_| "zstd".into());
+    let extra_config = std::env::var("CNIT_CAPACITY_REDIS_CONFIG").unwrap_or_default();
     let mut plan = Vec::new();
     for topology in topologies.split(',').map(str::trim) {
         let on_cluster = match topology {
@@ -668,6 +696,23 @@ async fn engine_service_capacity_at_1000_units() {
                     assert!(String::from_utf8_lossy(&set.stdout).contains("OK"));
                 }
             }
+            // Further settings for every node (`CNIT_CAPACITY_REDIS_CONFIG`, e.g.
+            // "auto-aof-rewrite-percentage 0;appendfsync no"), to find what a limit is.
+            for setting in extra_config
+                .split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
+                for port in &ports {
+                    let set = std::process::Command::new("redis-cli")
+                        .args(["-p", &port.to_string(), "CONFIG", "SET"])
+                        .args(setting.split_whitespace())
+                        .output()
+                        .expect("redis-cli");
+                    let out = String::from_utf8_lossy(&set.stdout);
+                    assert!(out.contains("OK"), "CONFIG SET {setting}: {out}");
+                }
+            }
             c.add_engine("engine-a").await;
             c.wait_healthy().await;
             let mut ms = Vec::new();
@@ -704,14 +749,17 @@ async fn engine_service_capacity_at_1000_units() {
             };
             let m0 = e.metrics().await.unwrap_or_default();
             let cpu0 = cpu_seconds(e.pid());
-            let (_, rcpu0) = redis_info_all(&ports);
+            let r0 = redis_info_all(&ports);
             tokio::time::sleep(WINDOW).await;
             let m1 = e.metrics().await.unwrap_or_default();
             let cpu = (cpu_seconds(e.pid()) - cpu0) / WINDOW.as_secs_f64() * 100.0;
-            let (_, rcpu1) = redis_info_all(&ports);
+            let r1 = redis_info_all(&ports);
             // Memory of the data: the masters' (replicas hold a copy of the same).
-            let (mem, _) = redis_info_all(&masters);
-            let rcpu = (rcpu1 - rcpu0) / WINDOW.as_secs_f64() * 100.0;
+            let mem = redis_info_all(&masters).mem;
+            let per_window = |secs: f64| secs / WINDOW.as_secs_f64() * 100.0;
+            let rcpu = per_window(r1.cpu - r0.cpu);
+            let child_cpu = per_window(r1.child_cpu - r0.child_cpu);
+            let rewrites = r1.rewrites - r0.rewrites;
             let mut rates = Vec::new();
             for (i, m) in ms.iter().enumerate() {
                 rates.push((c.ticks(m).await - before[i]) as f64 / WINDOW.as_secs_f64());
@@ -726,7 +774,8 @@ async fn engine_service_capacity_at_1000_units() {
             let mean_rate = rates.iter().sum::<f64>() / k as f64;
             rows.push(format!(
             "{k:>3} matches: {mean_rate:.1} ticks/s per match (slowest {slowest:.1}), frame {mean_ms:.2} ms \
-             mean, {:.1}% within 50 ms, engine {cpu:.0}% CPU, redis {rcpu:.0}% CPU, redis memory {} MB, load {}",
+             mean, {:.1}% within 50 ms, engine {cpu:.0}% CPU, redis {rcpu:.0}% CPU (+{child_cpu:.0}% in \
+             {rewrites} AOF rewrites), redis memory {} MB, load {}",
             within_50 * 100.0,
             mem / 1_000_000,
             std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
