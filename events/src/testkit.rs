@@ -275,6 +275,9 @@ pub struct RedisClusterOptions {
     pub node_timeout: Duration,
     /// `appendonly yes` + this `appendfsync` on every node; `None`: no persistence.
     pub appendfsync: Option<&'static str>,
+    /// Replicas per master: 1 (the default, what failover needs), or 0 for three masters
+    /// alone (what the masters' hosts do when their replicas run elsewhere).
+    pub replicas: usize,
 }
 
 impl Default for RedisClusterOptions {
@@ -282,6 +285,7 @@ impl Default for RedisClusterOptions {
         Self {
             node_timeout: Duration::from_millis(1000),
             appendfsync: None,
+            replicas: 1,
         }
     }
 }
@@ -320,7 +324,8 @@ impl ClusterNode {
     }
 }
 
-/// A Redis Cluster of three masters with one replica each, on free loopback ports, made
+/// A Redis Cluster of three masters with one replica each (or none,
+/// [`RedisClusterOptions::replicas`]), on free loopback ports, made
 /// by `redis-cli --cluster create`; every node is killed (and the temp dir removed) on
 /// drop. Fails (never skips) when `redis-server` or `redis-cli` is missing.
 pub struct RedisCluster {
@@ -334,8 +339,8 @@ impl RedisCluster {
         Self::start_with(RedisClusterOptions::default())
     }
 
-    /// Starts six nodes, joins them (three masters, three replicas) and waits for
-    /// `cluster_state:ok` on every node.
+    /// Starts the nodes, joins them (three masters, and by default three replicas) and
+    /// waits for `cluster_state:ok` on every node and for the replicas' initial sync.
     pub fn start_with(options: RedisClusterOptions) -> Result<Self, TestkitError> {
         let dir =
             std::env::temp_dir().join(format!("cnit-cluster-{}", uuid::Uuid::now_v7().simple()));
@@ -344,7 +349,7 @@ impl RedisCluster {
             nodes: Vec::new(),
             dir,
         };
-        for _ in 0..6 {
+        for _ in 0..3 * (1 + options.replicas) {
             let node = cluster.spawn_node(&options)?;
             cluster.nodes.push(node);
         }
@@ -354,7 +359,10 @@ impl RedisCluster {
         for n in &cluster.nodes {
             create.arg(n.addr());
         }
-        create.args(["--cluster-replicas", "1", "--cluster-yes"]);
+        create
+            .arg("--cluster-replicas")
+            .arg(options.replicas.to_string())
+            .arg("--cluster-yes");
         let out = create
             .stdin(Stdio::null())
             .output()
@@ -367,7 +375,9 @@ impl RedisCluster {
             )));
         }
         cluster.wait_ok(CLUSTER_TIMEOUT)?;
-        cluster.wait_replicas_online(CLUSTER_TIMEOUT)?;
+        if options.replicas > 0 {
+            cluster.wait_replicas_online(CLUSTER_TIMEOUT)?;
+        }
         Ok(cluster)
     }
 

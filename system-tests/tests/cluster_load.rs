@@ -12,10 +12,13 @@
 //!   until a match falls under 19 ticks/s, then halved to within 4 matches; once per Redis persistence mode in `CNIT_CAPACITY_MODES` (default
 //!   `off,everysec,always`) and per Redis topology in `CNIT_CAPACITY_TOPOLOGY` (default
 //!   `node,cluster`: one Redis node, then a Redis Cluster of three masters + three
-//!   replicas with the mode's `appendfsync` on every node), and per view frame encoding
+//!   replicas with the mode's `appendfsync` on every node; `masters`: the three masters
+//!   alone, as their hosts see it when the replicas run elsewhere), and per view frame encoding
 //!   in `CNIT_CAPACITY_VIEWS` (default `zstd`, the engine's; `zstd,plain` adds the engine
 //!   with `--plain-views`); `CNIT_CAPACITY_REDIS_CONFIG` ("name value;name value") sets
-//!   more Redis settings on every node. Redis CPU is its processes' own, with what their
+//!   more Redis settings on every node; `CNIT_CAPACITY_STEPS` ("64" or "32,64") measures
+//!   those numbers of matches instead of the ladder, `CNIT_CAPACITY_WINDOW_SECS` (10) sets
+//!   the measured window. Redis CPU is its processes' own, with what their
 //!   AOF-rewrite children used (and how many rewrites) beside it.
 //! - View frame bytes at 1,000 units (ignored in CI; run in release): the tick entry and
 //!   view delta the engine writes per tick, and their size and cost under zstd.
@@ -627,7 +630,20 @@ async fn engine_service_capacity_at_1000_units() {
         log_id: events::StreamId::for_tick(sim.next_tick() - 1).to_string(),
         state: sim.snapshot(),
     };
-    const WINDOW: Duration = Duration::from_secs(10);
+    // The measured window per step (`CNIT_CAPACITY_WINDOW_SECS`, default 10).
+    let window = Duration::from_secs(
+        std::env::var("CNIT_CAPACITY_WINDOW_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(10),
+    );
+    // Fixed numbers of matches to measure instead of the ladder (`CNIT_CAPACITY_STEPS`,
+    // e.g. "64"): a long window at one load shows what happens only now and then.
+    let fixed_steps: Vec<usize> = std::env::var("CNIT_CAPACITY_STEPS")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
     let mut summary = Vec::new();
     // Redis persistence modes measured, in order (`CNIT_CAPACITY_MODES`, e.g. "always").
     let modes =
@@ -641,10 +657,12 @@ async fn engine_service_capacity_at_1000_units() {
     let extra_config = std::env::var("CNIT_CAPACITY_REDIS_CONFIG").unwrap_or_default();
     let mut plan = Vec::new();
     for topology in topologies.split(',').map(str::trim) {
-        let on_cluster = match topology {
-            "node" => false,
-            "cluster" => true,
-            other => panic!("CNIT_CAPACITY_TOPOLOGY: unknown {other:?} (node, cluster)"),
+        // `None`: one node; else a cluster of three masters with this many replicas each.
+        let cluster_replicas = match topology {
+            "node" => None,
+            "cluster" => Some(1),
+            "masters" => Some(0),
+            other => panic!("CNIT_CAPACITY_TOPOLOGY: unknown {other:?} (node, cluster, masters)"),
         };
         for view in views.split(',').map(str::trim) {
             let plain = match view {
@@ -653,11 +671,11 @@ async fn engine_service_capacity_at_1000_units() {
                 other => panic!("CNIT_CAPACITY_VIEWS: unknown {other:?} (zstd, plain)"),
             };
             for mode in modes.split(',').map(str::trim) {
-                plan.push((on_cluster, plain, mode));
+                plan.push((cluster_replicas, plain, mode));
             }
         }
     }
-    for (on_cluster, plain_views, mode) in plan {
+    for (cluster_replicas, plain_views, mode) in plan {
         let persistent = match mode {
             "off" => false,
             "everysec" | "always" => true,
@@ -666,14 +684,20 @@ async fn engine_service_capacity_at_1000_units() {
         let mut rows = Vec::new();
         // The most matches held so far, and the fewest that failed.
         let (mut held, mut failed) = (0, None);
-        let mut next = Some(1);
+        let mut fixed = fixed_steps.iter().copied();
+        let mut next = if fixed_steps.is_empty() {
+            Some(1)
+        } else {
+            fixed.next()
+        };
         while let Some(k) = next {
             // A fresh Redis and engine per step; the matches start from a snapshot of the
             // battle (the engine's recovery restores it), so each runs 1,000 units at once.
             let config = ClusterConfig {
                 engine_capacity: 256,
                 persistent,
-                redis_cluster: on_cluster,
+                redis_cluster: cluster_replicas.is_some(),
+                redis_cluster_replicas: cluster_replicas.unwrap_or(1),
                 engine_args: if plain_views {
                     vec!["--plain-views".into()]
                 } else {
@@ -750,19 +774,19 @@ async fn engine_service_capacity_at_1000_units() {
             let m0 = e.metrics().await.unwrap_or_default();
             let cpu0 = cpu_seconds(e.pid());
             let r0 = redis_info_all(&ports);
-            tokio::time::sleep(WINDOW).await;
+            tokio::time::sleep(window).await;
             let m1 = e.metrics().await.unwrap_or_default();
-            let cpu = (cpu_seconds(e.pid()) - cpu0) / WINDOW.as_secs_f64() * 100.0;
+            let cpu = (cpu_seconds(e.pid()) - cpu0) / window.as_secs_f64() * 100.0;
             let r1 = redis_info_all(&ports);
             // Memory of the data: the masters' (replicas hold a copy of the same).
             let mem = redis_info_all(&masters).mem;
-            let per_window = |secs: f64| secs / WINDOW.as_secs_f64() * 100.0;
+            let per_window = |secs: f64| secs / window.as_secs_f64() * 100.0;
             let rcpu = per_window(r1.cpu - r0.cpu);
             let child_cpu = per_window(r1.child_cpu - r0.child_cpu);
             let rewrites = r1.rewrites - r0.rewrites;
             let mut rates = Vec::new();
             for (i, m) in ms.iter().enumerate() {
-                rates.push((c.ticks(m).await - before[i]) as f64 / WINDOW.as_secs_f64());
+                rates.push((c.ticks(m).await - before[i]) as f64 / window.as_secs_f64());
             }
             let diff = |name: &str, f: &[&str]| {
                 cluster::metric_sum(&m1, name, f) - cluster::metric_sum(&m0, name, f)
@@ -787,7 +811,11 @@ async fn engine_service_capacity_at_1000_units() {
             } else {
                 held = k;
             }
-            next = next_step(held, failed);
+            next = if fixed_steps.is_empty() {
+                next_step(held, failed)
+            } else {
+                fixed.next()
+            };
         }
         let capacity = match failed {
             Some(_) => held.to_string(),
@@ -795,10 +823,10 @@ async fn engine_service_capacity_at_1000_units() {
         };
         summary.push(format!(
             "Redis {} {}, {} view frames: {capacity} matches held 20 Hz\n    {}",
-            if on_cluster {
-                "Cluster (3 masters + 3 replicas)"
-            } else {
-                "one node"
+            match cluster_replicas {
+                None => "one node",
+                Some(0) => "Cluster (3 masters, no replicas)",
+                Some(_) => "Cluster (3 masters + 3 replicas)",
             },
             if persistent {
                 format!("appendfsync {mode}")

@@ -430,6 +430,8 @@ pub struct ClusterConfig {
     /// Run on a Redis Cluster (three masters, three replicas, `cluster-node-timeout`
     /// 1 s) instead of one Redis node.
     pub redis_cluster: bool,
+    /// Replicas per master of that cluster: 1, or 0 for three masters alone.
+    pub redis_cluster_replicas: usize,
     /// `--redis-wait-replicas` of engines and economies (0: asynchronous replication).
     pub wait_replicas: usize,
     /// Further flags for every engine (e.g. `--plain-views`).
@@ -445,6 +447,7 @@ impl Default for ClusterConfig {
             economy_capacity: 64,
             persistent: true,
             redis_cluster: false,
+            redis_cluster_replicas: 1,
             wait_replicas: 0,
             engine_args: Vec::new(),
         }
@@ -481,6 +484,7 @@ impl Cluster {
         let (store, url) = if config.redis_cluster {
             let options = events::testkit::RedisClusterOptions {
                 appendfsync: config.persistent.then_some("always"),
+                replicas: config.redis_cluster_replicas,
                 ..Default::default()
             };
             let rc = RedisCluster::start_with(options).expect("a test Redis Cluster");
