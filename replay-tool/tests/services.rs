@@ -55,6 +55,68 @@ fn eco_config(consumer: &str) -> EconomyConfig {
     }
 }
 
+/// Announces the AI match `m` on the matches stream, as the lobby does.
+async fn announce(bus: &MemoryBus, keys: &Keys, m: &MatchId) {
+    let created = Envelope::new(
+        m.clone(),
+        Source::System,
+        MatchEvent::MatchCreated(ai_match(m)),
+    );
+    bus.append(
+        &keys.matches(),
+        IdSpec::Auto,
+        &encode(&created).unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+}
+
+type Running = tokio::task::JoinHandle<Result<(), events::BusError>>;
+
+/// An engine instance at `pace` on its own task, and what stops it.
+fn spawn_engine(
+    bus: &MemoryBus,
+    keys: &Keys,
+    rules: &Arc<Rules>,
+    pace: Pace,
+) -> (oneshot::Sender<()>, Running) {
+    let (stop, stopped) = stopper();
+    let task = tokio::spawn(engine_service::run(
+        bus.clone(),
+        keys.clone(),
+        rules.clone(),
+        EngineConfig {
+            consumer: "engine".into(),
+            pace,
+            poll: Duration::from_millis(50),
+            ..EngineConfig::default()
+        },
+        Arc::new(engine_service::Progress::default()),
+        stopped,
+    ));
+    (stop, task)
+}
+
+/// An economy instance named `consumer` on its own task, and what stops it.
+fn spawn_economy(
+    bus: &MemoryBus,
+    keys: &Keys,
+    rules: &Arc<Rules>,
+    consumer: &str,
+) -> (oneshot::Sender<()>, Running) {
+    let (stop, stopped) = stopper();
+    let task = tokio::spawn(eco_service::run(
+        bus.clone(),
+        keys.clone(),
+        rules.clone(),
+        eco_config(consumer),
+        Arc::new(eco_service::Progress::default()),
+        stopped,
+    ));
+    (stop, task)
+}
+
 async fn wait_len<B: Bus>(bus: &B, key: &str, n: u64, what: &str) {
     for _ in 0..1200 {
         if bus.len(key).await.unwrap() >= n {
@@ -71,56 +133,15 @@ async fn ai_match_runs_through_both_services_and_survives_an_economy_crash() {
     let bus = MemoryBus::new();
     let keys = Keys::new("t");
     let m = MatchId::new("ai").unwrap();
-    let created = Envelope::new(
-        m.clone(),
-        Source::System,
-        MatchEvent::MatchCreated(ai_match(&m)),
-    );
-    bus.append(
-        &keys.matches(),
-        IdSpec::Auto,
-        &encode(&created).unwrap(),
-        None,
-    )
-    .await
-    .unwrap();
+    announce(&bus, &keys, &m).await;
 
-    let (stop_engine, engine_stopped) = stopper();
-    let engine = tokio::spawn(engine_service::run(
-        bus.clone(),
-        keys.clone(),
-        rules.clone(),
-        EngineConfig {
-            consumer: "engine".into(),
-            pace: Pace::Speed(10),
-            poll: Duration::from_millis(50),
-            ..EngineConfig::default()
-        },
-        Arc::new(engine_service::Progress::default()),
-        engine_stopped,
-    ));
-    let (_stop_eco1, eco1_stopped) = stopper();
-    let eco1 = tokio::spawn(eco_service::run(
-        bus.clone(),
-        keys.clone(),
-        rules.clone(),
-        eco_config("eco-1"),
-        Arc::new(eco_service::Progress::default()),
-        eco1_stopped,
-    ));
+    let (stop_engine, engine) = spawn_engine(&bus, &keys, &rules, Pace::Speed(10));
+    let (_stop_eco1, eco1) = spawn_economy(&bus, &keys, &rules, "eco-1");
     wait_len(&bus, &keys.eco(&m), 400, "economy steps").await;
     // The first economy instance dies without handing over.
     eco1.abort();
     let _ = eco1.await;
-    let (stop_eco2, eco2_stopped) = stopper();
-    let eco2 = tokio::spawn(eco_service::run(
-        bus.clone(),
-        keys.clone(),
-        rules.clone(),
-        eco_config("eco-2"),
-        Arc::new(eco_service::Progress::default()),
-        eco2_stopped,
-    ));
+    let (stop_eco2, eco2) = spawn_economy(&bus, &keys, &rules, "eco-2");
     wait_len(&bus, &keys.eco(&m), 900, "economy steps after takeover").await;
     let _ = stop_eco2.send(());
     eco2.await.unwrap().unwrap();
@@ -220,47 +241,13 @@ async fn ais_act_while_their_economy_is_behind_the_engine() {
     let bus = MemoryBus::new();
     let keys = Keys::new("t");
     let m = MatchId::new("behind").unwrap();
-    let created = Envelope::new(
-        m.clone(),
-        Source::System,
-        MatchEvent::MatchCreated(ai_match(&m)),
-    );
-    bus.append(
-        &keys.matches(),
-        IdSpec::Auto,
-        &encode(&created).unwrap(),
-        None,
-    )
-    .await
-    .unwrap();
-    let (stop_engine, engine_stopped) = stopper();
-    let engine = tokio::spawn(engine_service::run(
-        bus.clone(),
-        keys.clone(),
-        rules.clone(),
-        EngineConfig {
-            consumer: "engine".into(),
-            pace: Pace::Unpaced,
-            poll: Duration::from_millis(50),
-            ..EngineConfig::default()
-        },
-        Arc::new(engine_service::Progress::default()),
-        engine_stopped,
-    ));
+    announce(&bus, &keys, &m).await;
+    let (stop_engine, engine) = spawn_engine(&bus, &keys, &rules, Pace::Unpaced);
     // The engine is well ahead before the economy starts, and keeps running.
     const BACKLOG: u64 = 3_000;
     wait_len(&bus, &keys.tick(&m), BACKLOG, "engine ticks").await;
-    let config = eco_config("eco");
-    let page = config.ticks_per_read as u64;
-    let (stop_eco, eco_stopped) = stopper();
-    let eco = tokio::spawn(eco_service::run(
-        bus.clone(),
-        keys.clone(),
-        rules.clone(),
-        config,
-        Arc::new(eco_service::Progress::default()),
-        eco_stopped,
-    ));
+    let page = eco_config("eco").ticks_per_read as u64;
+    let (stop_eco, eco) = spawn_economy(&bus, &keys, &rules, "eco");
     wait_len(&bus, &keys.eco(&m), BACKLOG / 2, "economy steps").await;
     let _ = stop_eco.send(());
     eco.await.unwrap().unwrap();

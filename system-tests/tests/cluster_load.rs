@@ -574,6 +574,22 @@ fn redis_info_all(ports: &[u16]) -> RedisInfo {
         .fold(RedisInfo::default(), |a, b| a + b)
 }
 
+/// `CONFIG SET` of one setting ("name value") on every Redis process of `ports`.
+fn config_set_all(ports: &[u16], setting: &str) {
+    for port in ports {
+        let set = std::process::Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "CONFIG", "SET"])
+            .args(setting.split_whitespace())
+            .output()
+            .expect("redis-cli");
+        let out = String::from_utf8_lossy(&set.stdout);
+        assert!(
+            out.contains("OK"),
+            "CONFIG SET {setting} on port {port}: {out}"
+        );
+    }
+}
+
 /// The client ports of every Redis process of `c`, and of its masters.
 fn redis_ports(c: &mut Cluster) -> (Vec<u16>, Vec<u16>) {
     match &mut c.store {
@@ -711,14 +727,7 @@ async fn engine_service_capacity_at_1000_units() {
             if persistent {
                 // The harness's persistent Redis fsyncs every write; set the mode measured
                 // on every node (a cluster's replicas write their own AOF too).
-                for port in &ports {
-                    let set = std::process::Command::new("redis-cli")
-                        .args(["-p", &port.to_string()])
-                        .args(["CONFIG", "SET", "appendfsync", mode])
-                        .output()
-                        .expect("redis-cli");
-                    assert!(String::from_utf8_lossy(&set.stdout).contains("OK"));
-                }
+                config_set_all(&ports, &format!("appendfsync {mode}"));
             }
             // Further settings for every node (`CNIT_CAPACITY_REDIS_CONFIG`, e.g.
             // "auto-aof-rewrite-percentage 0;appendfsync no"), to find what a limit is.
@@ -727,15 +736,7 @@ async fn engine_service_capacity_at_1000_units() {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
             {
-                for port in &ports {
-                    let set = std::process::Command::new("redis-cli")
-                        .args(["-p", &port.to_string(), "CONFIG", "SET"])
-                        .args(setting.split_whitespace())
-                        .output()
-                        .expect("redis-cli");
-                    let out = String::from_utf8_lossy(&set.stdout);
-                    assert!(out.contains("OK"), "CONFIG SET {setting}: {out}");
-                }
+                config_set_all(&ports, setting);
             }
             c.add_engine("engine-a").await;
             c.wait_healthy().await;
